@@ -1,0 +1,31 @@
+//! The seam between signalling and media: the daemon implements [`SessionHost`].
+
+use crate::SignalError;
+use async_trait::async_trait;
+
+/// A session's id (also its WHEP resource name).
+pub type SessionId = uuid::Uuid;
+
+/// A session that was set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// Its id.
+    pub id: SessionId,
+    /// The SDP answer (gathering complete: every candidate included).
+    pub answer_sdp: String,
+}
+
+/// Creates and ends media sessions.
+#[async_trait]
+pub trait SessionHost: Send + Sync + 'static {
+    /// Answers an SDP offer and starts the session.
+    async fn open(&self, offer_sdp: String) -> Result<Opened, SignalError>;
+    /// Ends a session (its input is released).
+    async fn close(&self, id: SessionId) -> Result<(), SignalError>;
+}
+
+/// Gives the JSON state object pushed to UI clients over /ws.
+pub trait StateSource: Send + Sync + 'static {
+    /// The current state as a JSON object (same fields as GET /api/state).
+    fn state(&self) -> serde_json::Value;
+}

@@ -1,0 +1,295 @@
+//! Wiring: builds every stage from the configuration and runs until Ctrl-C (or `cancel`).
+//! No logic of its own beyond choosing backends.
+
+use crate::auth::{self, Auth, PasswordOrigin};
+use crate::config::{DaemonConfig, SourceChoice};
+use crate::hid::{self, HidHandle};
+use crate::http::{self, HttpContext, MetricsSource};
+use crate::media::capture::pattern::TestPattern;
+use crate::media::capture::{CaptureRequest, CaptureSource};
+use crate::media::encode::jpeg::MjpegEncoder;
+use crate::media::encode::Encoder;
+use crate::media::pipeline::{Pipeline, SourceFactory};
+use crate::metrics::{render, sample, Sample};
+use crate::profile::{self, HwProfile};
+use crate::transport::webrtc::{WebRtcConfig, WebRtcHost};
+use anyhow::Context;
+use periscope_signaling::StateSource;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// A running daemon (for tests: in-process).
+pub struct Running {
+    /// The HTTPS address actually bound.
+    pub addr: std::net::SocketAddr,
+    /// Stops everything.
+    pub cancel: CancellationToken,
+    /// The pipeline (for stopping its threads).
+    pub pipeline: Arc<std::sync::Mutex<Pipeline>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the daemon and waits for its threads.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        let _ = self.server.await;
+        let pipeline = Arc::clone(&self.pipeline);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(mut p) = pipeline.lock() {
+                p.stop();
+            }
+        })
+        .await;
+    }
+}
+
+/// Runs the daemon until Ctrl-C.
+pub async fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
+    let running = start(cfg).await?;
+    tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Picks the profile: a name, or `auto`.
+fn pick_profile(name: &str) -> anyhow::Result<HwProfile> {
+    let p = if name == "auto" { profile::auto(Path::new("/dev/video0").exists()) } else { profile::by_name(name) };
+    Ok(p?)
+}
+
+/// Starts every stage; returns once the HTTPS listener is bound.
+pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
+    let env_pw = std::env::var("PERISCOPE_ADMIN_PASSWORD").ok();
+    let (hash, origin) = auth::init_password(&cfg.state_dir, env_pw.as_deref())?;
+    let profile = pick_profile(&cfg.profile)?;
+    let cancel = CancellationToken::new();
+
+    let (factory, source_name) = source_factory(&cfg, &profile);
+    let h264 = h264_encoder(&cfg)?;
+    let mjpeg: Box<dyn Encoder> = Box::new(MjpegEncoder::new()?);
+    let pipeline = Pipeline::start(factory, h264, mjpeg).context("starting the capture and encode threads")?;
+
+    let hid_backend = hid::open(&cfg.hid)?;
+    let hid = HidHandle::spawn(hid_backend, cancel.clone());
+
+    let webrtc = WebRtcHost::new(webrtc_config(&cfg), Arc::clone(&pipeline.h264), hid.clone()).await?;
+
+    let state = Arc::new(AppState {
+        source: source_name,
+        profile: profile.name.clone(),
+        pipeline_h264: Arc::clone(&pipeline.h264),
+        pipeline_mjpeg: Arc::clone(&pipeline.mjpeg),
+        capture: Arc::clone(&pipeline.capture),
+        h264_stats: Arc::clone(&pipeline.h264_stats),
+        mjpeg_stats: Arc::clone(&pipeline.mjpeg_stats),
+        encoder: pipeline.h264_encoder,
+        hid: hid.clone(),
+        webrtc: Arc::clone(&webrtc),
+    });
+    let ctx = HttpContext {
+        auth: Arc::new(Auth::new(hash)),
+        host: webrtc,
+        state: state.clone(),
+        metrics: state,
+        mjpeg: Arc::clone(&pipeline.mjpeg),
+        raw: Arc::clone(&pipeline.raw),
+    };
+    let advertise: Vec<String> = cfg.webrtc_advertise.iter().map(|ip| ip.to_string()).collect();
+    let (cert, key) = http::tls::ensure_certificate(cfg.tls.clone(), &cfg.state_dir, &advertise)?;
+    let tls = http::tls::server_config(&cert, &key)?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(http::tls::serve(listener, tls, http::routes(ctx), cancel.clone()));
+
+    announce(addr, &origin);
+    Ok(Running { addr, cancel, pipeline: Arc::new(std::sync::Mutex::new(pipeline)), server })
+}
+
+fn announce(addr: std::net::SocketAddr, origin: &PasswordOrigin) {
+    let host = if addr.ip().is_unspecified() { "localhost".to_string() } else { addr.ip().to_string() };
+    tracing::info!("serving https://{host}:{}/", addr.port());
+    match origin {
+        PasswordOrigin::Generated(pw) => {
+            println!("periscope: serving https://{host}:{}/ — log in as admin with password: {pw}", addr.port());
+            println!("periscope: this password is shown once; change it with `periscope passwd`");
+        }
+        PasswordOrigin::Environment => println!(
+            "periscope: serving https://{host}:{}/ — log in as admin with the password from PERISCOPE_ADMIN_PASSWORD",
+            addr.port()
+        ),
+        PasswordOrigin::Stored => println!(
+            "periscope: serving https://{host}:{}/ — log in as admin with your password (reset: `periscope passwd`)",
+            addr.port()
+        ),
+    }
+}
+
+fn source_factory(cfg: &DaemonConfig, profile: &HwProfile) -> (SourceFactory, String) {
+    let device = match &cfg.source {
+        SourceChoice::TestPattern => None,
+        SourceChoice::Device(p) => Some(p.display().to_string()),
+        SourceChoice::Auto if profile.device != "test-pattern" && Path::new(&profile.device).exists() => {
+            Some(profile.device.clone())
+        }
+        SourceChoice::Auto => None,
+    };
+    let (w, h) = cfg.resolution.or(profile.resolution).unwrap_or(crate::config::DEFAULT_RESOLUTION);
+    let fps = cfg.fps;
+    match device {
+        None => {
+            let f: SourceFactory = Box::new(move || Ok(Box::new(TestPattern::new(w, h, fps)?) as Box<dyn CaptureSource>));
+            (f, "test-pattern".into())
+        }
+        Some(path) => {
+            let req = CaptureRequest {
+                width: cfg.resolution.map(|r| r.0).or(profile.resolution.map(|r| r.0)),
+                height: cfg.resolution.map(|r| r.1).or(profile.resolution.map(|r| r.1)),
+                fps: Some(fps),
+                formats: profile.formats.clone(),
+            };
+            (v4l2_factory(path.clone(), req), path)
+        }
+    }
+}
+
+#[cfg(feature = "v4l2")]
+fn v4l2_factory(path: String, req: CaptureRequest) -> SourceFactory {
+    Box::new(move || {
+        let cap = crate::media::capture::v4l2::V4l2Capture::open(&path, &req)?;
+        Ok(Box::new(cap) as Box<dyn CaptureSource>)
+    })
+}
+
+#[cfg(not(feature = "v4l2"))]
+fn v4l2_factory(path: String, _req: CaptureRequest) -> SourceFactory {
+    Box::new(move || {
+        Err(crate::media::capture::CaptureError::UnsupportedFormat {
+            device: path.clone(),
+            reason: "built without the v4l2 feature".into(),
+        })
+    })
+}
+
+#[cfg(feature = "openh264")]
+fn h264_encoder(cfg: &DaemonConfig) -> anyhow::Result<Box<dyn Encoder>> {
+    use crate::media::encode::h264::{H264Config, OpenH264Encoder};
+    Ok(Box::new(OpenH264Encoder::new(H264Config { bitrate_bps: cfg.bitrate_bps, fps: cfg.fps })))
+}
+
+#[cfg(not(feature = "openh264"))]
+fn h264_encoder(_cfg: &DaemonConfig) -> anyhow::Result<Box<dyn Encoder>> {
+    anyhow::bail!("built without an H.264 encoder: enable the openh264 feature")
+}
+
+fn webrtc_config(cfg: &DaemonConfig) -> WebRtcConfig {
+    let ip = cfg.listen.ip();
+    let bind_ips: Vec<IpAddr> = if ip.is_loopback() {
+        vec![ip]
+    } else if ip.is_unspecified() {
+        let mut ips: Vec<IpAddr> = local_ipv4s();
+        ips.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        ips
+    } else {
+        vec![ip]
+    };
+    WebRtcConfig {
+        udp_port: cfg.webrtc_udp_port,
+        advertise: cfg.webrtc_advertise,
+        bind_ips,
+        max_sessions: cfg.max_sessions,
+    }
+}
+
+/// Non-loopback IPv4 addresses of this machine, from /proc/net/fib_trie's local routes.
+fn local_ipv4s() -> Vec<IpAddr> {
+    let text = std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
+    let mut out: Vec<IpAddr> = Vec::new();
+    let mut last: Option<Ipv4Addr> = None;
+    for line in text.lines() {
+        let t = line.trim_start_matches([' ', '|', '+', '-']).trim();
+        if let Ok(ip) = t.parse::<Ipv4Addr>() {
+            last = Some(ip);
+        } else if t.contains("/32 host LOCAL") {
+            if let Some(ip) = last {
+                if !ip.is_loopback() && !out.contains(&IpAddr::V4(ip)) {
+                    out.push(IpAddr::V4(ip));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Live state for /api/state, /ws and /metrics.
+struct AppState {
+    source: String,
+    profile: String,
+    pipeline_h264: Arc<crate::media::fanout::FrameBus>,
+    pipeline_mjpeg: Arc<crate::media::fanout::FrameBus>,
+    capture: Arc<crate::media::pipeline::CaptureState>,
+    h264_stats: Arc<crate::media::pipeline::EncodeStats>,
+    mjpeg_stats: Arc<crate::media::pipeline::EncodeStats>,
+    encoder: &'static str,
+    hid: HidHandle,
+    webrtc: Arc<WebRtcHost>,
+}
+
+impl StateSource for AppState {
+    fn state(&self) -> serde_json::Value {
+        let info = self.capture.info.lock().ok().and_then(|i| i.clone());
+        let error = self.capture.error.lock().ok().and_then(|e| e.clone());
+        let (width, height, fps, format) = match &info {
+            Some(i) => (i.width, i.height, i.fps, i.format.name()),
+            None => (0, 0, 0, ""),
+        };
+        serde_json::json!({
+            "source": self.source,
+            "width": width,
+            "height": height,
+            "fps": fps,
+            "format": format,
+            "codec": "h264",
+            "encoder": self.encoder,
+            "viewers": self.pipeline_h264.viewers(),
+            "mjpeg_viewers": self.pipeline_mjpeg.viewers(),
+            "hid": self.hid.backend_name(),
+            "profile": self.profile,
+            "capture_error": error,
+        })
+    }
+}
+
+impl MetricsSource for AppState {
+    fn metrics(&self) -> String {
+        let r = Ordering::Relaxed;
+        let mut s: Vec<Sample> = vec![sample("capture_frames_total", "Frames captured.", "counter", self.capture.frames.load(r) as f64)];
+        let streams = [("h264", &self.h264_stats, &self.pipeline_h264), ("mjpeg", &self.mjpeg_stats, &self.pipeline_mjpeg)];
+        let per_stream: [(&'static str, &'static str, &'static str, fn(&crate::media::pipeline::EncodeStats, &crate::media::fanout::FrameBus) -> f64); 8] = [
+            ("encoded_frames_total", "Frames encoded.", "counter", |e, _| e.frames.load(Ordering::Relaxed) as f64),
+            ("encode_skipped_total", "Frames skipped by rate control.", "counter", |e, _| e.skipped.load(Ordering::Relaxed) as f64),
+            ("keyframes_total", "Keyframes encoded.", "counter", |e, _| e.keyframes.load(Ordering::Relaxed) as f64),
+            ("encode_seconds_last", "Encode time of the last frame.", "gauge", |e, _| e.encode_us_last.load(Ordering::Relaxed) as f64 / 1e6),
+            ("capture_to_publish_seconds_last", "Capture to fan-out time of the last frame.", "gauge", |e, _| e.pipeline_us_last.load(Ordering::Relaxed) as f64 / 1e6),
+            ("viewers", "Viewers subscribed.", "gauge", |_, b| b.viewers() as f64),
+            ("viewer_dropped_frames_total", "Frames viewers lost.", "counter", |_, b| b.stats.dropped.load(Ordering::Relaxed) as f64),
+            ("keyframe_requests_total", "Keyframe requests before coalescing.", "counter", |_, b| b.stats.keyframe_requests.load(Ordering::Relaxed) as f64),
+        ];
+        for (name, help, kind, get) in per_stream {
+            for (stream, stats, bus) in &streams {
+                s.push(Sample { name, help, kind, labels: vec![("stream", stream.to_string())], value: get(stats, bus) });
+            }
+        }
+        let h = &self.hid.stats;
+        s.push(sample("hid_reports_total", "HID reports delivered.", "counter", h.reports.load(r) as f64));
+        s.push(sample("hid_errors_total", "HID reports that failed.", "counter", h.errors.load(r) as f64));
+        s.push(sample("hid_release_all_total", "Release-alls performed.", "counter", h.release_alls.load(r) as f64));
+        s.push(sample("webrtc_sessions", "WebRTC sessions open.", "gauge", self.webrtc.sessions() as f64));
+        render(&s)
+    }
+}

@@ -1,0 +1,278 @@
+//! What the user set: command-line flags (contracts.md names) layered over an optional TOML
+//! config file whose keys are the flags' names in snake_case. Flags win. `validate` turns the
+//! merged values into a [`DaemonConfig`] or an error naming the key and the allowed values.
+
+use crate::hid::HidChoice;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// Default HTTPS address.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
+/// Default picture size for the test pattern.
+pub const DEFAULT_RESOLUTION: (u32, u32) = (1280, 720);
+/// Default frame rate.
+pub const DEFAULT_FPS: u32 = 30;
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceChoice {
+    /// The profile's capture device if present, else the test pattern.
+    Auto,
+    /// The built-in test pattern.
+    TestPattern,
+    /// A V4L2 device node.
+    Device(PathBuf),
+}
+
+/// Settings every flag can also take from the config file.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// HTTPS listen address (default 0.0.0.0:8443).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// auto | test-pattern | /dev/videoN.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Capture size WxH (default 1280x720 for the test pattern; device default otherwise).
+    #[arg(long)]
+    pub resolution: Option<String>,
+    /// Frames per second (default 30).
+    #[arg(long)]
+    pub fps: Option<u32>,
+    /// auto | none | record:FILE (otg and ch9329 come with the HID backends).
+    #[arg(long)]
+    pub hid: Option<String>,
+    /// Hardware profile name, or auto.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// One UDP port for all WebRTC media (default: ephemeral ports).
+    #[arg(long)]
+    pub webrtc_udp_port: Option<u16>,
+    /// Address put in ICE candidates (NAT, port forwarding).
+    #[arg(long)]
+    pub webrtc_advertise: Option<String>,
+    /// State directory (certificate, password hash, uploads).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// TLS certificate (PEM). Default: a self-signed one generated into the state directory.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM), with --tls-cert.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// H.264 target bitrate in kbit/s (default: by picture size).
+    #[arg(long)]
+    pub bitrate_kbps: Option<u32>,
+    /// Most WebRTC sessions at once (default 16).
+    #[arg(long)]
+    pub max_sessions: Option<usize>,
+}
+
+impl Settings {
+    /// `self` where set, else `file`.
+    pub fn over(self, file: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(file.listen),
+            source: self.source.or(file.source),
+            resolution: self.resolution.or(file.resolution),
+            fps: self.fps.or(file.fps),
+            hid: self.hid.or(file.hid),
+            profile: self.profile.or(file.profile),
+            webrtc_udp_port: self.webrtc_udp_port.or(file.webrtc_udp_port),
+            webrtc_advertise: self.webrtc_advertise.or(file.webrtc_advertise),
+            state_dir: self.state_dir.or(file.state_dir),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
+            bitrate_kbps: self.bitrate_kbps.or(file.bitrate_kbps),
+            max_sessions: self.max_sessions.or(file.max_sessions),
+        }
+    }
+}
+
+/// A config value the daemon cannot use.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{key} = {value:?}: {expected}")]
+pub struct ConfigError {
+    /// The key (flag name in snake_case).
+    pub key: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What is allowed.
+    pub expected: String,
+}
+
+fn bad(key: &'static str, value: impl ToString, expected: impl ToString) -> ConfigError {
+    ConfigError { key, value: value.to_string(), expected: expected.to_string() }
+}
+
+/// The validated configuration the daemon runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonConfig {
+    /// HTTPS address.
+    pub listen: SocketAddr,
+    /// Frame source.
+    pub source: SourceChoice,
+    /// Wanted size, if set.
+    pub resolution: Option<(u32, u32)>,
+    /// Wanted frame rate.
+    pub fps: u32,
+    /// HID backend.
+    pub hid: HidChoice,
+    /// Profile name or "auto".
+    pub profile: String,
+    /// Shared WebRTC UDP port.
+    pub webrtc_udp_port: Option<u16>,
+    /// Advertised candidate address.
+    pub webrtc_advertise: Option<IpAddr>,
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// Certificate and key, if configured.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// H.264 bitrate in bit/s (0: by picture size).
+    pub bitrate_bps: u32,
+    /// Most WebRTC sessions.
+    pub max_sessions: usize,
+}
+
+/// Parses `WxH`.
+pub fn parse_resolution(s: &str) -> Result<(u32, u32), ConfigError> {
+    let expected = "WxH with 64..=7680 by 64..=4320, e.g. 1280x720";
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| bad("resolution", s, expected))?;
+    let (w, h): (u32, u32) = match (w.trim().parse(), h.trim().parse()) {
+        (Ok(w), Ok(h)) => (w, h),
+        _ => return Err(bad("resolution", s, expected)),
+    };
+    if !(64..=7680).contains(&w) || !(64..=4320).contains(&h) {
+        return Err(bad("resolution", s, expected));
+    }
+    Ok((w, h))
+}
+
+/// The default state directory: /var/lib/periscope as root, else $XDG_STATE_HOME/periscope
+/// (or ~/.local/state/periscope).
+pub fn default_state_dir(is_root: bool, xdg_state: Option<PathBuf>, home: Option<PathBuf>) -> PathBuf {
+    if is_root {
+        return PathBuf::from("/var/lib/periscope");
+    }
+    match (xdg_state, home) {
+        (Some(x), _) if x.is_absolute() => x.join("periscope"),
+        (_, Some(h)) => h.join(".local/state/periscope"),
+        _ => PathBuf::from(".periscope-state"),
+    }
+}
+
+impl Settings {
+    /// Checks every value; `state_dir_default` is used when none is set.
+    pub fn validate(self, state_dir_default: PathBuf) -> Result<DaemonConfig, ConfigError> {
+        let listen_s = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = listen_s.parse().map_err(|_| bad("listen", &listen_s, "ADDR:PORT, e.g. 0.0.0.0:8443"))?;
+        let source = match self.source.as_deref().unwrap_or("auto") {
+            "auto" => SourceChoice::Auto,
+            "test-pattern" => SourceChoice::TestPattern,
+            p if p.starts_with("/dev/") => SourceChoice::Device(p.into()),
+            other => return Err(bad("source", other, "auto, test-pattern or /dev/videoN")),
+        };
+        let resolution = self.resolution.as_deref().map(parse_resolution).transpose()?;
+        let fps = self.fps.unwrap_or(DEFAULT_FPS);
+        if !(1..=120).contains(&fps) {
+            return Err(bad("fps", fps, "1..=120"));
+        }
+        let hid_s = self.hid.unwrap_or_else(|| "auto".into());
+        let hid = hid_s.parse::<HidChoice>().map_err(|e| bad("hid", &hid_s, e))?;
+        let webrtc_advertise = match self.webrtc_advertise {
+            None => None,
+            Some(s) => Some(s.parse().map_err(|_| bad("webrtc_advertise", &s, "an IP address"))?),
+        };
+        if self.webrtc_udp_port == Some(0) {
+            return Err(bad("webrtc_udp_port", 0, "1..=65535"));
+        }
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(c), None) => return Err(bad("tls_key", "", format!("needed with tls_cert {}", c.display()))),
+            (None, Some(k)) => return Err(bad("tls_cert", "", format!("needed with tls_key {}", k.display()))),
+        };
+        let bitrate_kbps = self.bitrate_kbps.unwrap_or(0);
+        if bitrate_kbps != 0 && !(100..=50_000).contains(&bitrate_kbps) {
+            return Err(bad("bitrate_kbps", bitrate_kbps, "100..=50000"));
+        }
+        let max_sessions = self.max_sessions.unwrap_or(16);
+        if !(1..=256).contains(&max_sessions) {
+            return Err(bad("max_sessions", max_sessions, "1..=256"));
+        }
+        Ok(DaemonConfig {
+            listen,
+            source,
+            resolution,
+            fps,
+            hid,
+            profile: self.profile.unwrap_or_else(|| "auto".into()),
+            webrtc_udp_port: self.webrtc_udp_port,
+            webrtc_advertise,
+            state_dir: self.state_dir.unwrap_or(state_dir_default),
+            tls,
+            bitrate_bps: bitrate_kbps * 1000,
+            max_sessions,
+        })
+    }
+}
+
+/// Reads a TOML config file.
+pub fn load_file(path: &std::path::Path) -> Result<Settings, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: Settings) -> Result<DaemonConfig, ConfigError> {
+        s.validate(PathBuf::from("/tmp/x"))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = v(Settings::default()).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:8443".parse().unwrap());
+        assert_eq!(c.source, SourceChoice::Auto);
+        assert_eq!(c.fps, 30);
+        assert_eq!(c.hid, HidChoice::None);
+        assert_eq!(c.state_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_allowed_values() {
+        let e = v(Settings { fps: Some(240), ..Default::default() }).unwrap_err();
+        assert_eq!(e.to_string(), "fps = \"240\": 1..=120");
+        let e = v(Settings { resolution: Some("big".into()), ..Default::default() }).unwrap_err();
+        assert_eq!(e.key, "resolution");
+        let e = v(Settings { source: Some("camera".into()), ..Default::default() }).unwrap_err();
+        assert_eq!(e.to_string(), "source = \"camera\": auto, test-pattern or /dev/videoN");
+        let e = v(Settings { hid: Some("usb".into()), ..Default::default() }).unwrap_err();
+        assert_eq!(e.key, "hid");
+        let e = v(Settings { tls_cert: Some("/c".into()), ..Default::default() }).unwrap_err();
+        assert_eq!(e.key, "tls_key");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: Settings = toml::from_str("fps = 15\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+        let flags = Settings { fps: Some(60), ..Default::default() };
+        let c = v(flags.over(file)).unwrap();
+        assert_eq!(c.fps, 60);
+        assert_eq!(c.listen, "127.0.0.1:9000".parse().unwrap());
+        assert!(toml::from_str::<Settings>("fsp = 1").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn resolution_and_state_dir() {
+        assert_eq!(parse_resolution("1920x1080"), Ok((1920, 1080)));
+        assert!(parse_resolution("10x10").is_err());
+        assert_eq!(default_state_dir(true, None, None), PathBuf::from("/var/lib/periscope"));
+        assert_eq!(default_state_dir(false, Some("/s".into()), None), PathBuf::from("/s/periscope"));
+        assert_eq!(default_state_dir(false, None, Some("/h".into())), PathBuf::from("/h/.local/state/periscope"));
+    }
+}

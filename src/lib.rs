@@ -1,0 +1,18 @@
+//! periscope: a KVM-over-IP appliance. A server's HDMI output is captured, encoded once and
+//! fanned out to browsers over WebRTC (H.264) and MJPEG; keyboard and mouse events come back
+//! over a WebRTC data channel and are replayed as USB HID reports.
+//!
+//! Modules in pipeline order: [`media`] (capture → encode → fan-out), [`transport`] (WebRTC,
+//! MJPEG), [`input`] (data-channel messages) → [`hid`] (reports, backends); [`http`] serves
+//! it all over TLS with [`auth`]; [`app`] wires the pieces; [`config`] holds what the user set.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod profile;
+pub mod hid;
+pub mod http;
+pub mod input;
+pub mod media;
+pub mod metrics;
+pub mod transport;

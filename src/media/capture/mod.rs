@@ -1,0 +1,99 @@
+//! Video sources: the [`CaptureSource`] trait, its errors, and the backends (V4L2, test
+//! pattern). A source runs on its own thread (see `media::pipeline`) and is never waited on
+//! by a consumer.
+
+pub mod pattern;
+#[cfg(feature = "v4l2")]
+pub mod v4l2;
+
+use super::{PixelFormat, RawFrame};
+
+/// What the user asked a source to deliver. Sources pick the closest they can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureRequest {
+    /// Wanted width in pixels (`None`: the device's current or largest).
+    pub width: Option<u32>,
+    /// Wanted height in pixels.
+    pub height: Option<u32>,
+    /// Wanted frames per second (`None`: the device's default).
+    pub fps: Option<u32>,
+    /// Pixel formats in order of preference (the profile's list).
+    pub formats: Vec<PixelFormat>,
+}
+
+impl Default for CaptureRequest {
+    fn default() -> Self {
+        CaptureRequest {
+            width: None,
+            height: None,
+            fps: None,
+            formats: DEFAULT_FORMAT_ORDER.to_vec(),
+        }
+    }
+}
+
+/// Format preference when the profile gives none: MJPEG passes through untouched, then raw
+/// formats the H.264 path converts cheaply.
+pub const DEFAULT_FORMAT_ORDER: &[PixelFormat] =
+    &[PixelFormat::Mjpeg, PixelFormat::Uyvy, PixelFormat::Yuyv, PixelFormat::Nv12];
+
+/// What a source actually delivers once opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// "test-pattern" or the device path.
+    pub name: String,
+    /// Driver name (`vivid`, `uvcvideo`, …) or "synthetic".
+    pub driver: String,
+    /// Negotiated pixel format.
+    pub format: PixelFormat,
+    /// Negotiated width.
+    pub width: u32,
+    /// Negotiated height.
+    pub height: u32,
+    /// Negotiated frame rate (frames per second, rounded).
+    pub fps: u32,
+}
+
+/// Why a source gave no frame. Callers branch on these (blank card, retry, reopen).
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The device node does not exist or vanished.
+    #[error("capture: {0}: no such device")]
+    NoDevice(String),
+    /// The device has no signal (ENOLINK).
+    #[error("capture: {0}: no signal")]
+    NoSignal(String),
+    /// The device cannot lock onto the signal (ENOLCK).
+    #[error("capture: {0}: no sync")]
+    NoSync(String),
+    /// None of the wanted formats or sizes is offered.
+    #[error("capture: {device}: unsupported format: {reason}")]
+    UnsupportedFormat {
+        /// The device path.
+        device: String,
+        /// What was wanted and what the device offers.
+        reason: String,
+    },
+    /// No frame arrived in time.
+    #[error("capture: {0}: timed out waiting for a frame")]
+    Timeout(String),
+    /// Any other I/O error.
+    #[error("capture: {device}: {source}")]
+    Io {
+        /// The device path.
+        device: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A source of raw (or MJPEG) frames. `grab` blocks until the next frame; implementations
+/// return within about 100 ms even without a frame (`CaptureError::Timeout`) so the capture
+/// thread can notice a stop request.
+pub trait CaptureSource: Send {
+    /// What this source delivers.
+    fn info(&self) -> SourceInfo;
+    /// The next frame.
+    fn grab(&mut self) -> Result<RawFrame, CaptureError>;
+}

@@ -1,0 +1,228 @@
+//! Software H.264 through OpenH264 (the only importer of `openh264`): constrained baseline,
+//! no B-frames, bitrate rate control with frame skipping, no periodic IDR — an IDR only on
+//! request (new viewer, PLI/FIR, lag). MJPEG and packed/semi-planar input become I420 first.
+
+use super::jpeg::decode_to_i420;
+use super::{EncodeError, Encoder};
+use crate::media::{convert, Codec, EncodedFrame, PixelFormat, RawFrame};
+use bytes::Bytes;
+use openh264::encoder::{
+    BitRate, Encoder as Oh264, EncoderConfig, FrameRate, FrameType, Level, Profile, RateControlMode,
+    UsageType,
+};
+use openh264::formats::YUVSlices;
+use openh264::OpenH264API;
+use std::time::Instant;
+use turbojpeg::Decompressor;
+
+/// What the stream should look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H264Config {
+    /// Target bitrate in bits per second (0: pick by picture size).
+    pub bitrate_bps: u32,
+    /// Frame rate the source runs at (rate control needs it).
+    pub fps: u32,
+}
+
+/// A bitrate that keeps desktop text sharp: ~3 bits per 1000 pixels per frame, 1..=12 Mbit/s.
+pub fn default_bitrate(width: u32, height: u32, fps: u32) -> u32 {
+    let bps = width as u64 * height as u64 * fps.max(1) as u64 / 10;
+    bps.clamp(1_000_000, 12_000_000) as u32
+}
+
+/// The H.264 level a picture size needs at 30 fps (constrained baseline either way).
+fn level_for(width: u32, height: u32) -> Level {
+    let macroblocks = width.div_ceil(16) * height.div_ceil(16);
+    if macroblocks <= 3600 {
+        Level::Level_3_1
+    } else if macroblocks <= 8192 {
+        Level::Level_4_0
+    } else {
+        Level::Level_5_1
+    }
+}
+
+/// The OpenH264 encoder, re-created when the picture size changes.
+pub struct OpenH264Encoder {
+    config: H264Config,
+    inner: Option<(Oh264, u32, u32)>,
+    decompressor: Option<Decompressor>,
+    out: Vec<u8>,
+}
+
+impl OpenH264Encoder {
+    /// An encoder; the library is set up at the first frame (its size decides the level).
+    pub fn new(config: H264Config) -> OpenH264Encoder {
+        OpenH264Encoder { config, inner: None, decompressor: None, out: Vec::new() }
+    }
+
+    fn encoder_for(&mut self, width: u32, height: u32) -> Result<&mut Oh264, EncodeError> {
+        let stale = !matches!(self.inner, Some((_, w, h)) if w == width && h == height);
+        if stale {
+            let bitrate = match self.config.bitrate_bps {
+                0 => default_bitrate(width, height, self.config.fps),
+                b => b,
+            };
+            let cfg = EncoderConfig::new()
+                .bitrate(BitRate::from_bps(bitrate))
+                .max_frame_rate(FrameRate::from_hz(self.config.fps.max(1) as f32))
+                .rate_control_mode(RateControlMode::Bitrate)
+                .skip_frames(true)
+                .usage_type(UsageType::CameraVideoRealTime)
+                .profile(Profile::Baseline)
+                .level(level_for(width, height));
+            let enc = Oh264::with_api_config(OpenH264API::from_source(), cfg)
+                .map_err(|e| EncodeError::Backend(format!("openh264: {e}")))?;
+            tracing::info!(target: "encode", width, height, bitrate, "openh264 encoder ready");
+            self.inner = Some((enc, width, height));
+        }
+        match &mut self.inner {
+            Some((enc, _, _)) => Ok(enc),
+            None => Err(EncodeError::Backend("openh264: no encoder".into())),
+        }
+    }
+
+    fn to_i420(&mut self, frame: &RawFrame) -> Result<(Vec<u8>, u32, u32), EncodeError> {
+        match frame.format {
+            PixelFormat::Mjpeg => {
+                if self.decompressor.is_none() {
+                    let d = Decompressor::new().map_err(|e| EncodeError::Backend(format!("jpeg: {e}")))?;
+                    self.decompressor = Some(d);
+                }
+                match &mut self.decompressor {
+                    Some(d) => decode_to_i420(d, &frame.data),
+                    None => Err(EncodeError::Backend("jpeg: no decompressor".into())),
+                }
+            }
+            PixelFormat::I420 => Err(EncodeError::BadInput("i420 needs no conversion".into())),
+            other => convert::to_i420(other, frame.width, frame.height, &frame.data)
+                .map(|v| (v, frame.width, frame.height))
+                .map_err(|e| EncodeError::BadInput(e.to_string())),
+        }
+    }
+}
+
+impl Encoder for OpenH264Encoder {
+    fn name(&self) -> &'static str {
+        "openh264"
+    }
+
+    fn codec(&self) -> Codec {
+        Codec::H264
+    }
+
+    fn encode(&mut self, frame: &RawFrame, keyframe: bool) -> Result<Option<EncodedFrame>, EncodeError> {
+        let converted;
+        let (pixels, width, height): (&[u8], u32, u32) = if frame.format == PixelFormat::I420 {
+            (&frame.data, frame.width, frame.height)
+        } else {
+            converted = self.to_i420(frame)?;
+            (&converted.0, converted.1, converted.2)
+        };
+        if width % 2 != 0 || height % 2 != 0 {
+            return Err(EncodeError::BadInput(format!("h264: {width}x{height} must be even")));
+        }
+        let need = PixelFormat::I420.frame_len(width, height).unwrap_or(usize::MAX);
+        if pixels.len() < need {
+            return Err(EncodeError::BadInput(format!("h264: {} bytes for {width}x{height}", pixels.len())));
+        }
+        let (w, h) = (width as usize, height as usize);
+        let (y, rest) = pixels.split_at(w * h);
+        let (u, v) = rest.split_at(w * h / 4);
+        let yuv = YUVSlices::new((y, u, &v[..w * h / 4]), (w, h), (w, w / 2, w / 2));
+        let mut out = std::mem::take(&mut self.out);
+        let enc = self.encoder_for(width, height)?;
+        if keyframe {
+            enc.force_intra_frame();
+        }
+        let ts = openh264::Timestamp::from_millis(frame.captured.unix_ms);
+        let bitstream = enc.encode_at(&yuv, ts).map_err(|e| EncodeError::Backend(format!("openh264: {e}")))?;
+        let kind = bitstream.frame_type();
+        if matches!(kind, FrameType::Skip | FrameType::Invalid) {
+            return Ok(None);
+        }
+        out.clear();
+        bitstream.write_vec(&mut out);
+        let data = Bytes::copy_from_slice(&out);
+        drop(bitstream);
+        self.out = out;
+        if data.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(EncodedFrame {
+            codec: Codec::H264,
+            keyframe: matches!(kind, FrameType::IDR),
+            data,
+            width,
+            height,
+            captured: frame.captured,
+            sequence: frame.sequence,
+            encoded_at: Instant::now(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::capture::pattern::TestPattern;
+    use crate::media::capture::CaptureSource;
+    use crate::media::strip::{self, Luma};
+    use openh264::decoder::Decoder;
+    use openh264::formats::YUVSource;
+
+    #[test]
+    fn the_strip_survives_h264_and_idrs_come_on_request() {
+        let mut src = TestPattern::new(640, 480, 30).unwrap();
+        let mut enc = OpenH264Encoder::new(H264Config { bitrate_bps: 2_000_000, fps: 30 });
+        let mut dec = Decoder::new().unwrap();
+        let mut kinds = Vec::new();
+        let mut last_read = None;
+        for i in 0..12 {
+            let frame = src.grab_now(i);
+            let out = enc.encode(&frame, i == 0 || i == 8).unwrap();
+            let Some(out) = out else { continue };
+            kinds.push(out.keyframe);
+            if let Some(yuv) = dec.decode(&out.data).unwrap() {
+                let (w, h) = yuv.dimensions();
+                let (ys, _, _) = yuv.strides();
+                let v = strip::read(&Luma { data: yuv.y(), width: w as u32, height: h as u32, stride: ys }).unwrap();
+                assert_eq!(v.counter, frame.sequence as u32);
+                assert_eq!(v.timestamp_ms, frame.captured.unix_ms as u32);
+                last_read = Some(v);
+            }
+        }
+        assert!(last_read.is_some());
+        assert!(kinds[0], "first frame is an IDR");
+        assert_eq!(kinds.iter().filter(|k| **k).count(), 2, "IDRs only when asked: {kinds:?}");
+    }
+
+    #[test]
+    fn bad_sizes_are_refused_not_panicking() {
+        let mut enc = OpenH264Encoder::new(H264Config { bitrate_bps: 0, fps: 30 });
+        let frame = RawFrame {
+            format: PixelFormat::I420,
+            width: 64,
+            height: 64,
+            data: Bytes::from(vec![0u8; 10]),
+            captured: crate::media::CaptureTime { instant: Instant::now(), unix_ms: 0 },
+            sequence: 0,
+        };
+        assert!(enc.encode(&frame, false).is_err());
+    }
+
+    impl TestPattern {
+        fn grab_now(&mut self, seq: u64) -> RawFrame {
+            let unix_ms = 1_000_000 + seq * 33;
+            let info = self.info();
+            RawFrame {
+                format: PixelFormat::I420,
+                width: info.width,
+                height: info.height,
+                data: Bytes::from(self.render(seq, unix_ms)),
+                captured: crate::media::CaptureTime { instant: Instant::now(), unix_ms },
+                sequence: seq,
+            }
+        }
+    }
+}

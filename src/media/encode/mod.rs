@@ -1,0 +1,34 @@
+//! Encoders: raw (or MJPEG) frames in, [`EncodedFrame`]s out, behind the [`Encoder`] trait so
+//! hardware encoders (GStreamer, a later issue) slot in beside OpenH264.
+//!
+//! - [`jpeg::MjpegEncoder`]: MJPEG frames pass through untouched; raw frames are JPEG-encoded.
+//! - [`h264::OpenH264Encoder`] (feature `openh264`): constrained baseline H.264; MJPEG input is
+//!   decoded to I420 first.
+
+#[cfg(feature = "openh264")]
+pub mod h264;
+pub mod jpeg;
+
+use super::{Codec, EncodedFrame, RawFrame};
+
+/// Why a frame was not encoded. The pipeline logs it (once per change) and goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// The input could not be read (bad JPEG, wrong length).
+    #[error("encode: bad input: {0}")]
+    BadInput(String),
+    /// The encoder library failed.
+    #[error("encode: {0}")]
+    Backend(String),
+}
+
+/// Turns frames into one stream's access units.
+pub trait Encoder: Send {
+    /// Name for logs and /api/state ("openh264", "passthrough", "turbojpeg").
+    fn name(&self) -> &'static str;
+    /// The codec produced.
+    fn codec(&self) -> Codec;
+    /// Encodes one frame; `keyframe` forces an IDR. `Ok(None)`: the encoder skipped this
+    /// frame (rate control).
+    fn encode(&mut self, frame: &RawFrame, keyframe: bool) -> Result<Option<EncodedFrame>, EncodeError>;
+}

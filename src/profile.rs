@@ -1,0 +1,169 @@
+//! Hardware profiles (`hw-profiles/*.toml`, embedded in the binary): which capture device a
+//! board has, its pixel formats in order of preference, its size and rate, and its encoder.
+//! `validate` is pure and its errors name the file, the key and the allowed values.
+//! (Board detection from device tree and USB ids comes with the profiles issue; `auto` here
+//! picks `generic-uvc` when a V4L2 device exists, else `test-pattern`.)
+
+use crate::config::parse_resolution;
+use crate::media::PixelFormat;
+use serde::Deserialize;
+
+/// Every shipped profile: (file name, contents).
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("test-pattern.toml", include_str!("../hw-profiles/test-pattern.toml")),
+    ("generic-uvc.toml", include_str!("../hw-profiles/generic-uvc.toml")),
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    description: String,
+    capture: CaptureSection,
+    encoder: EncoderSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureSection {
+    device: String,
+    driver: Option<String>,
+    formats: Vec<String>,
+    resolution: Option<String>,
+    fps: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EncoderSection {
+    h264: String,
+}
+
+/// A validated profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HwProfile {
+    /// Profile name (file stem).
+    pub name: String,
+    /// One line for humans.
+    pub description: String,
+    /// "test-pattern" or a device node.
+    pub device: String,
+    /// Expected V4L2 driver name.
+    pub driver: Option<String>,
+    /// Pixel formats, most preferred first.
+    pub formats: Vec<PixelFormat>,
+    /// Capture size.
+    pub resolution: Option<(u32, u32)>,
+    /// Frame rate.
+    pub fps: Option<u32>,
+    /// H.264 encoder chain.
+    pub h264: String,
+}
+
+/// A profile file that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("profile {file}: {key}: {message}")]
+pub struct ProfileError {
+    /// The file.
+    pub file: String,
+    /// The key.
+    pub key: String,
+    /// What is wrong, with the allowed values.
+    pub message: String,
+}
+
+fn format_by_name(s: &str) -> Option<PixelFormat> {
+    [PixelFormat::Mjpeg, PixelFormat::Yuyv, PixelFormat::Uyvy, PixelFormat::Nv12, PixelFormat::I420]
+        .into_iter()
+        .find(|f| f.name().eq_ignore_ascii_case(s) || (s.eq_ignore_ascii_case("MJPEG") && *f == PixelFormat::Mjpeg))
+}
+
+/// Parses and validates one profile file (pure).
+pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
+    let err = |key: &str, message: String| ProfileError { file: file.into(), key: key.into(), message };
+    let raw: ProfileFile = toml::from_str(text).map_err(|e| err("(file)", e.message().to_string()))?;
+    let stem = file.trim_end_matches(".toml");
+    if raw.name != stem {
+        return Err(err("name", format!("{:?} must equal the file name {stem:?}", raw.name)));
+    }
+    let dev = &raw.capture.device;
+    if dev != "test-pattern" && !dev.starts_with("/dev/") {
+        return Err(err("capture.device", format!("{dev:?}: must be test-pattern or /dev/…")));
+    }
+    let mut formats = Vec::new();
+    for f in &raw.capture.formats {
+        let pf = format_by_name(f).ok_or_else(|| err("capture.formats", format!("{f:?}: must be one of MJPG, YUYV, UYVY, NV12, I420")))?;
+        formats.push(pf);
+    }
+    if formats.is_empty() {
+        return Err(err("capture.formats", "must list at least one format".into()));
+    }
+    let resolution = match &raw.capture.resolution {
+        Some(r) => Some(parse_resolution(r).map_err(|e| err("capture.resolution", e.expected))?),
+        None => None,
+    };
+    if let Some(fps) = raw.capture.fps {
+        if !(1..=120).contains(&fps) {
+            return Err(err("capture.fps", format!("{fps}: must be 1..=120")));
+        }
+    }
+    if raw.encoder.h264 != "openh264" {
+        return Err(err("encoder.h264", format!("{:?}: must be openh264 (gstreamer encoders come later)", raw.encoder.h264)));
+    }
+    Ok(HwProfile {
+        name: raw.name,
+        description: raw.description,
+        device: raw.capture.device,
+        driver: raw.capture.driver,
+        formats,
+        resolution,
+        fps: raw.capture.fps,
+        h264: raw.encoder.h264,
+    })
+}
+
+/// A shipped profile by name.
+pub fn by_name(name: &str) -> Result<HwProfile, ProfileError> {
+    let file = format!("{name}.toml");
+    let names: Vec<&str> = SHIPPED.iter().map(|(f, _)| f.trim_end_matches(".toml")).collect();
+    match SHIPPED.iter().find(|(f, _)| *f == file) {
+        Some((f, text)) => validate(f, text),
+        None => Err(ProfileError { file, key: "profile".into(), message: format!("unknown; shipped: {}", names.join(", ")) }),
+    }
+}
+
+/// `auto`: `generic-uvc` when `video_device_exists`, else `test-pattern`.
+pub fn auto(video_device_exists: bool) -> Result<HwProfile, ProfileError> {
+    by_name(if video_device_exists { "generic-uvc" } else { "test-pattern" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_profile_validates_and_matches_the_directory() {
+        for (file, text) in SHIPPED {
+            validate(file, text).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/hw-profiles");
+        let on_disk = std::fs::read_dir(dir).unwrap().filter(|e| {
+            e.as_ref().map(|e| e.path().extension().is_some_and(|x| x == "toml")).unwrap_or(false)
+        });
+        assert_eq!(on_disk.count(), SHIPPED.len(), "every profile file is embedded");
+        assert_eq!(by_name("generic-uvc").unwrap().formats[0], PixelFormat::Mjpeg);
+    }
+
+    #[test]
+    fn errors_name_file_key_and_allowed_values() {
+        let base = include_str!("../hw-profiles/generic-uvc.toml");
+        let e = validate("generic-uvc.toml", &base.replace("\"YUYV\"", "\"RGB3\"")).unwrap_err();
+        assert_eq!(e.key, "capture.formats");
+        assert!(e.to_string().contains("RGB3") && e.to_string().contains("MJPG"), "{e}");
+        let e = validate("other.toml", base).unwrap_err();
+        assert_eq!(e.key, "name");
+        let e = validate("generic-uvc.toml", &format!("{base}\nbogus = 1\n")).unwrap_err();
+        assert!(e.message.contains("unknown field"), "{e}");
+        assert_eq!(by_name("nope").unwrap_err().key, "profile");
+    }
+}

@@ -65,8 +65,7 @@ fn pick_profile(name: &str) -> anyhow::Result<HwProfile> {
 /// Starts every stage; returns once the HTTPS listener is bound.
 pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
-    let env_pw = std::env::var("PERISCOPE_ADMIN_PASSWORD").ok();
-    let (hash, origin) = auth::init_password(&cfg.state_dir, env_pw.as_deref())?;
+    let (hash, origin) = auth::init_password(&cfg.state_dir, cfg.admin_password.as_deref())?;
     let profile = pick_profile(&cfg.profile)?;
     let cancel = CancellationToken::new();
 

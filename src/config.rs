@@ -134,6 +134,9 @@ pub struct DaemonConfig {
     pub bitrate_bps: u32,
     /// Most WebRTC sessions.
     pub max_sessions: usize,
+    /// The admin password to set at start (from `PERISCOPE_ADMIN_PASSWORD`; never a flag or
+    /// a file key, so it stays out of process listings and config files).
+    pub admin_password: Option<String>,
 }
 
 /// Parses `WxH`.
@@ -215,6 +218,7 @@ impl Settings {
             tls,
             bitrate_bps: bitrate_kbps * 1000,
             max_sessions,
+            admin_password: None,
         })
     }
 }

@@ -39,7 +39,8 @@ fn main() -> anyhow::Result<()> {
         std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),
         std::env::var_os("HOME").map(PathBuf::from),
     );
-    let cfg = cli.settings.over(file).validate(default_state)?;
+    let mut cfg = cli.settings.over(file).validate(default_state)?;
+    cfg.admin_password = std::env::var("PERISCOPE_ADMIN_PASSWORD").ok();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("net").build()?;

@@ -1,0 +1,100 @@
+// probe.js — per-frame measurement of what is on screen: frame rate, the decoded timestamp
+// strip and glass-to-glass latency, for the status line and for benchmarks.
+//
+// Everything it learns goes into the shared `window.periscope` record (see app.js and
+// mjpeg.js): `frames` (frames seen), `lastStrip` ({timestamp, counter}), `latencies` (a ring of
+// {receive, display} in ms). For a <video> it runs in requestVideoFrameCallback, once per
+// presented frame; for an <img> showing MJPEG it polls once per animation frame and counts a
+// frame when the strip's counter changes (a multipart image has no per-frame event).
+
+import { StripReader, latencyMs, MAX_LATENCY_MS, RateMeter, RollingMedian } from './strip.js';
+
+/** How many latency samples `window.periscope.latencies` keeps. */
+export const LATENCY_RING = 600;
+
+export class FrameProbe {
+  /**
+   * @param {object} record  the window.periscope object to update
+   * @param {() => boolean} decodeStrip  whether to decode the strip now (test pattern on)
+   */
+  constructor(record, decodeStrip = () => true) {
+    this.record = record;
+    this.decodeStrip = decodeStrip;
+    this.reader = new StripReader();
+    this.fps = new RateMeter();
+    this.latency = new RollingMedian(1000);
+    this.stopped = false;
+    this.handle = null;
+  }
+
+  /** Median display latency over the last second in ms, or null. */
+  get latencyMs() {
+    return this.latency.value();
+  }
+
+  /** Frames per second over the last second. */
+  get framesPerSecond() {
+    return this.fps.value();
+  }
+
+  addLatency(receive, display) {
+    if (!(receive >= 0 && receive <= MAX_LATENCY_MS)) return;
+    const ring = this.record.latencies;
+    ring.push({ receive, display });
+    if (ring.length > LATENCY_RING) ring.splice(0, ring.length - LATENCY_RING);
+    this.latency.push(display >= 0 && display <= MAX_LATENCY_MS ? display : receive);
+  }
+
+  /** Measures a <video>; uses requestVideoFrameCallback when the browser has it. */
+  watchVideo(video) {
+    if (typeof video.requestVideoFrameCallback !== 'function') return this.watchImage(video, true);
+    const onFrame = (now, meta) => {
+      if (this.stopped) return;
+      const receivedAt = Date.now();
+      this.record.frames++;
+      this.fps.tick(now);
+      if (this.decodeStrip()) {
+        const strip = this.reader.read(video, meta.width || video.videoWidth, meta.height || video.videoHeight);
+        if (strip) {
+          this.record.lastStrip = strip;
+          const shown = performance.timeOrigin + (meta.expectedDisplayTime ?? now);
+          this.addLatency(latencyMs(receivedAt, strip.timestamp), latencyMs(shown, strip.timestamp));
+        }
+      }
+      this.handle = video.requestVideoFrameCallback(onFrame);
+    };
+    this.handle = video.requestVideoFrameCallback(onFrame);
+    return this;
+  }
+
+  /**
+   * Measures an <img> (MJPEG) — or a <video> without rVFC when isVideo — by polling each
+   * animation frame; a new frame is one whose strip counter differs from the last.
+   */
+  watchImage(el, isVideo = false) {
+    let lastCounter = null;
+    const tick = (now) => {
+      if (this.stopped) return;
+      const w = isVideo ? el.videoWidth : el.naturalWidth;
+      const h = isVideo ? el.videoHeight : el.naturalHeight;
+      if (w > 0 && h > 0 && this.decodeStrip()) {
+        const strip = this.reader.read(el, w, h);
+        if (strip && strip.counter !== lastCounter) {
+          lastCounter = strip.counter;
+          this.record.frames++;
+          this.fps.tick(now);
+          this.record.lastStrip = strip;
+          const l = latencyMs(Date.now(), strip.timestamp);
+          this.addLatency(l, l);
+        }
+      }
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+    return this;
+  }
+
+  stop() {
+    this.stopped = true;
+  }
+}

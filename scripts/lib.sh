@@ -1,0 +1,36 @@
+# Shared by scripts/run, scripts/test and scripts/bench: install what is missing, from
+# Debian's packages only, once. Sourced, not run.
+
+# apt_install PKG... — installs the packages that are not installed yet (root or sudo).
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "periscope: installing ${missing[*]} (Debian packages)" >&2
+  local try
+  for try in 1 2; do
+    if $sudo apt-get update -qq -o DPkg::Lock::Timeout=900 &&
+       DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=900 \
+         --no-install-recommends "${missing[@]}" >/dev/null; then
+      return 0
+    fi
+    echo "periscope: apt-get failed (try $try), retrying" >&2
+    sleep 5
+  done
+  return 1
+}
+
+# What a build needs: nasm (OpenH264 and libjpeg-turbo assembly: ~3x faster), cmake
+# (libjpeg-turbo), clang/libclang (bindgen for the v4l crate), pkg-config.
+build_deps() {
+  apt_install nasm cmake clang libclang-dev pkg-config ca-certificates
+}
+
+# The cargo target directory: the repository's own unless CARGO_TARGET_DIR is set.
+target_dir() {
+  echo "${CARGO_TARGET_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target}"
+}

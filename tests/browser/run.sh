@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# run.sh — starts a periscope binary (test pattern, record HID backend) on a loopback port
+# with a throw-away state dir, runs e2e.mjs against it, stops it and exits with e2e's status.
+#
+# Environment (all optional):
+#   PERISCOPE_BIN     the binary (default: target/release/periscope at the repo root)
+#   PERISCOPE_PORT    HTTPS port on 127.0.0.1 (default 18443)
+#   PERISCOPE_E2E_KEEP=1  keep the temp dir (server log, record file) for a look afterwards
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+bin="${PERISCOPE_BIN:-$root/target/release/periscope}"
+port="${PERISCOPE_PORT:-18443}"
+password="e2e-$RANDOM-$RANDOM"
+
+[ -x "$bin" ] || { echo "run.sh: no periscope binary at $bin (cargo build --release first)" >&2; exit 2; }
+[ -d "$here/node_modules/playwright-core" ] || (cd "$here" && npm install --no-audit --no-fund >/dev/null)
+
+tmp="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  if [ "${PERISCOPE_E2E_KEEP:-}" = 1 ]; then echo "run.sh: kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+
+PERISCOPE_ADMIN_PASSWORD="$password" "$bin" --listen "127.0.0.1:$port" --source test-pattern \
+  --hid "record:$tmp/record.jsonl" --state-dir "$tmp/state" >"$tmp/server.log" 2>&1 &
+server_pid=$!
+
+# Wait (at most 30 s) until it answers HTTPS.
+for _ in $(seq 1 300); do
+  if curl -sk -o /dev/null "https://127.0.0.1:$port/"; then break; fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "run.sh: periscope exited early; its log:" >&2; cat "$tmp/server.log" >&2; exit 2
+  fi
+  sleep 0.1
+done
+
+set +e
+PERISCOPE_URL="https://127.0.0.1:$port" PERISCOPE_PASSWORD="$password" \
+  PERISCOPE_RECORD="$tmp/record.jsonl" node "$here/e2e.mjs"
+status=$?
+set -e
+if [ "$status" -ne 0 ]; then echo "run.sh: server log (last 40 lines):" >&2; tail -n 40 "$tmp/server.log" >&2; fi
+exit "$status"

@@ -1,0 +1,68 @@
+// unit.test.mjs — Node unit tests (node --test) of the frontend's pure helpers: the timestamp
+// strip reader (against a strip painted per contracts.md), latency arithmetic across the
+// 2^32 wrap, and the letterbox-aware mouse coordinates. No browser needed.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bandHeight, readBand, latencyMs, median } from '../../frontend/src/strip.js';
+import { pictureCoords } from '../../frontend/src/input.js';
+
+/** RGBA pixels of a W x (2*band) strip carrying `ts` and `counter`, luma 235/16 as RGB. */
+function paintStrip(W, H, ts, counter) {
+  const band = bandHeight(H);
+  const data = new Uint8ClampedArray(W * 2 * band * 4);
+  [ts, counter].forEach((word, k) => {
+    for (let i = 0; i < 32; i++) {
+      const v = (word >>> (31 - i)) & 1 ? 235 : 16;
+      const c0 = Math.floor((i * W) / 32);
+      const c1 = Math.floor(((i + 1) * W) / 32);
+      for (let y = k * band; y < (k + 1) * band; y++) {
+        for (let x = c0; x < c1; x++) data.set([v, v, v, 255], (y * W + x) * 4);
+      }
+    }
+  });
+  return { data, band };
+}
+
+test('band height is max(16, floor(H/16))', () => {
+  assert.equal(bandHeight(720), 45);
+  assert.equal(bandHeight(1080), 67);
+  assert.equal(bandHeight(200), 16);
+});
+
+test('readBand decodes both words at several sizes', () => {
+  for (const [W, H] of [[1280, 720], [1920, 1080], [640, 480], [100, 64]]) {
+    for (const [ts, ctr] of [[0, 0xffffffff], [0x80000001, 1], [0x12345678, 0xdeadbeef]]) {
+      const { data, band } = paintStrip(W, H, ts, ctr);
+      assert.equal(readBand(data, W, 0, band), ts, `${W}x${H} timestamp`);
+      assert.equal(readBand(data, W, band, band), ctr, `${W}x${H} counter`);
+    }
+  }
+});
+
+test('latency is unsigned mod 2^32 and keeps the fraction', () => {
+  assert.equal(latencyMs(2 ** 32 + 5, 0xfffffffe), 7); // wrapped
+  assert.equal(latencyMs(1000.5, 900), 100.5);
+  assert.ok(latencyMs(1000, 1001) > 10_000); // a timestamp from the future is garbage
+});
+
+test('median', () => {
+  assert.equal(median([]), null);
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 2, 3]), 2.5);
+});
+
+test('pictureCoords takes the letterbox out', () => {
+  const rect = { left: 0, top: 100, width: 1000, height: 1000 };
+  // 16:9 picture in a square box: 1000 x 562.5, starting at y = 100 + 218.75.
+  assert.deepEqual(pictureCoords(rect, 1280, 720, 500, 600), { x: 0.5, y: 0.5 });
+  assert.deepEqual(pictureCoords(rect, 1280, 720, 0, 318.75), { x: 0, y: 0 });
+  assert.deepEqual(pictureCoords(rect, 1280, 720, 1000, 881.25), { x: 1, y: 1 });
+  assert.deepEqual(pictureCoords(rect, 1280, 720, 500, 150), { x: 0.5, y: 0 }); // in the bar: clamped
+  // Pillarbox: 4:3 picture in a wide box.
+  const wide = { left: 0, top: 0, width: 1600, height: 600 };
+  assert.deepEqual(pictureCoords(wide, 800, 600, 800, 300), { x: 0.5, y: 0.5 });
+  assert.deepEqual(pictureCoords(wide, 800, 600, 400, 0), { x: 0, y: 0 });
+  // Unknown intrinsic size: the whole element.
+  assert.deepEqual(pictureCoords(wide, 0, 0, 400, 150), { x: 0.25, y: 0.25 });
+});

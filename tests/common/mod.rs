@@ -1,0 +1,64 @@
+//! Shared test helpers: an in-process daemon on 127.0.0.1:0 with the test pattern and the
+//! `record:` HID backend, and an HTTPS client that trusts its self-signed certificate.
+#![allow(dead_code)]
+
+use periscope::config::Settings;
+use std::path::PathBuf;
+
+/// The admin password the test daemons use.
+pub const PASSWORD: &str = "test-password-123";
+
+/// A daemon started for one test.
+pub struct Daemon {
+    /// The running daemon.
+    pub running: periscope::app::Running,
+    /// https://127.0.0.1:PORT
+    pub base: String,
+    /// The HID record file.
+    pub record: PathBuf,
+    /// Keeps the state directory alive.
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts a daemon with the test pattern at `w`x`h`.
+pub async fn start_daemon(w: u32, h: u32) -> Daemon {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("hid.jsonl");
+    let settings = Settings {
+        listen: Some("127.0.0.1:0".into()),
+        source: Some("test-pattern".into()),
+        resolution: Some(format!("{w}x{h}")),
+        fps: Some(30),
+        hid: Some(format!("record:{}", record.display())),
+        profile: Some("test-pattern".into()),
+        state_dir: Some(dir.path().join("state")),
+        ..Default::default()
+    };
+    let mut cfg = settings.validate(dir.path().join("unused")).expect("valid settings");
+    cfg.admin_password = Some(PASSWORD.into());
+    let running = periscope::app::start(cfg).await.expect("daemon starts");
+    let base = format!("https://127.0.0.1:{}", running.addr.port());
+    Daemon { running, base, record, dir }
+}
+
+/// An HTTPS client that accepts the self-signed certificate and keeps cookies.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}
+
+/// Logs in; returns the bearer token.
+pub async fn login(c: &reqwest::Client, base: &str) -> String {
+    let r = c
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({"user": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login request");
+    assert_eq!(r.status(), 200, "login");
+    let v: serde_json::Value = r.json().await.expect("login json");
+    v["token"].as_str().expect("token").to_string()
+}

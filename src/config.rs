@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn defaults() {
         let c = v(Settings::default()).unwrap();
-        assert_eq!(c.listen, "0.0.0.0:8443".parse().unwrap());
+        assert_eq!(c.listen, "0.0.0.0:8443".parse::<SocketAddr>().unwrap());
         assert_eq!(c.source, SourceChoice::Auto);
         assert_eq!(c.fps, 30);
         assert_eq!(c.hid, HidChoice::None);
@@ -267,7 +267,7 @@ mod tests {
         let flags = Settings { fps: Some(60), ..Default::default() };
         let c = v(flags.over(file)).unwrap();
         assert_eq!(c.fps, 60);
-        assert_eq!(c.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(c.listen, "127.0.0.1:9000".parse::<SocketAddr>().unwrap());
         assert!(toml::from_str::<Settings>("fsp = 1").is_err(), "unknown keys are refused");
     }
 

@@ -147,6 +147,8 @@ struct Client {
     dc_open: watch::Receiver<bool>,
     playout_id: Arc<AtomicU64>,
     playout_packets: Arc<AtomicU64>,
+    /// One decoder for the whole stream (later units need the first IDR's parameter sets).
+    decoder: openh264::decoder::Decoder,
 }
 
 /// A client with its offer (gathering complete).
@@ -228,7 +230,8 @@ async fn client() -> (Client, String) {
     pc.set_local_description(offer).await.expect("local offer");
     timeout(BOUND, gathered.wait_for(|g| *g)).await.expect("client gathering").expect("gathering watch");
     let offer = pc.local_description().await.expect("offer sdp").sdp;
-    let client = Client { pc, state, units, replies, dc, dc_open, playout_id, playout_packets };
+    let decoder = openh264::decoder::Decoder::new().expect("openh264 decoder");
+    let client = Client { pc, state, units, replies, dc, dc_open, playout_id, playout_packets, decoder };
     (client, offer)
 }
 
@@ -246,11 +249,10 @@ impl Client {
 
     /// Decodes until `FRAMES` pictures; returns their strip counters.
     async fn counters(&mut self) -> Vec<u32> {
-        let mut decoder = openh264::decoder::Decoder::new().expect("openh264 decoder");
         let mut counters = Vec::new();
         while counters.len() < FRAMES {
             let unit = timeout(BOUND, self.units.recv()).await.expect("video keeps coming").expect("track open");
-            let Some(picture) = decoder.decode(&unit).expect("decodable H.264") else { continue };
+            let Some(picture) = self.decoder.decode(&unit).expect("decodable H.264") else { continue };
             let (width, height) = picture.dimensions();
             assert_eq!((width, height), (640, 480));
             let luma = strip::Luma { data: picture.y(), width: width as u32, height: height as u32, stride: picture.strides().0 };
@@ -282,6 +284,12 @@ fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
         .find(|l| l.split_whitespace().nth(1) == Some(uri))
         .and_then(|l| l.split(|c: char| c == '/' || c.is_whitespace()).next())
         .and_then(|id| id.parse().ok())
+}
+
+fn without_candidates(sdp: &str) -> String {
+    sdp.split_inclusive('\n')
+        .filter(|l| !l.starts_with("a=candidate:") && !l.starts_with("a=end-of-candidates"))
+        .collect()
 }
 
 fn host_candidate_ports(sdp: &str) -> Vec<u16> {
@@ -334,6 +342,7 @@ async fn whep_session_streams_video_and_carries_hid() {
 
     let (mut client, offer) = client().await;
     let opened = host.open(offer).await.expect("offer answered");
+    eprintln!("ANSWER:\n{}", opened.answer_sdp);
     assert!(opened.answer_sdp.contains("H264/90000"), "H.264 answered although VP8 was offered first");
     assert!(!opened.answer_sdp.contains("VP8"), "VP8 not answered");
     assert!(opened.answer_sdp.contains("a=candidate:") && opened.answer_sdp.contains("127.0.0.1"), "loopback candidate in the answer");
@@ -376,6 +385,10 @@ async fn two_sessions_share_one_udp_port() {
     let port = host.udp_port().expect("shared port");
 
     let ((mut a, offer_a), (mut b, offer_b)) = tokio::join!(client(), client());
+    // B offers no candidates at all, as Chromium does when it hides its host addresses: the
+    // server learns B's address from its checks (peer-reflexive), routed by ICE ufrag.
+    let offer_b = without_candidates(&offer_b);
+    assert!(!offer_b.contains("a=candidate"));
     let (opened_a, opened_b) = tokio::join!(host.open(offer_a), host.open(offer_b));
     let (opened_a, opened_b) = (opened_a.expect("answer a"), opened_b.expect("answer b"));
     for answer in [&opened_a.answer_sdp, &opened_b.answer_sdp] {
@@ -424,6 +437,13 @@ async fn offers_without_h264_or_not_sdp_are_refused() {
     assert_eq!(err.status() / 100, 4);
     let err = host.open("hello".into()).await.unwrap_err();
     assert!(matches!(err, SignalError::BadOffer(_)), "{err:?}");
+    assert_eq!(host.sessions(), 0);
+
+    // max_sessions = 1: a second offer is refused while the first session is open.
+    let ((_a, offer_a), (_b, offer_b)) = tokio::join!(client(), client());
+    let opened = host.open(offer_a).await.expect("first session");
+    assert_eq!(host.open(offer_b).await, Err(SignalError::TooMany(1)));
+    host.close(opened.id).await.expect("close");
     assert_eq!(host.sessions(), 0);
     cancel.cancel();
 }

@@ -60,3 +60,9 @@ export async function logout() {
     return 0;
   }
 }
+
+/** Viewers in a state object: WebRTC `viewers` plus `mjpeg_viewers` where the server counts them. */
+export function viewerCount(state) {
+  if (!state || typeof state.viewers !== 'number') return null;
+  return state.viewers + (typeof state.mjpeg_viewers === 'number' ? state.mjpeg_viewers : 0);
+}

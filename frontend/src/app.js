@@ -7,7 +7,7 @@
 // connection's state), channel (the `hid` RTCDataChannel) and session (the server's id).
 // URL parameter `?mjpeg=1` forces the MJPEG fallback.
 
-import { fetchState, login, logout } from './api.js';
+import { fetchState, login, logout, viewerCount } from './api.js';
 import { Signaling } from './signaling.js';
 import { WebRtcSession, webrtcAvailable } from './video.js';
 import { InputController } from './input.js';
@@ -107,7 +107,7 @@ function startViewer(state) {
   $('release').addEventListener('click', () => ui.input.release());
   $('logout').hidden = false;
   $('logout').addEventListener('click', signOut);
-  $('fullscreen').addEventListener('click', () => $('screen').requestFullscreen?.().catch(() => {}));
+  $('fullscreen').addEventListener('click', enterFullscreen);
   captureChanged(false);
   setInterval(renderStatus, STATUS_MS);
 
@@ -158,8 +158,7 @@ async function startWebRtc(video) {
   } catch (err) {
     return ui.session.fail(err.message);
   }
-  P.pc = null;
-  const started = ui.session.start();
+  const started = ui.session.start(); // creates the peer connection before its first await
   P.pc = ui.session.pc;
   await started;
   P.session = ui.signaling.session;
@@ -276,6 +275,20 @@ function toast(text) {
   }, TOAST_MS);
 }
 
+/**
+ * Fullscreen on the screen element, with the Keyboard Lock API where the browser has it, so
+ * Esc, Alt+Tab and the like reach the remote host (holding Esc leaves fullscreen).
+ */
+async function enterFullscreen() {
+  try {
+    await $('screen').requestFullscreen();
+    await navigator.keyboard?.lock?.();
+  } catch (_) {
+    // fullscreen refused, or no keyboard lock: plain fullscreen or nothing
+  }
+  ui.input?.capture();
+}
+
 async function signOut() {
   ui.input?.release();
   ui.session?.close();
@@ -295,7 +308,8 @@ function renderStatus() {
   if (ui.probe && P.frames > 0) parts.push(`${ui.probe.framesPerSecond} fps`);
   if (P.fallback) parts.push('MJPEG');
   else if (s.codec) parts.push(s.encoder ? `${s.codec} (${s.encoder})` : s.codec);
-  if (typeof s.viewers === 'number') parts.push(`${s.viewers} viewer${s.viewers === 1 ? '' : 's'}`);
+  const viewers = viewerCount(s);
+  if (viewers !== null) parts.push(`${viewers} viewer${viewers === 1 ? '' : 's'}`);
   if (s.source === 'test-pattern' && ui.probe) {
     const l = ui.probe.latencyMs;
     parts.push(l === null ? 'latency …' : `latency ${Math.round(l)} ms`);

@@ -3,7 +3,7 @@
 // resolution, frame rate and latency. Exposes the same `window.periscope` record as the main
 // page (with fallback: true) so the same tests and benchmarks can read it.
 
-import { fetchState } from './api.js';
+import { fetchState, viewerCount } from './api.js';
 import { FrameProbe } from './probe.js';
 
 /** Period of GET /api/state polling. */
@@ -36,7 +36,8 @@ function renderStatus() {
   if (P.frames > 0) parts.push(`${probe.framesPerSecond} fps`);
   parts.push('MJPEG');
   const s = P.state ?? {};
-  if (typeof s.viewers === 'number') parts.push(`${s.viewers} viewer${s.viewers === 1 ? '' : 's'}`);
+  const viewers = viewerCount(s);
+  if (viewers !== null) parts.push(`${viewers} viewer${viewers === 1 ? '' : 's'}`);
   if (s.source === 'test-pattern') {
     const l = probe.latencyMs;
     parts.push(l === null ? 'latency …' : `latency ${Math.round(l)} ms`);

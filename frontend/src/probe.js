@@ -2,15 +2,19 @@
 // strip and glass-to-glass latency, for the status line and for benchmarks.
 //
 // Everything it learns goes into the shared `window.periscope` record (see app.js and
-// mjpeg.js): `frames` (frames seen), `lastStrip` ({timestamp, counter}), `latencies` (a ring of
-// {receive, display} in ms). For a <video> it runs in requestVideoFrameCallback, once per
-// presented frame; for an <img> showing MJPEG it polls once per animation frame and counts a
-// frame when the strip's counter changes (a multipart image has no per-frame event).
+// mjpeg.js): `frames` (frames seen), `lastStrip` ({timestamp, counter}) and `latencies`, a ring
+// of {receive, display} in ms: wall clock minus the strip's timestamp when the frame callback
+// runs, and at the frame's expected display time (display is null when implausible).
+// For a <video> it runs in requestVideoFrameCallback, once per presented frame; for an <img>
+// showing MJPEG it polls once per animation frame and counts a frame when the strip's counter
+// changes (a multipart image has no per-frame event).
 
 import { StripReader, latencyMs, MAX_LATENCY_MS, RateMeter, RollingMedian } from './strip.js';
 
 /** How many latency samples `window.periscope.latencies` keeps. */
 export const LATENCY_RING = 600;
+/** A display latency below minus this many ms is garbage rather than a late callback. */
+const MAX_DISPLAY_EARLY_MS = 1000;
 
 export class FrameProbe {
   /**
@@ -37,12 +41,18 @@ export class FrameProbe {
     return this.fps.value();
   }
 
+  /**
+   * Records one frame's latencies. `receive` outside 0..MAX_LATENCY_MS is garbage (no strip,
+   * a clock step) and drops the sample; `display` may be a little negative when the frame is
+   * shown late, and is kept as null when implausible.
+   */
   addLatency(receive, display) {
     if (!(receive >= 0 && receive <= MAX_LATENCY_MS)) return;
+    const shown = display >= -MAX_DISPLAY_EARLY_MS && display <= MAX_LATENCY_MS ? display : null;
     const ring = this.record.latencies;
-    ring.push({ receive, display });
+    ring.push({ receive, display: shown });
     if (ring.length > LATENCY_RING) ring.splice(0, ring.length - LATENCY_RING);
-    this.latency.push(display >= 0 && display <= MAX_LATENCY_MS ? display : receive);
+    this.latency.push(shown ?? receive);
   }
 
   /** Measures a <video>; uses requestVideoFrameCallback when the browser has it. */
@@ -57,7 +67,9 @@ export class FrameProbe {
         const strip = this.reader.read(video, meta.width || video.videoWidth, meta.height || video.videoHeight);
         if (strip) {
           this.record.lastStrip = strip;
-          const shown = performance.timeOrigin + (meta.expectedDisplayTime ?? now);
+          // Wall-clock time of expectedDisplayTime, converted at this instant rather than via
+          // performance.timeOrigin, which drifts from Date.now() over a page's life.
+          const shown = receivedAt - performance.now() + (meta.expectedDisplayTime ?? now);
           this.addLatency(latencyMs(receivedAt, strip.timestamp), latencyMs(shown, strip.timestamp));
         }
       }

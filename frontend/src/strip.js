@@ -86,10 +86,15 @@ export class StripReader {
   }
 }
 
-/** ms between the strip's timestamp `ts` and wall-clock time `nowMs`, mod 2^32 (may be > 10 s). */
+/**
+ * ms from the strip's timestamp `ts` to wall-clock time `nowMs`, both taken mod 2^32: the
+ * unsigned difference `((now>>>0) - ts)>>>0`, read as a signed 32-bit number so that a moment
+ * just before `ts` comes out slightly negative instead of near 2^32. Callers drop anything
+ * outside a plausible range (MAX_LATENCY_MS) as garbage.
+ */
 export function latencyMs(nowMs, ts) {
   const whole = Math.floor(nowMs);
-  return ((((whole >>> 0) - ts) >>> 0) + (nowMs - whole));
+  return ((((whole >>> 0) - ts) >>> 0) | 0) + (nowMs - whole);
 }
 
 /** Median of an array of numbers (null when empty). */

@@ -67,13 +67,16 @@ struct Login {
 
 /// All routes, with errors turned into JSON replies and security headers added.
 pub fn routes(ctx: HttpContext) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
-    let login = warp::path!("api" / "auth" / "login")
-        .and(warp::post())
-        .and(warp::ext::optional::<ClientAddr>())
+    // Body errors are answered here, inside the matched route, so that they are not
+    // outranked by the session filter's 401 when warp combines rejections.
+    let login_body = warp::ext::optional::<ClientAddr>()
         .and(warp::body::content_length_limit(MAX_LOGIN_BYTES))
-        .and(warp::body::json::<Login>())
+        .and(warp::body::bytes())
         .and(with(Arc::clone(&ctx.auth)))
-        .and_then(login);
+        .and_then(login)
+        .recover(recover)
+        .unify();
+    let login = warp::path!("api" / "auth" / "login").and(warp::post()).and(login_body);
 
     let protected = protected(ctx.clone());
     let auth = authenticated(Arc::clone(&ctx.auth));
@@ -166,7 +169,14 @@ fn authenticated(auth: Arc<Auth>) -> impl Filter<Extract = (), Error = Rejection
         .untuple_one()
 }
 
-async fn login(client: Option<ClientAddr>, body: Login, auth: Arc<Auth>) -> Result<Response, Rejection> {
+async fn login(client: Option<ClientAddr>, body: bytes::Bytes, auth: Arc<Auth>) -> Result<Response, Rejection> {
+    let body: Login = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            let msg = format!("login body must be {{\"user\":\"admin\",\"password\":\"…\"}}: {e}");
+            return Ok(json_status(StatusCode::BAD_REQUEST, serde_json::json!({ "error": msg })));
+        }
+    };
     let ip = client.map(|c| c.0.ip()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     let allowed = auth.limiter.lock().map(|mut l| l.allowed(ip, Instant::now())).unwrap_or(false);
     if !allowed {

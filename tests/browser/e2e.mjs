@@ -7,6 +7,8 @@
 //   PERISCOPE_RECORD      the JSON-lines file the record HID backend appends reports to
 //   PERISCOPE_CHROMIUM    browser binary (default /usr/bin/chromium)
 //   PERISCOPE_SCREENSHOT  if set, a PNG of the logged-in page is saved there
+//   PERISCOPE_E2E_SKIP_LOCKOUT=1  skip the last check, which locks this address out of
+//                         logins for a while (so a re-run right after it would fail check 1)
 //
 // Prints one line per check (PASS/FAIL name — detail) and then exactly `N passed, N failed`;
 // exits non-zero when any check failed. Each check leaves the browser logged in, so a failure
@@ -32,6 +34,8 @@ const HID_TIMEOUT_MS = 5_000;
 /** Press and release reports of KeyA (usage 0x04) in the 8-byte boot keyboard report. */
 const REPORT_KEY_A = '0000040000000000';
 const REPORT_NONE = '0000000000000000';
+/** Wrong passwords the lockout check tries before giving up on seeing a 429. */
+const LOCKOUT_MAX_ATTEMPTS = 30;
 
 const LAUNCH = {
   executablePath: CHROMIUM,
@@ -224,10 +228,15 @@ async function checkVideo(page) {
   const f0 = up.frames;
   const { delta, frames, probe: p } = await stripAdvances(page);
   assert(p.frames > f0, `window.periscope.frames did not advance (${f0} → ${p.frames})`);
-  const lat = median(p.latencies.map((l) => l.display));
+  const ms = (xs) => {
+    const m = median(xs.filter((x) => typeof x === 'number'));
+    return m === null ? '?' : Math.round(m);
+  };
+  const receive = ms(p.latencies.map((l) => l.receive));
+  const display = ms(p.latencies.map((l) => l.display));
   return (
     `${p.videoWidth}x${p.videoHeight}, ${frames} frames in 2 s, strip counter +${delta}, ` +
-    `latency median ${lat === null ? '?' : Math.round(lat)} ms, codec ${p.state?.codec ?? '?'}`
+    `latency median receive ${receive} ms / display ${display} ms, codec ${p.state?.codec ?? '?'}`
   );
 }
 
@@ -282,6 +291,37 @@ async function checkForcedFallback(context) {
   }
 }
 
+/**
+ * Wrong passwords until the server refuses with 429 and the form says so. Run last: it locks
+ * this address out of logins for a while.
+ */
+async function checkLockout(browser) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  try {
+    const page = watchPage(await context.newPage(), 'lockout');
+    await page.goto(`${BASE}/`);
+    await page.waitForSelector('#login-form', { state: 'visible', timeout: 10_000 });
+    const seen = [];
+    for (let i = 1; i <= LOCKOUT_MAX_ATTEMPTS; i++) {
+      await page.fill('#password', `${PASSWORD}-wrong-${i}`);
+      await page.click('#login-submit');
+      await page.waitForSelector('#login-error', { state: 'visible', timeout: 5_000 });
+      await page.waitForSelector('#login-submit:enabled', { timeout: 5_000 });
+      const text = (await page.textContent('#login-error')).trim();
+      seen.push(text);
+      if (text.startsWith('too many attempts')) return `"${text}" after ${i} wrong passwords`;
+    }
+    const counts = {};
+    for (const t of seen) counts[t] = (counts[t] ?? 0) + 1;
+    throw new Error(
+      `no "too many attempts" after ${LOCKOUT_MAX_ATTEMPTS} wrong passwords; the form said ` +
+        Object.entries(counts).map(([t, n]) => `"${t}" x${n}`).join(', '),
+    );
+  } finally {
+    await context.close();
+  }
+}
+
 async function checkUnauthenticated(path) {
   const status = await rawStatus(path);
   assert(status === 401, `GET ${path} without a session answered ${status}`);
@@ -321,7 +361,12 @@ async function main() {
       await checkUnauthenticated('/snapshot.jpg');
       return 'both → 401';
     });
-    await check('7 no script errors in the pages', async () => {
+    if (process.env.PERISCOPE_E2E_SKIP_LOCKOUT !== '1') {
+      await check('7 repeated wrong passwords → "too many attempts" (429)', () => checkLockout(browser));
+    } else {
+      console.log('SKIP 7 repeated wrong passwords (PERISCOPE_E2E_SKIP_LOCKOUT=1)');
+    }
+    await check('8 no script errors in the pages', async () => {
       assert(pageErrors.length === 0, pageErrors.join('; '));
       return '';
     });

@@ -17,6 +17,11 @@ password="e2e-$RANDOM-$RANDOM"
 [ -x "$bin" ] || { echo "run.sh: no periscope binary at $bin (cargo build --release first)" >&2; exit 2; }
 [ -d "$here/node_modules/playwright-core" ] || (cd "$here" && npm install --no-audit --no-fund >/dev/null)
 
+if curl -sk -o /dev/null --max-time 2 "https://127.0.0.1:$port/"; then
+  echo "run.sh: something already answers on 127.0.0.1:$port; stop it or set PERISCOPE_PORT" >&2
+  exit 2
+fi
+
 tmp="$(mktemp -d)"
 server_pid=""
 cleanup() {
@@ -40,6 +45,9 @@ for _ in $(seq 1 300); do
   fi
   sleep 0.1
 done
+if ! kill -0 "$server_pid" 2>/dev/null; then
+  echo "run.sh: periscope exited; its log:" >&2; cat "$tmp/server.log" >&2; exit 2
+fi
 
 set +e
 PERISCOPE_URL="https://127.0.0.1:$port" PERISCOPE_PASSWORD="$password" \

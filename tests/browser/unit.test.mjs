@@ -40,10 +40,12 @@ test('readBand decodes both words at several sizes', () => {
   }
 });
 
-test('latency is unsigned mod 2^32 and keeps the fraction', () => {
+test('latency is the 32-bit difference, signed, and keeps the fraction', () => {
   assert.equal(latencyMs(2 ** 32 + 5, 0xfffffffe), 7); // wrapped
   assert.equal(latencyMs(1000.5, 900), 100.5);
-  assert.ok(latencyMs(1000, 1001) > 10_000); // a timestamp from the future is garbage
+  assert.equal(latencyMs(1000, 1002), -2); // shown a moment before the stamp: slightly negative
+  assert.equal(latencyMs(5, 0xfffffffe + 10), -3); // ... also across the wrap
+  assert.ok(latencyMs(2 ** 31 + 5000, 0) < -10_000); // half the range away: garbage either way
 });
 
 test('median', () => {

@@ -21,8 +21,10 @@ pub fn encode_i420(
     if i420.len() < need {
         return Err(EncodeError::BadInput(format!("i420 {width}x{height}: {} bytes, need {need}", i420.len())));
     }
+    // JPEG (JFIF) YCbCr is full range; our I420 is video range (luma 16..=235).
+    let full = range_convert(&i420[..need], width as usize * height as usize, &TO_FULL);
     let image = YuvImage {
-        pixels: &i420[..need],
+        pixels: full.as_slice(),
         width: width as usize,
         align: 1,
         height: height as usize,
@@ -52,7 +54,46 @@ pub fn decode_to_i420(decompressor: &mut Decompressor, jpeg: &[u8]) -> Result<(V
     if subsamp == Subsamp::Sub2x1 {
         pixels = i422_to_i420(&pixels, w, h);
     }
-    Ok((pixels, w as u32, h as u32))
+    let video = range_convert(&pixels, w * h, &TO_VIDEO);
+    Ok((video, w as u32, h as u32))
+}
+
+/// Lookup tables between video range (Y 16..=235, C 16..=240) and full range (0..=255):
+/// `[luma table, chroma table]`.
+type RangeTables = [[u8; 256]; 2];
+
+const fn range_tables(to_full: bool) -> RangeTables {
+    let mut t = [[0u8; 256]; 2];
+    let mut i = 0;
+    while i < 256 {
+        let v = i as i32;
+        let (y, c) = if to_full {
+            ((v - 16) * 255 * 2 / 219, (v - 128) * 255 * 2 / 224)
+        } else {
+            (v * 219 * 2 / 255 + 32, (v - 128) * 224 * 2 / 255)
+        };
+        // Values are doubled above: halve with rounding (away from zero for chroma).
+        let y = (y + 1) / 2;
+        let c = if c >= 0 { (c + 1) / 2 + 128 } else { (c - 1) / 2 + 128 };
+        t[0][i] = if y < 0 { 0 } else if y > 255 { 255 } else { y as u8 };
+        t[1][i] = if c < 0 { 0 } else if c > 255 { 255 } else { c as u8 };
+        i += 1;
+    }
+    t
+}
+
+/// Video range → full range (before JPEG encoding).
+static TO_FULL: RangeTables = range_tables(true);
+/// Full range → video range (after JPEG decoding).
+static TO_VIDEO: RangeTables = range_tables(false);
+
+/// Maps an I420 buffer whose first `luma_len` bytes are luma through `tables`.
+fn range_convert(i420: &[u8], luma_len: usize, tables: &RangeTables) -> Vec<u8> {
+    let split = luma_len.min(i420.len());
+    let mut out = Vec::with_capacity(i420.len());
+    out.extend(i420[..split].iter().map(|v| tables[0][*v as usize]));
+    out.extend(i420[split..].iter().map(|v| tables[1][*v as usize]));
+    out
 }
 
 /// Planar 4:2:2 → 4:2:0 by averaging chroma row pairs.
@@ -161,6 +202,33 @@ mod tests {
         let out = e.encode(&frame, false).unwrap().unwrap();
         assert_eq!(out.data.as_ptr(), jpeg.as_ptr(), "same buffer, no copy");
         assert!(decode_to_i420(&mut Decompressor::new().unwrap(), &[0xFF, 0xD8, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn range_tables_map_black_white_and_grey() {
+        assert_eq!((TO_FULL[0][16], TO_FULL[0][235], TO_FULL[0][0], TO_FULL[0][255]), (0, 255, 0, 255));
+        assert_eq!((TO_FULL[1][128], TO_FULL[1][16], TO_FULL[1][240]), (128, 0, 255));
+        assert_eq!((TO_VIDEO[0][0], TO_VIDEO[0][255]), (16, 235));
+        assert_eq!((TO_VIDEO[1][128], TO_VIDEO[1][0], TO_VIDEO[1][255]), (128, 16, 240));
+        for v in 16..=235u8 {
+            let back = TO_VIDEO[0][TO_FULL[0][v as usize] as usize] as i32;
+            assert!((back - v as i32).abs() <= 1, "{v} -> {back}");
+        }
+    }
+
+    #[test]
+    fn a_jpeg_of_video_range_black_and_white_is_full_range() {
+        let (w, h) = (64u32, 64u32);
+        let mut i420 = vec![128u8; PixelFormat::I420.frame_len(w, h).unwrap()];
+        i420[..(w * h / 2) as usize].fill(16);
+        i420[(w * h / 2) as usize..(w * h) as usize].fill(235);
+        let mut c = Compressor::new().unwrap();
+        c.set_quality(95).unwrap();
+        c.set_subsamp(Subsamp::Sub2x2).unwrap();
+        let jpeg = encode_i420(&mut c, &i420, w, h).unwrap();
+        let rgb = turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB).unwrap();
+        let (top, bottom) = (rgb.pixels[3 * (8 * 64 + 8)], rgb.pixels[3 * (56 * 64 + 8)]);
+        assert!(top <= 3 && bottom >= 252, "black {top}, white {bottom}");
     }
 
     #[test]

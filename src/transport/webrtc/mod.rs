@@ -320,11 +320,12 @@ impl SessionHost for WebRtcHost {
         pending.pc = Some(Arc::clone(&pc));
         let (answer, leg) = self.negotiate(&pc, offer, &choice, &mut gathered, &mut pending).await?;
         let answer_sdp = sdp::rewrite_candidates(&answer, self.cfg.advertise, self.udp_port());
+        // Registered before its tasks start, so a supervisor that ends it always finds it.
+        pending.commit(id);
         let track = Arc::clone(&leg.track);
         tokio::spawn(video::run(leg, Arc::clone(&self.video), state.clone(), cancel.clone(), Arc::clone(&self.media), peer.clone()));
         tokio::spawn(video::forward_keyframe_requests(track, Arc::clone(&self.video), cancel.clone(), Arc::clone(&self.media)));
         tokio::spawn(supervise(self.me.clone(), id, state, cancel, peer.clone()));
-        pending.commit(id);
         tracing::info!(target: LOG, peer, payload_type = choice.payload_type, "session answered");
         Ok(Opened { id, answer_sdp })
     }

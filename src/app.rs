@@ -288,7 +288,15 @@ impl MetricsSource for AppState {
         s.push(sample("hid_reports_total", "HID reports delivered.", "counter", h.reports.load(r) as f64));
         s.push(sample("hid_errors_total", "HID reports that failed.", "counter", h.errors.load(r) as f64));
         s.push(sample("hid_release_all_total", "Release-alls performed.", "counter", h.release_alls.load(r) as f64));
-        s.push(sample("webrtc_sessions", "WebRTC sessions open.", "gauge", self.webrtc.sessions() as f64));
+        let w = self.webrtc.stats();
+        s.push(sample("webrtc_sessions", "WebRTC sessions open.", "gauge", w.sessions as f64));
+        s.push(sample("webrtc_frames_sent_total", "Access units handed to peer connections.", "counter", w.frames_sent as f64));
+        s.push(sample("webrtc_frames_failed_total", "Access units a peer connection refused.", "counter", w.frames_failed as f64));
+        s.push(sample("webrtc_packets_sent_total", "UDP datagrams sent.", "counter", w.packets_sent as f64));
+        s.push(sample("webrtc_bytes_sent_total", "UDP payload bytes sent.", "counter", w.bytes_sent as f64));
+        s.push(sample("webrtc_keyframe_requests_total", "PLI/FIR received from viewers.", "counter", w.keyframe_requests as f64));
+        s.push(sample("webrtc_datagrams_dropped_total", "Datagrams the shared UDP port dropped.", "counter", w.datagrams_dropped as f64));
+        s.push(sample("webrtc_send_seconds_last", "Frame encoded to its last packet handed to the socket, last frame.", "gauge", w.last_latency_us as f64 / 1e6));
         render(&s)
     }
 }

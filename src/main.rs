@@ -69,6 +69,6 @@ fn passwd(state_dir: &std::path::Path) -> anyhow::Result<()> {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("PERISCOPE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,webrtc=warn,rtc=warn,webrtc_ice=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,webrtc::=warn,rtc=warn,rtc_dtls=error,rtc_sctp=error"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).try_init();
 }

@@ -20,6 +20,7 @@ use periscope::media::strip;
 use periscope::transport::webrtc::{WebRtcConfig, WebRtcHost, PLAYOUT_DELAY_URI};
 use periscope_signaling::{SessionHost, SignalError};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_VP8};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -37,8 +38,9 @@ use tokio_util::sync::CancellationToken;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription, Registry,
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
+    RTCSessionDescription, Registry,
 };
 
 /// Failure bound for anything network-shaped.
@@ -59,13 +61,19 @@ fn init_logs() {
 fn pipeline() -> Pipeline {
     let factory: SourceFactory =
         Box::new(|| Ok(Box::new(TestPattern::new(640, 480, 30)?) as Box<dyn CaptureSource>));
-    let h264 = Box::new(OpenH264Encoder::new(H264Config { bitrate_bps: 0, fps: 30 }));
+    let h264 = Box::new(OpenH264Encoder::new(H264Config {
+        bitrate_bps: 0,
+        fps: 30,
+    }));
     let mjpeg = Box::new(MjpegEncoder::new().expect("turbojpeg"));
     Pipeline::start(factory, h264, mjpeg).expect("pipeline threads")
 }
 
 fn hid(record: &Path, cancel: &CancellationToken) -> HidHandle {
-    HidHandle::spawn(Box::new(RecordHid::open(record).expect("record file")), cancel.clone())
+    HidHandle::spawn(
+        Box::new(RecordHid::open(record).expect("record file")),
+        cancel.clone(),
+    )
 }
 
 async fn host(pipeline: &Pipeline, hid: HidHandle, udp_port: Option<u16>) -> Arc<WebRtcHost> {
@@ -75,7 +83,9 @@ async fn host(pipeline: &Pipeline, hid: HidHandle, udp_port: Option<u16>) -> Arc
         bind_ips: vec![IpAddr::from([127, 0, 0, 1])],
         max_sessions: 4,
     };
-    WebRtcHost::new(cfg, Arc::clone(&pipeline.h264), hid).await.expect("webrtc host")
+    WebRtcHost::new(cfg, Arc::clone(&pipeline.h264), hid)
+        .await
+        .expect("webrtc host")
 }
 
 // ===== the WHEP client =====
@@ -88,6 +98,8 @@ struct ClientHandler {
     /// Packets that carried the playout-delay extension (negotiated id).
     playout_id: Arc<AtomicU64>,
     playout_packets: Arc<AtomicU64>,
+    /// The received video track (to send RTCP on).
+    track: watch::Sender<Option<Arc<dyn TrackRemote>>>,
 }
 
 #[async_trait::async_trait]
@@ -101,19 +113,31 @@ impl PeerConnectionEventHandler for ClientHandler {
         self.state.send_replace(state);
     }
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let (units, id, count) = (self.units.clone(), Arc::clone(&self.playout_id), Arc::clone(&self.playout_packets));
+        let (units, id, count) = (
+            self.units.clone(),
+            Arc::clone(&self.playout_id),
+            Arc::clone(&self.playout_packets),
+        );
+        self.track.send_replace(Some(Arc::clone(&track)));
         tokio::spawn(read_track(track, units, id, count));
     }
 }
 
 /// RTP → Annex B access units (one per marker bit). A unit with a sequence gap is dropped.
-async fn read_track(track: Arc<dyn TrackRemote>, units: mpsc::Sender<Bytes>, playout_id: Arc<AtomicU64>, playout: Arc<AtomicU64>) {
+async fn read_track(
+    track: Arc<dyn TrackRemote>,
+    units: mpsc::Sender<Bytes>,
+    playout_id: Arc<AtomicU64>,
+    playout: Arc<AtomicU64>,
+) {
     let mut depacketizer = H264Packet::default();
     let mut unit = BytesMut::new();
     let mut last_seq: Option<u16> = None;
     let mut broken = false;
     while let Some(event) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+            continue;
+        };
         let seq = packet.header.sequence_number;
         if last_seq.is_some_and(|l| l.wrapping_add(1) != seq) {
             broken = true;
@@ -147,6 +171,7 @@ struct Client {
     dc_open: watch::Receiver<bool>,
     playout_id: Arc<AtomicU64>,
     playout_packets: Arc<AtomicU64>,
+    track: watch::Receiver<Option<Arc<dyn TrackRemote>>>,
     /// One decoder for the whole stream (later units need the first IDR's parameter sets).
     decoder: openh264::decoder::Decoder,
 }
@@ -154,7 +179,10 @@ struct Client {
 /// A client with its offer (gathering complete).
 async fn client() -> (Client, String) {
     let mut media_engine = MediaEngine::default();
-    let fb = |typ: &str, p: &str| RTCPFeedback { typ: typ.into(), parameter: p.into() };
+    let fb = |typ: &str, p: &str| RTCPFeedback {
+        typ: typ.into(),
+        parameter: p.into(),
+    };
     let video = |mime: &str, fmtp: &str, pt: u8| RTCRtpCodecParameters {
         rtp_codec: RTCRtpCodec {
             mime_type: mime.into(),
@@ -164,18 +192,29 @@ async fn client() -> (Client, String) {
             rtcp_feedback: vec![fb("nack", ""), fb("nack", "pli"), fb("ccm", "fir")],
         },
         payload_type: pt,
-        ..Default::default()
     };
     // VP8 first, as Chromium lists it: the server must still answer H.264.
-    media_engine.register_codec(video(MIME_TYPE_VP8, "", 96), RtpCodecKind::Video).unwrap();
+    media_engine
+        .register_codec(video(MIME_TYPE_VP8, "", 96), RtpCodecKind::Video)
+        .unwrap();
     media_engine
         .register_codec(
-            video(MIME_TYPE_H264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", 102),
+            video(
+                MIME_TYPE_H264,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+                102,
+            ),
             RtpCodecKind::Video,
         )
         .unwrap();
     media_engine
-        .register_header_extension(RTCRtpHeaderExtensionCapability { uri: PLAYOUT_DELAY_URI.into() }, RtpCodecKind::Video, None)
+        .register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: PLAYOUT_DELAY_URI.into(),
+            },
+            RtpCodecKind::Video,
+            None,
+        )
         .unwrap();
     let registry = register_default_interceptors(Registry::new(), &mut media_engine).unwrap();
 
@@ -184,12 +223,14 @@ async fn client() -> (Client, String) {
     let (units_tx, units) = mpsc::channel(1024);
     let playout_id = Arc::new(AtomicU64::new(u64::MAX));
     let playout_packets = Arc::new(AtomicU64::new(0));
+    let (track_tx, track) = watch::channel(None);
     let handler = Arc::new(ClientHandler {
         gathered: gathered_tx,
         state: state_tx,
         units: units_tx,
         playout_id: Arc::clone(&playout_id),
         playout_packets: Arc::clone(&playout_packets),
+        track: track_tx,
     });
     let pc = PeerConnectionBuilder::new()
         .with_media_engine(media_engine)
@@ -202,11 +243,17 @@ async fn client() -> (Client, String) {
     let pc: Arc<dyn PeerConnection> = Arc::new(pc);
     pc.add_transceiver_from_kind(
         RtpCodecKind::Video,
-        Some(RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() }),
+        Some(RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Recvonly,
+            ..Default::default()
+        }),
     )
     .await
     .expect("recvonly transceiver");
-    let dc = pc.create_data_channel("hid", None).await.expect("hid channel");
+    let dc = pc
+        .create_data_channel("hid", None)
+        .await
+        .expect("hid channel");
     let (open_tx, dc_open) = watch::channel(false);
     let (replies_tx, replies) = mpsc::channel(64);
     {
@@ -218,7 +265,9 @@ async fn client() -> (Client, String) {
                         open_tx.send_replace(true);
                     }
                     DataChannelEvent::OnMessage(m) => {
-                        let _ = replies_tx.send(String::from_utf8_lossy(&m.data).into_owned()).await;
+                        let _ = replies_tx
+                            .send(String::from_utf8_lossy(&m.data).into_owned())
+                            .await;
                     }
                     DataChannelEvent::OnClose => break,
                     _ => {}
@@ -228,48 +277,100 @@ async fn client() -> (Client, String) {
     }
     let offer = pc.create_offer(None).await.expect("offer");
     pc.set_local_description(offer).await.expect("local offer");
-    timeout(BOUND, gathered.wait_for(|g| *g)).await.expect("client gathering").expect("gathering watch");
+    timeout(BOUND, gathered.wait_for(|g| *g))
+        .await
+        .expect("client gathering")
+        .expect("gathering watch");
     let offer = pc.local_description().await.expect("offer sdp").sdp;
     let decoder = openh264::decoder::Decoder::new().expect("openh264 decoder");
-    let client = Client { pc, state, units, replies, dc, dc_open, playout_id, playout_packets, decoder };
+    let client = Client {
+        pc,
+        state,
+        units,
+        replies,
+        dc,
+        dc_open,
+        playout_id,
+        playout_packets,
+        track,
+        decoder,
+    };
     (client, offer)
 }
 
 impl Client {
     async fn accept(&mut self, answer: &str) {
-        let id = extmap_id(answer, PLAYOUT_DELAY_URI).expect("playout-delay negotiated in the answer");
+        let id =
+            extmap_id(answer, PLAYOUT_DELAY_URI).expect("playout-delay negotiated in the answer");
         self.playout_id.store(id as u64, Ordering::Relaxed);
         let answer = RTCSessionDescription::answer(answer.to_string()).expect("answer parses");
-        self.pc.set_remote_description(answer).await.expect("remote answer");
-        timeout(BOUND, self.state.wait_for(|s| *s == RTCPeerConnectionState::Connected))
+        self.pc
+            .set_remote_description(answer)
             .await
-            .expect("client connects")
-            .expect("state watch");
+            .expect("remote answer");
+        timeout(
+            BOUND,
+            self.state
+                .wait_for(|s| *s == RTCPeerConnectionState::Connected),
+        )
+        .await
+        .expect("client connects")
+        .expect("state watch");
     }
 
     /// Decodes until `FRAMES` pictures; returns their strip counters.
     async fn counters(&mut self) -> Vec<u32> {
         let mut counters = Vec::new();
         while counters.len() < FRAMES {
-            let unit = timeout(BOUND, self.units.recv()).await.expect("video keeps coming").expect("track open");
-            let Some(picture) = self.decoder.decode(&unit).expect("decodable H.264") else { continue };
+            let unit = timeout(BOUND, self.units.recv())
+                .await
+                .expect("video keeps coming")
+                .expect("track open");
+            let Some(picture) = self.decoder.decode(&unit).expect("decodable H.264") else {
+                continue;
+            };
             let (width, height) = picture.dimensions();
             assert_eq!((width, height), (640, 480));
-            let luma = strip::Luma { data: picture.y(), width: width as u32, height: height as u32, stride: picture.strides().0 };
+            let luma = strip::Luma {
+                data: picture.y(),
+                width: width as u32,
+                height: height as u32,
+                stride: picture.strides().0,
+            };
             counters.push(strip::read(&luma).expect("strip readable").counter);
         }
         counters
     }
 
+    /// Sends a Picture Loss Indication for the video, as a browser does after loss.
+    async fn send_pli(&self) {
+        let track = self.track.borrow().clone().expect("video track");
+        let media_ssrc = *track.ssrcs().await.first().expect("track SSRC");
+        let pli = PictureLossIndication {
+            sender_ssrc: 1,
+            media_ssrc,
+        };
+        track
+            .write_rtcp(vec![Box::new(pli)])
+            .await
+            .expect("RTCP sent");
+    }
+
     async fn send(&self, text: &str) {
-        timeout(BOUND, self.dc_open.clone().wait_for(|o| *o)).await.expect("hid channel opens").expect("open watch");
+        timeout(BOUND, self.dc_open.clone().wait_for(|o| *o))
+            .await
+            .expect("hid channel opens")
+            .expect("open watch");
         self.dc.send_text(text).await.expect("send on hid");
     }
 
     /// The next `{"type":"error",…}` reply (LED updates are skipped).
     async fn error_reply(&mut self) -> serde_json::Value {
         loop {
-            let text = timeout(BOUND, self.replies.recv()).await.expect("a reply").expect("channel open");
+            let text = timeout(BOUND, self.replies.recv())
+                .await
+                .expect("a reply")
+                .expect("channel open");
             let v: serde_json::Value = serde_json::from_str(&text).expect("reply is JSON");
             if v["type"] == "error" {
                 return v;
@@ -302,7 +403,12 @@ fn host_candidate_ports(sdp: &str) -> Vec<u16> {
 fn assert_counters_advance(counters: &[u32]) {
     for pair in counters.windows(2) {
         let step = pair[1].wrapping_sub(pair[0]);
-        assert!(step >= 1 && step <= MAX_GAP, "frame counter went {} → {} in {counters:?}", pair[0], pair[1]);
+        assert!(
+            (1..=MAX_GAP).contains(&step),
+            "frame counter went {} → {} in {counters:?}",
+            pair[0],
+            pair[1]
+        );
     }
 }
 
@@ -342,29 +448,78 @@ async fn whep_session_streams_video_and_carries_hid() {
 
     let (mut client, offer) = client().await;
     let opened = host.open(offer).await.expect("offer answered");
-    eprintln!("ANSWER:\n{}", opened.answer_sdp);
-    assert!(opened.answer_sdp.contains("H264/90000"), "H.264 answered although VP8 was offered first");
+    assert!(
+        opened.answer_sdp.contains("H264/90000"),
+        "H.264 answered although VP8 was offered first"
+    );
     assert!(!opened.answer_sdp.contains("VP8"), "VP8 not answered");
-    assert!(opened.answer_sdp.contains("a=candidate:") && opened.answer_sdp.contains("127.0.0.1"), "loopback candidate in the answer");
+    assert!(
+        opened.answer_sdp.contains("a=candidate:") && opened.answer_sdp.contains("127.0.0.1"),
+        "loopback candidate in the answer"
+    );
     assert_eq!(host.sessions(), 1);
     client.accept(&opened.answer_sdp).await;
 
     let counters = client.counters().await;
     assert_counters_advance(&counters);
-    assert!(client.playout_packets.load(Ordering::Relaxed) > 0, "packets carry playout-delay");
+    assert!(
+        client.playout_packets.load(Ordering::Relaxed) > 0,
+        "packets carry playout-delay"
+    );
     let stats = host.stats();
-    assert!(stats.frames_sent >= FRAMES as u64 && stats.packets_sent > 0 && stats.bytes_sent > 0, "{stats:?}");
+    assert!(
+        stats.frames_sent >= FRAMES as u64 && stats.packets_sent > 0 && stats.bytes_sent > 0,
+        "{stats:?}"
+    );
 
-    client.send(r#"{"type":"key","code":"KeyA","down":true}"#).await;
-    client.send(r#"{"type":"key","code":"KeyA","down":false}"#).await;
+    // A PLI reaches the encoder as a keyframe request.
+    let before = pipeline
+        .h264
+        .stats
+        .keyframe_requests
+        .load(Ordering::Relaxed);
+    client.send_pli().await;
+    timeout(BOUND, async {
+        while host.stats().keyframe_requests == 0 {
+            // Polling a counter; bounded by the timeout.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("PLI counted");
+    assert!(
+        pipeline
+            .h264
+            .stats
+            .keyframe_requests
+            .load(Ordering::Relaxed)
+            > before
+    );
+
+    client
+        .send(r#"{"type":"key","code":"KeyA","down":true}"#)
+        .await;
+    client
+        .send(r#"{"type":"key","code":"KeyA","down":false}"#)
+        .await;
     reports_recorded(&record, &["0000040000000000", "0000000000000000"]).await;
 
     client.send("this is not json").await;
     let reply = client.error_reply().await;
-    assert!(reply["reason"].as_str().is_some_and(|r| r.contains("malformed")), "{reply}");
+    assert!(
+        reply["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("malformed")),
+        "{reply}"
+    );
     client.send(r#"{"type":"launch_missiles"}"#).await;
     let reply = client.error_reply().await;
-    assert!(reply["reason"].as_str().is_some_and(|r| r.contains("launch_missiles")), "{reply}");
+    assert!(
+        reply["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("launch_missiles")),
+        "{reply}"
+    );
 
     host.close(opened.id).await.expect("close");
     assert_eq!(host.sessions(), 0);
@@ -381,7 +536,12 @@ async fn two_sessions_share_one_udp_port() {
     let cancel = CancellationToken::new();
     let mut pipeline = pipeline();
     // Port 0: the mux binds one port and every session shares it.
-    let host = host(&pipeline, hid(&dir.path().join("hid.jsonl"), &cancel), Some(0)).await;
+    let host = host(
+        &pipeline,
+        hid(&dir.path().join("hid.jsonl"), &cancel),
+        Some(0),
+    )
+    .await;
     let port = host.udp_port().expect("shared port");
 
     let ((mut a, offer_a), (mut b, offer_b)) = tokio::join!(client(), client());
@@ -393,10 +553,16 @@ async fn two_sessions_share_one_udp_port() {
     let (opened_a, opened_b) = (opened_a.expect("answer a"), opened_b.expect("answer b"));
     for answer in [&opened_a.answer_sdp, &opened_b.answer_sdp] {
         let ports = host_candidate_ports(answer);
-        assert!(!ports.is_empty() && ports.iter().all(|p| *p == port), "host candidates {ports:?} on shared port {port}");
+        assert!(
+            !ports.is_empty() && ports.iter().all(|p| *p == port),
+            "host candidates {ports:?} on shared port {port}"
+        );
     }
     assert_eq!(host.sessions(), 2);
-    tokio::join!(a.accept(&opened_a.answer_sdp), b.accept(&opened_b.answer_sdp));
+    tokio::join!(
+        a.accept(&opened_a.answer_sdp),
+        b.accept(&opened_b.answer_sdp)
+    );
 
     let (counters_a, counters_b) = tokio::join!(a.counters(), b.counters());
     assert_counters_advance(&counters_a);
@@ -427,8 +593,15 @@ async fn offers_without_h264_or_not_sdp_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cancel = CancellationToken::new();
     let bus = periscope::media::fanout::FrameBus::new(periscope::media::Codec::H264);
-    let cfg = WebRtcConfig { udp_port: None, advertise: None, bind_ips: vec![IpAddr::from([127, 0, 0, 1])], max_sessions: 1 };
-    let host = WebRtcHost::new(cfg, bus, hid(&dir.path().join("hid.jsonl"), &cancel)).await.unwrap();
+    let cfg = WebRtcConfig {
+        udp_port: None,
+        advertise: None,
+        bind_ips: vec![IpAddr::from([127, 0, 0, 1])],
+        max_sessions: 1,
+    };
+    let host = WebRtcHost::new(cfg, bus, hid(&dir.path().join("hid.jsonl"), &cancel))
+        .await
+        .unwrap();
     let vp8_only = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
         m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n\
         a=rtpmap:96 VP8/90000\r\n";

@@ -16,7 +16,12 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelMessage}
 pub const HID_LABEL: &str = "hid";
 
 /// Serves one data channel the client created, until it closes or `cancel` fires.
-pub async fn run(dc: Arc<dyn DataChannel>, hid: HidHandle, cancel: CancellationToken, peer: String) {
+pub async fn run(
+    dc: Arc<dyn DataChannel>,
+    hid: HidHandle,
+    cancel: CancellationToken,
+    peer: String,
+) {
     let label = dc.label().await.unwrap_or_default();
     if label != HID_LABEL {
         tracing::info!(target: LOG, peer, label, "ignoring data channel that is not \"hid\"");
@@ -66,7 +71,13 @@ pub async fn run(dc: Arc<dyn DataChannel>, hid: HidHandle, cancel: CancellationT
 }
 
 /// One message: decode, queue, or say why not.
-async fn handle(dc: &dyn DataChannel, hid: &HidHandle, key: SessionKey, message: &RTCDataChannelMessage, peer: &str) {
+async fn handle(
+    dc: &dyn DataChannel,
+    hid: &HidHandle,
+    key: SessionKey,
+    message: &RTCDataChannelMessage,
+    peer: &str,
+) {
     let refusal = match wire::decode(&message.data) {
         Err(e) => Some(e.to_string()),
         Ok(event) => match hid.send(key, event).await {

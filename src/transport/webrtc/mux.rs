@@ -86,16 +86,28 @@ impl UdpMux {
             if sockets.contains_key(&ip) {
                 continue;
             }
-            let std_socket = std::net::UdpSocket::bind(SocketAddr::new(ip, port))
-                .map_err(|e| io::Error::new(e.kind(), format!("bind {}: {e}", SocketAddr::new(ip, port))))?;
+            let std_socket = std::net::UdpSocket::bind(SocketAddr::new(ip, port)).map_err(|e| {
+                io::Error::new(e.kind(), format!("bind {}: {e}", SocketAddr::new(ip, port)))
+            })?;
             std_socket.set_nonblocking(true)?;
             let socket = Arc::new(UdpSocket::from_std(std_socket)?);
             port = socket.local_addr()?.port();
-            readers.push(tokio::spawn(read_loop(Arc::clone(&socket), ip, Arc::clone(&routes), Arc::clone(&counters))));
+            readers.push(tokio::spawn(read_loop(
+                Arc::clone(&socket),
+                ip,
+                Arc::clone(&routes),
+                Arc::clone(&counters),
+            )));
             sockets.insert(ip, socket);
         }
         tracing::info!(target: "webrtc", port, addresses = ?ips, "shared UDP port open");
-        Ok(UdpMux { port, sockets, routes, next_tag: AtomicU64::new(1), readers })
+        Ok(UdpMux {
+            port,
+            sockets,
+            routes,
+            next_tag: AtomicU64::new(1),
+            readers,
+        })
     }
 
     /// The shared port.
@@ -110,7 +122,12 @@ impl UdpMux {
 
     /// A virtual socket on the shared socket of `ip` for session `tag`, or `None` when no
     /// shared socket is bound there.
-    pub fn socket(&self, tag: u64, ip: IpAddr, counters: Arc<Counters>) -> Option<Arc<dyn AsyncUdpSocket>> {
+    pub fn socket(
+        &self,
+        tag: u64,
+        ip: IpAddr,
+        counters: Arc<Counters>,
+    ) -> Option<Arc<dyn AsyncUdpSocket>> {
         let shared = Arc::clone(self.sockets.get(&ip)?);
         let (tx, rx) = mpsc::channel(SESSION_QUEUE);
         let inbox = Inbox { tag, tx };
@@ -148,10 +165,17 @@ impl Drop for UdpMux {
 
 /// Locks the routes; a poisoned lock still holds consistent maps (every update is one call).
 fn lock(routes: &Mutex<Routes>) -> std::sync::MutexGuard<'_, Routes> {
-    routes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    routes
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn read_loop(socket: Arc<UdpSocket>, ip: IpAddr, routes: Arc<Mutex<Routes>>, counters: Arc<Counters>) {
+async fn read_loop(
+    socket: Arc<UdpSocket>,
+    ip: IpAddr,
+    routes: Arc<Mutex<Routes>>,
+    counters: Arc<Counters>,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         match socket.recv_from(&mut buf).await {
@@ -199,7 +223,10 @@ fn route(routes: &Mutex<Routes>, counters: &Counters, ip: IpAddr, from: SocketAd
         tracing::trace!(target: "webrtc", %from, len = data.len(), "datagram for no session dropped");
         return;
     };
-    let datagram = Datagram { data: Bytes::copy_from_slice(data), from };
+    let datagram = Datagram {
+        data: Bytes::copy_from_slice(data),
+        from,
+    };
     if inbox.tx.try_send(datagram).is_err() {
         counters.dropped_in.fetch_add(1, Ordering::Relaxed);
     }
@@ -266,22 +293,34 @@ impl AsyncUdpSocket for MuxSocket {
         if is_stun(transmit.contents) {
             self.learn(transmit.destination);
         }
-        let sent = self.shared.poll_send_to(cx, transmit.contents, transmit.destination);
+        let sent = self
+            .shared
+            .poll_send_to(cx, transmit.contents, transmit.destination);
         if let Poll::Ready(Ok(n)) = &sent {
             self.counters.sent(1, *n);
         }
         sent
     }
 
-    fn poll_recv(&self, cx: &mut Context<'_>, bufs: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta]) -> Poll<io::Result<usize>> {
-        let mut rx = self.rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        let mut rx = self
+            .rx
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let max = bufs.len().min(meta.len());
         let mut n = 0;
         while n < max {
             let datagram = if n == 0 {
                 match rx.poll_recv(cx) {
                     Poll::Ready(Some(d)) => d,
-                    Poll::Ready(None) => return Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+                    Poll::Ready(None) => {
+                        return Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
+                    }
                     Poll::Pending => return Poll::Pending,
                 }
             } else {
@@ -308,7 +347,8 @@ impl Drop for MuxSocket {
         let (tag, ip) = (self.own.tag, self.local.ip());
         let mut r = lock(&self.routes);
         r.inboxes.remove(&(tag, ip));
-        r.remotes.retain(|(local, _), inbox| !(inbox.tag == tag && *local == ip));
+        r.remotes
+            .retain(|(local, _), inbox| !(inbox.tag == tag && *local == ip));
     }
 }
 
@@ -345,8 +385,16 @@ mod tests {
 
     #[test]
     fn anything_else_has_no_ufrag() {
-        assert_eq!(binding_request_ufrag(&binding_request(b"AbCd:xyz1", 0x0101)), None, "a response");
-        assert_eq!(binding_request_ufrag(&binding_request(b":xyz1", BINDING_REQUEST)), None, "empty ufrag");
+        assert_eq!(
+            binding_request_ufrag(&binding_request(b"AbCd:xyz1", 0x0101)),
+            None,
+            "a response"
+        );
+        assert_eq!(
+            binding_request_ufrag(&binding_request(b":xyz1", BINDING_REQUEST)),
+            None,
+            "empty ufrag"
+        );
         let mut dtls = binding_request(b"AbCd:xyz1", BINDING_REQUEST);
         dtls[0] = 22;
         assert_eq!(binding_request_ufrag(&dtls), None, "a DTLS record");

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use webrtc::runtime::{
-    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime, TokioRuntime,
-    Transmit,
+    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime,
+    TokioRuntime, Transmit,
 };
 
 /// Wire counters of every WebRTC socket (all sessions).
@@ -54,7 +54,12 @@ pub struct SessionRuntime {
 impl SessionRuntime {
     /// A runtime for session `tag`.
     pub fn new(mux: Option<Arc<UdpMux>>, tag: u64, counters: Arc<Counters>) -> SessionRuntime {
-        SessionRuntime { inner: TokioRuntime, mux, tag, counters }
+        SessionRuntime {
+            inner: TokioRuntime,
+            mux,
+            tag,
+            counters,
+        }
     }
 }
 
@@ -75,10 +80,16 @@ impl Runtime for SessionRuntime {
             tracing::warn!(target: "webrtc", %ip, "no shared UDP socket on this address; using an ephemeral port");
         }
         let inner = self.inner.wrap_udp_socket(socket)?;
-        Ok(Arc::new(CountingSocket { inner, counters: Arc::clone(&self.counters) }))
+        Ok(Arc::new(CountingSocket {
+            inner,
+            counters: Arc::clone(&self.counters),
+        }))
     }
 
-    fn wrap_tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<Arc<dyn AsyncTcpListener>> {
+    fn wrap_tcp_listener(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> io::Result<Arc<dyn AsyncTcpListener>> {
         self.inner.wrap_tcp_listener(listener)
     }
 
@@ -89,7 +100,10 @@ impl Runtime for SessionRuntime {
         self.inner.connect_tcp(remote_addr)
     }
 
-    fn resolve_host<'a>(&'a self, host: &'a str) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+    fn resolve_host<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
         self.inner.resolve_host(host)
     }
 
@@ -126,7 +140,9 @@ struct CountingSocket {
 
 impl fmt::Debug for CountingSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CountingSocket").field("inner", &self.inner).finish()
+        f.debug_struct("CountingSocket")
+            .field("inner", &self.inner)
+            .finish()
     }
 }
 
@@ -147,7 +163,12 @@ impl AsyncUdpSocket for CountingSocket {
         sent
     }
 
-    fn poll_recv(&self, cx: &mut Context<'_>, bufs: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta]) -> Poll<io::Result<usize>> {
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
         self.inner.poll_recv(cx, bufs, meta)
     }
 

@@ -58,7 +58,11 @@ pub fn choose_h264(offer: &str) -> Result<H264Choice, String> {
             match h264_profile(&f.fmtp) {
                 Ok(profile) => {
                     if best.as_ref().is_none_or(|b| profile < b.profile) {
-                        best = Some(H264Choice { payload_type: f.pt, fmtp: f.fmtp.clone(), profile });
+                        best = Some(H264Choice {
+                            payload_type: f.pt,
+                            fmtp: f.fmtp.clone(),
+                            profile,
+                        });
                     }
                 }
                 Err(reason) => h264_reasons.push(format!("payload type {}: {reason}", f.pt)),
@@ -69,7 +73,11 @@ pub fn choose_h264(offer: &str) -> Result<H264Choice, String> {
         }
     }
     if h264_reasons.is_empty() {
-        let listed = if seen.is_empty() { "nothing".to_string() } else { seen.join(", ") };
+        let listed = if seen.is_empty() {
+            "nothing".to_string()
+        } else {
+            seen.join(", ")
+        };
         Err(format!("video offers {listed}, no H.264"))
     } else {
         Err(h264_reasons.join("; "))
@@ -81,7 +89,9 @@ fn h264_profile(fmtp: &str) -> Result<usize, String> {
     let mut mode = "0";
     let mut plid = None;
     for param in fmtp.split(';') {
-        let Some((key, value)) = param.split_once('=') else { continue };
+        let Some((key, value)) = param.split_once('=') else {
+            continue;
+        };
         match key.trim().to_ascii_lowercase().as_str() {
             "packetization-mode" => mode = value.trim(),
             "profile-level-id" => plid = Some(value.trim().to_ascii_lowercase()),
@@ -91,7 +101,9 @@ fn h264_profile(fmtp: &str) -> Result<usize, String> {
     if mode != "1" {
         return Err(format!("packetization-mode={mode}, need 1"));
     }
-    let Some(plid) = plid else { return Err("no profile-level-id".into()) };
+    let Some(plid) = plid else {
+        return Err("no profile-level-id".into());
+    };
     if plid.len() != 6 || !plid.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("profile-level-id={plid} is malformed"));
     }
@@ -111,11 +123,19 @@ fn video_sections(sdp: &str) -> Vec<Vec<Format>> {
             in_video = fields.first() == Some(&"video") && fields.get(1).is_some_and(|p| *p != "0");
             if in_video {
                 let pts = fields.iter().skip(3).filter_map(|pt| pt.parse::<u8>().ok());
-                sections.push(pts.map(|pt| Format { pt, ..Format::default() }).collect());
+                sections.push(
+                    pts.map(|pt| Format {
+                        pt,
+                        ..Format::default()
+                    })
+                    .collect(),
+                );
             }
             continue;
         }
-        let Some(formats) = sections.last_mut().filter(|_| in_video) else { continue };
+        let Some(formats) = sections.last_mut().filter(|_| in_video) else {
+            continue;
+        };
         if let Some(rest) = line.strip_prefix("a=rtpmap:") {
             if let Some((pt, f)) = format_line(rest, formats) {
                 f.codec = pt.split('/').next().unwrap_or_default().to_string();
@@ -130,7 +150,10 @@ fn video_sections(sdp: &str) -> Vec<Vec<Format>> {
 }
 
 /// Splits `"<pt> <rest>"` and finds the format with that payload type.
-fn format_line<'a, 'f>(rest: &'a str, formats: &'f mut [Format]) -> Option<(&'a str, &'f mut Format)> {
+fn format_line<'a, 'f>(
+    rest: &'a str,
+    formats: &'f mut [Format],
+) -> Option<(&'a str, &'f mut Format)> {
     let (pt, value) = rest.split_once(' ')?;
     let pt: u8 = pt.trim().parse().ok()?;
     let f = formats.iter_mut().find(|f| f.pt == pt)?;
@@ -181,11 +204,19 @@ pub fn rewrite_candidates(sdp: &str, advertise: Option<IpAddr>, port: Option<u16
 }
 
 /// A rewritten `a=candidate:` line and its (address, port), or `None` to keep it as is.
-fn rewrite_candidate(line: &str, advertise: Option<IpAddr>, port: Option<u16>) -> Option<(String, (String, String))> {
+fn rewrite_candidate(
+    line: &str,
+    advertise: Option<IpAddr>,
+    port: Option<u16>,
+) -> Option<(String, (String, String))> {
     let body = line.strip_prefix("a=candidate:")?;
     let mut fields: Vec<String> = body.split_whitespace().map(str::to_string).collect();
     // foundation component transport priority address port "typ" type ...
-    if fields.len() < 8 || !fields[2].eq_ignore_ascii_case("udp") || fields[6] != "typ" || fields[7] != "host" {
+    if fields.len() < 8
+        || !fields[2].eq_ignore_ascii_case("udp")
+        || fields[6] != "typ"
+        || fields[7] != "host"
+    {
         return None;
     }
     if let Some(ip) = advertise {
@@ -225,36 +256,60 @@ mod tests {
     #[test]
     fn h264_is_chosen_even_when_vp8_is_listed_first() {
         let choice = choose_h264(CHROME_VP8_FIRST).unwrap();
-        assert_eq!(choice.payload_type, 106, "constrained baseline preferred over baseline");
+        assert_eq!(
+            choice.payload_type, 106,
+            "constrained baseline preferred over baseline"
+        );
         assert_eq!(choice.profile, 0);
         assert!(choice.fmtp.contains("42e01f"));
     }
 
     #[test]
     fn plain_baseline_and_42c0_are_accepted() {
-        let only_baseline = CHROME_VP8_FIRST.replace("profile-level-id=42e01f", "profile-level-id=64001f");
+        let only_baseline =
+            CHROME_VP8_FIRST.replace("profile-level-id=42e01f", "profile-level-id=64001f");
         assert_eq!(choose_h264(&only_baseline).unwrap().payload_type, 102);
         let c0 = "m=video 9 UDP/TLS/RTP/SAVPF 100\r\na=rtpmap:100 H264/90000\r\n\
             a=fmtp:100 profile-level-id=42C01E;packetization-mode=1\r\n";
-        assert_eq!(choose_h264(c0).unwrap(), H264Choice { payload_type: 100, fmtp: "profile-level-id=42C01E;packetization-mode=1".into(), profile: 1 });
+        assert_eq!(
+            choose_h264(c0).unwrap(),
+            H264Choice {
+                payload_type: 100,
+                fmtp: "profile-level-id=42C01E;packetization-mode=1".into(),
+                profile: 1
+            }
+        );
     }
 
     #[test]
     fn offers_without_usable_h264_are_refused_with_a_reason() {
         let vp8_only = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=rtpmap:96 VP8/90000\r\n\
             a=rtpmap:97 VP9/90000\r\n";
-        assert_eq!(choose_h264(vp8_only).unwrap_err(), "video offers VP8, VP9, no H.264");
+        assert_eq!(
+            choose_h264(vp8_only).unwrap_err(),
+            "video offers VP8, VP9, no H.264"
+        );
         let mode0 = "m=video 9 UDP/TLS/RTP/SAVPF 100\r\na=rtpmap:100 H264/90000\r\n\
             a=fmtp:100 profile-level-id=42e01f\r\n";
-        assert!(choose_h264(mode0).unwrap_err().contains("packetization-mode=0"));
+        assert!(choose_h264(mode0)
+            .unwrap_err()
+            .contains("packetization-mode=0"));
         let high = "m=video 9 UDP/TLS/RTP/SAVPF 100\r\na=rtpmap:100 H264/90000\r\n\
             a=fmtp:100 profile-level-id=640c1f;packetization-mode=1\r\n";
-        assert!(choose_h264(high).unwrap_err().contains("not (constrained) baseline"));
+        assert!(choose_h264(high)
+            .unwrap_err()
+            .contains("not (constrained) baseline"));
         let audio_only = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n";
-        assert_eq!(choose_h264(audio_only).unwrap_err(), "the offer has no video m-line");
+        assert_eq!(
+            choose_h264(audio_only).unwrap_err(),
+            "the offer has no video m-line"
+        );
         let rejected = "m=video 0 UDP/TLS/RTP/SAVPF 100\r\na=rtpmap:100 H264/90000\r\n\
             a=fmtp:100 profile-level-id=42e01f;packetization-mode=1\r\n";
-        assert_eq!(choose_h264(rejected).unwrap_err(), "the offer has no video m-line");
+        assert_eq!(
+            choose_h264(rejected).unwrap_err(),
+            "the offer has no video m-line"
+        );
     }
 
     const ANSWER: &str = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
@@ -276,8 +331,14 @@ mod tests {
         let out = rewrite_candidates(ANSWER, None, Some(9000));
         assert!(out.contains("a=candidate:1 1 udp 2130706431 192.168.1.5 9000 typ host\r\n"));
         assert!(out.contains("a=candidate:2 1 udp 2130706431 127.0.0.1 9000 typ host\r\n"));
-        assert!(out.contains("203.0.113.9 40000 typ srflx"), "only host candidates change");
-        assert!(out.contains("c=IN IP4 0.0.0.0\r\n"), "c= kept without --webrtc-advertise");
+        assert!(
+            out.contains("203.0.113.9 40000 typ srflx"),
+            "only host candidates change"
+        );
+        assert!(
+            out.contains("c=IN IP4 0.0.0.0\r\n"),
+            "c= kept without --webrtc-advertise"
+        );
         assert_eq!(rewrite_candidates(ANSWER, None, None), ANSWER);
     }
 
@@ -287,11 +348,17 @@ mod tests {
         let out = rewrite_candidates(ANSWER, Some(ip), Some(9000));
         assert!(out.contains("c=IN IP4 198.51.100.7\r\n"));
         assert!(out.contains("a=candidate:1 1 udp 2130706431 198.51.100.7 9000 typ host\r\n"));
-        assert!(!out.contains("a=candidate:2 "), "same address and port: kept once");
+        assert!(
+            !out.contains("a=candidate:2 "),
+            "same address and port: kept once"
+        );
         assert!(!out.contains("192.168.1.5 9000"));
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         let out = rewrite_candidates(ANSWER, Some(v6), None);
         assert!(out.contains("c=IN IP6 2001:db8::1\r\n"));
-        assert!(out.contains("2001:db8::1 50001 typ host") && out.contains("2001:db8::1 50002 typ host"));
+        assert!(
+            out.contains("2001:db8::1 50001 typ host")
+                && out.contains("2001:db8::1 50002 typ host")
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! packetized and handed to the driver as soon as the bus yields it, stamped with its capture
 //! time, with the playout-delay extension asking the browser to show it at once.
 
-use super::{SessionStats, LOG};
+use super::{VideoCounters, LOG};
 use crate::media::fanout::FrameBus;
 use crate::media::EncodedFrame;
 use bytes::Bytes;
@@ -50,7 +50,7 @@ pub async fn run(
     bus: Arc<FrameBus>,
     mut state: watch::Receiver<RTCPeerConnectionState>,
     cancel: CancellationToken,
-    stats: Arc<SessionStats>,
+    stats: Arc<VideoCounters>,
     peer: String,
 ) {
     // Subscribe only now, so the first frame is an IDR made for this viewer.
@@ -68,7 +68,9 @@ pub async fn run(
         Box::new(new_random_sequencer()),
         CLOCK_RATE,
     );
-    let playout = [HeaderExtension::PlayoutDelay(PlayoutDelayExtension::new(0, 0))];
+    let playout = [HeaderExtension::PlayoutDelay(PlayoutDelayExtension::new(
+        0, 0,
+    ))];
     let mut last_error: Option<String> = None;
     tracing::info!(target: LOG, peer, "video started");
     loop {
@@ -102,7 +104,10 @@ pub async fn run(
 }
 
 /// Waits for `Connected`; false when the session ends first.
-async fn wait_connected(state: &mut watch::Receiver<RTCPeerConnectionState>, cancel: &CancellationToken) -> bool {
+async fn wait_connected(
+    state: &mut watch::Receiver<RTCPeerConnectionState>,
+    cancel: &CancellationToken,
+) -> bool {
     loop {
         match *state.borrow_and_update() {
             RTCPeerConnectionState::Connected => return true,
@@ -126,7 +131,9 @@ async fn send_frame(
     let packets = packetizer.packetize(Instant::now(), &data, 0)?;
     for mut packet in packets {
         packet.header.payload_type = leg.payload_type;
-        leg.track.write_rtp_with_extensions(packet, extensions).await?;
+        leg.track
+            .write_rtp_with_extensions(packet, extensions)
+            .await?;
     }
     Ok(())
 }
@@ -147,7 +154,8 @@ impl RtpClock {
             self.state = Some((at, 0));
             return 0;
         };
-        let now = at.saturating_duration_since(start).as_micros() as u64 * CLOCK_RATE as u64 / 1_000_000;
+        let now =
+            at.saturating_duration_since(start).as_micros() as u64 * CLOCK_RATE as u64 / 1_000_000;
         let now = now.max(last);
         self.state = Some((start, now));
         (now - last) as u32
@@ -159,7 +167,7 @@ pub async fn forward_keyframe_requests(
     track: Arc<TrackLocalStaticRTP>,
     bus: Arc<FrameBus>,
     cancel: CancellationToken,
-    stats: Arc<SessionStats>,
+    stats: Arc<VideoCounters>,
 ) {
     loop {
         let event = tokio::select! {
@@ -168,7 +176,7 @@ pub async fn forward_keyframe_requests(
         };
         match event {
             Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
-                if packets.iter().any(is_keyframe_request) {
+                if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
                     stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
                     bus.request_keyframe();
                 }
@@ -179,7 +187,7 @@ pub async fn forward_keyframe_requests(
     }
 }
 
-fn is_keyframe_request(packet: &Box<dyn rtc::rtcp::Packet>) -> bool {
+fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     let any = packet.as_any();
     any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
@@ -202,8 +210,11 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
-            let requests: Vec<Box<dyn rtc::rtcp::Packet>> =
-                packets.iter().filter(|p| is_keyframe_request(p)).cloned().collect();
+            let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
+                .iter()
+                .filter(|p| is_keyframe_request(p.as_ref()))
+                .cloned()
+                .collect();
             if requests.is_empty() {
                 return Ok(());
             }

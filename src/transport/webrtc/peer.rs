@@ -1,0 +1,182 @@
+//! Building and negotiating one peer connection: the media engine (H.264 only, the
+//! playout-delay extension), interceptors (defaults plus the keyframe-request forwarder), no
+//! STUN servers, no mDNS; then offer → track → answer → gathering, in the order webrtc 0.21.1
+//! needs.
+//!
+//! Knows nothing of session bookkeeping; `mod.rs` decides what to do with the result.
+
+use super::runtime::SessionRuntime;
+use super::session::Handler;
+use super::video::{self, VideoLeg};
+use super::{sdp, GATHER_TIMEOUT, LOG, PLAYOUT_DELAY_URI};
+use periscope_signaling::SignalError;
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::Slot;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::sync::watch;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::peer_connection::{
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    RTCConfigurationBuilder, RTCSessionDescription, Registry, SettingEngineBuilder,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+/// Payload type of the first H.264 format we register (the rest follow by two).
+const FIRST_H264_PT: u8 = 102;
+/// Interceptor slot of [`video::KeyframeRequestForwarder`]: application-most.
+const KEYFRAME_FORWARDER_SLOT: usize = 14_000;
+
+/// Builds a peer connection that gathers host candidates on `bind_ips`.
+pub async fn build(
+    bind_ips: &[IpAddr],
+    runtime: SessionRuntime,
+    handler: Arc<Handler>,
+) -> Result<Arc<dyn PeerConnection>, webrtc::error::Error> {
+    let mut media_engine = MediaEngine::default();
+    for (i, profile) in sdp::PROFILES.iter().enumerate() {
+        let codec = RTCRtpCodecParameters {
+            rtp_codec: h264_codec(profile),
+            payload_type: FIRST_H264_PT + 2 * i as u8,
+        };
+        media_engine.register_codec(codec, RtpCodecKind::Video)?;
+    }
+    let playout = RTCRtpHeaderExtensionCapability {
+        uri: PLAYOUT_DELAY_URI.to_string(),
+    };
+    media_engine.register_header_extension(playout, RtpCodecKind::Video, None)?;
+    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?.with(
+        Slot::from(KEYFRAME_FORWARDER_SLOT),
+        video::KeyframeRequestForwarder::default(),
+    );
+    let settings = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .build();
+    let addrs: Vec<SocketAddr> = bind_ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media_engine)
+        .with_setting_engine(settings)
+        .with_interceptor_registry(registry)
+        .with_handler(handler)
+        .with_runtime(Arc::new(runtime))
+        .with_udp_addrs(addrs)
+        .build()
+        .await?;
+    Ok(Arc::new(pc))
+}
+
+/// Applies the offer, adds the video track and applies our answer. Returns the answer as
+/// set (candidates may still be gathering) and the video leg.
+pub async fn answer(
+    pc: &Arc<dyn PeerConnection>,
+    offer: RTCSessionDescription,
+    choice: &sdp::H264Choice,
+) -> Result<(String, VideoLeg), SignalError> {
+    // The remote description first: a track added before it binds to pre-negotiation
+    // header extension ids and every packet is dropped (crates.md).
+    pc.set_remote_description(offer)
+        .await
+        .map_err(|e| SignalError::BadOffer(e.to_string()))?;
+    let ssrc = rand::random::<u32>();
+    let encoding = RTCRtpEncodingParameters {
+        rtp_coding_parameters: RTCRtpCodingParameters {
+            ssrc: Some(ssrc),
+            ..Default::default()
+        },
+        codec: h264_codec(sdp::PROFILES[choice.profile]),
+        ..Default::default()
+    };
+    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        "periscope".to_string(),
+        "screen".to_string(),
+        "screen".to_string(),
+        RtpCodecKind::Video,
+        vec![encoding],
+    )));
+    let sender = pc
+        .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+        .await
+        .map_err(internal)?;
+    let payload_type = negotiated_payload_type(&*sender, choice.payload_type).await?;
+    let answer = pc.create_answer(None).await.map_err(internal)?;
+    pc.set_local_description(answer).await.map_err(internal)?;
+    let local = local_sdp(pc).await?;
+    let leg = VideoLeg {
+        track,
+        ssrc,
+        payload_type,
+    };
+    Ok((local, leg))
+}
+
+/// The local description once gathering is complete (or after [`GATHER_TIMEOUT`], with the
+/// candidates there are).
+pub async fn gathered(
+    pc: &Arc<dyn PeerConnection>,
+    done: &mut watch::Receiver<bool>,
+    peer: &str,
+) -> Result<String, SignalError> {
+    if tokio::time::timeout(GATHER_TIMEOUT, done.wait_for(|done| *done))
+        .await
+        .is_err()
+    {
+        tracing::warn!(target: LOG, peer, "candidate gathering incomplete after 3 s; answering anyway");
+    }
+    local_sdp(pc).await
+}
+
+async fn local_sdp(pc: &Arc<dyn PeerConnection>) -> Result<String, SignalError> {
+    pc.local_description()
+        .await
+        .map(|d| d.sdp)
+        .ok_or_else(|| internal("no local description"))
+}
+
+/// Our H.264 format for one of [`sdp::PROFILES`], with the feedback browsers expect.
+fn h264_codec(profile: &str) -> RTCRtpCodec {
+    let fb = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.to_string(),
+        parameter: parameter.to_string(),
+    };
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_H264.to_string(),
+        clock_rate: video::CLOCK_RATE,
+        channels: 0,
+        sdp_fmtp_line: sdp::fmtp_for(profile),
+        rtcp_feedback: vec![
+            fb("goog-remb", ""),
+            fb("ccm", "fir"),
+            fb("nack", ""),
+            fb("nack", "pli"),
+        ],
+    }
+}
+
+/// The payload type the sender was negotiated with: the offer's choice if it is there, else
+/// the first H.264 format.
+async fn negotiated_payload_type(sender: &dyn RtpSender, wanted: u8) -> Result<u8, SignalError> {
+    let params = sender.get_parameters().await.map_err(internal)?;
+    let codecs = &params.rtp_parameters.codecs;
+    let is_h264 =
+        |c: &&RTCRtpCodecParameters| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_H264);
+    codecs
+        .iter()
+        .find(|c| c.payload_type == wanted)
+        .or_else(|| codecs.iter().find(is_h264))
+        .map(|c| c.payload_type)
+        .ok_or_else(|| SignalError::NoH264("no H.264 format survived negotiation".into()))
+}
+
+/// An unexpected setup failure: logged, and reported as a 500.
+pub fn internal(e: impl std::fmt::Display) -> SignalError {
+    tracing::warn!(target: LOG, error = %e, "session setup failed");
+    SignalError::Internal(e.to_string())
+}

@@ -1,0 +1,67 @@
+// latency.mjs — glass-to-glass latency benchmark (not a test): opens the periscope UI in
+// headless Chromium, lets the picture settle, then collects the per-frame latencies the page
+// decodes from the test pattern's timestamp strip (window.periscope.latencies, see
+// frontend/src/probe.js) for a fixed time, and prints one JSON line:
+//   {"mode":"webrtc","frames":…,"fps":…,"receive":{"median":…,"p95":…},"display":{…}}
+// receive: wall clock at the frame callback minus the capture time in the strip.
+// display: the frame's expected display time minus the capture time.
+//
+// Env: PERISCOPE_URL, PERISCOPE_PASSWORD. Args: --mode webrtc|mjpeg, --seconds N (default 20).
+import { chromium } from 'playwright-core';
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const mode = arg('mode', 'webrtc');
+const seconds = Number(arg('seconds', '20'));
+const base = process.env.PERISCOPE_URL;
+const password = process.env.PERISCOPE_PASSWORD;
+if (!base || !password) {
+  console.error('latency.mjs: set PERISCOPE_URL and PERISCOPE_PASSWORD');
+  process.exit(2);
+}
+
+const quantile = (values, q) => {
+  const v = values.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  return Math.round(v[Math.min(v.length - 1, Math.floor(q * v.length))] * 10) / 10;
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--ignore-certificate-errors', '--autoplay-policy=no-user-gesture-required'],
+});
+try {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1600, height: 1000 } });
+  const login = await context.request.post(`${base}/api/auth/login`, { data: { user: 'admin', password } });
+  if (login.status() !== 200) throw new Error(`login: HTTP ${login.status()}`);
+  const page = await context.newPage();
+  await page.goto(mode === 'mjpeg' ? `${base}/mjpeg.html` : `${base}/`);
+  await page.waitForFunction(() => window.periscope && window.periscope.frames > 30, null, { timeout: 30000 });
+  await page.waitForTimeout(2000);
+  const start = await page.evaluate(() => { window.periscope.latencies.length = 0; return window.periscope.frames; });
+  const samples = [];
+  const t0 = Date.now();
+  while (Date.now() - t0 < seconds * 1000) {
+    await page.waitForTimeout(5000);
+    samples.push(...await page.evaluate(() => window.periscope.latencies.splice(0)));
+  }
+  const frames = await page.evaluate(() => window.periscope.frames) - start;
+  const elapsed = (Date.now() - t0) / 1000;
+  const receive = samples.map((s) => s.receive);
+  const display = samples.map((s) => s.display);
+  const out = {
+    mode,
+    frames,
+    fps: Math.round((frames / elapsed) * 10) / 10,
+    samples: samples.length,
+    receive: { median: quantile(receive, 0.5), p95: quantile(receive, 0.95), max: quantile(receive, 1) },
+    display: { median: quantile(display, 0.5), p95: quantile(display, 0.95), max: quantile(display, 1) },
+  };
+  console.log(JSON.stringify(out));
+} finally {
+  await browser.close();
+}

@@ -34,3 +34,10 @@ build_deps() {
 target_dir() {
   echo "${CARGO_TARGET_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target}"
 }
+
+# Node.js and npm for the browser tests: Debian's packages only when the commands are missing
+# (a machine may carry another Node build whose npm conflicts with Debian's).
+node_deps() {
+  command -v node >/dev/null 2>&1 || apt_install nodejs
+  command -v npm >/dev/null 2>&1 || apt_install npm
+}

@@ -6,6 +6,10 @@
 //! MJPEG), [`input`] (data-channel messages) → [`hid`] (reports, backends); [`http`] serves
 //! it all over TLS with [`auth`]; [`app`] wires the pieces; [`config`] holds what the user set.
 
+// Unsafe code only where a backend needs a syscall the crates do not wrap; each such block
+// carries a SAFETY comment and its module an explicit allow.
+#![deny(unsafe_code)]
+
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -7,6 +7,8 @@
 //! pattern's frame counter from the strip. Timeouts are failure bounds only.
 #![cfg(feature = "openh264")]
 
+mod common;
+
 use bytes::{Bytes, BytesMut};
 use openh264::formats::YUVSource;
 use periscope::hid::record::RecordHid;
@@ -619,4 +621,67 @@ async fn offers_without_h264_or_not_sdp_are_refused() {
     host.close(opened.id).await.expect("close");
     assert_eq!(host.sessions(), 0);
     cancel.cancel();
+}
+
+/// The same through the daemon's HTTPS endpoint, as a standard WHEP player sees it: POST with
+/// a bearer token → 201, `Content-Type: application/sdp`, `Location: /api/whep/{uuid}`; the
+/// stream plays; DELETE on the Location ends it (then 404); a non-SDP body and an offer
+/// without H.264 get 4xx with a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn whep_over_https_post_then_delete() {
+    init_logs();
+    let d = common::start_daemon(640, 480).await;
+    let http = common::client();
+    let token = common::login(&http, &d.base).await;
+    let bare = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
+
+    let (mut client, offer) = client().await;
+    let r = bare
+        .post(format!("{}/api/whep", d.base))
+        .bearer_auth(&token)
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["content-type"], "application/sdp");
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let id = location.strip_prefix("/api/whep/").expect("Location /api/whep/{uuid}");
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{location}");
+    let answer = r.text().await.unwrap();
+    client.accept(&answer).await;
+    assert_counters_advance(&client.counters().await);
+
+    let url = format!("{}{location}", d.base);
+    assert_eq!(bare.delete(&url).send().await.unwrap().status(), 401, "DELETE needs the session too");
+    assert_eq!(bare.delete(&url).bearer_auth(&token).send().await.unwrap().status(), 200);
+    assert_eq!(bare.delete(&url).bearer_auth(&token).send().await.unwrap().status(), 404);
+
+    let r = bare
+        .post(format!("{}/api/whep", d.base))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body("v=0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let vp8_only = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
+c=IN IP4 0.0.0.0\r\na=rtpmap:96 VP8/90000\r\na=mid:0\r\na=recvonly\r\na=ice-ufrag:abcd\r\n\
+a=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 00:11\r\na=setup:actpass\r\n";
+    let r = bare
+        .post(format!("{}/api/whep", d.base))
+        .bearer_auth(&token)
+        .header("content-type", "application/sdp")
+        .body(vp8_only)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let reason = r.text().await.unwrap();
+    assert!((400..500).contains(&status), "{status} {reason}");
+    assert!(reason.contains("H.264"), "{reason}");
+    let _ = client.pc.close().await;
+    d.running.shutdown().await;
 }

@@ -4,6 +4,7 @@
 
 pub mod pattern;
 #[cfg(feature = "v4l2")]
+#[allow(unsafe_code)] // clock_gettime(CLOCK_MONOTONIC) for driver timestamps
 pub mod v4l2;
 
 use super::{PixelFormat, RawFrame};

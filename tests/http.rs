@@ -153,21 +153,18 @@ async fn snapshot_and_mjpeg_stream_carry_the_moving_pattern() {
     d.running.shutdown().await;
 }
 
-/// Splits one multipart part off the front of `buf`: (jpeg, rest).
+/// Splits one complete multipart part off the front of `buf`: (jpeg, rest). A part is
+/// `--periscopeframe\r\n`, headers, an empty line, the JPEG, then `\r\n` and the next
+/// boundary (sent right after the JPEG).
 fn next_part(buf: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    const BOUNDARY: &[u8] = b"--periscopeframe\r\n";
+    assert!(buf.len() < BOUNDARY.len() || buf.starts_with(BOUNDARY), "part starts with the boundary");
     let head_end = find(buf, b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&buf[..head_end]).ok()?;
-    assert!(head.starts_with("--periscopeframe\r\n"), "part starts with the boundary: {head:?}");
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("content-length");
+    let head = std::str::from_utf8(&buf[BOUNDARY.len()..head_end]).ok()?;
+    assert_eq!(head, "Content-Type: image/jpeg");
     let start = head_end + 4;
-    if buf.len() < start + len + 2 {
-        return None;
-    }
-    Some((buf[start..start + len].to_vec(), buf[start + len + 2..].to_vec()))
+    let end = start + find(&buf[start..], b"\r\n--periscopeframe\r\n")?;
+    Some((buf[start..end].to_vec(), buf[end + 2..].to_vec()))
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

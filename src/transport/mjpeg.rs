@@ -1,11 +1,11 @@
 //! MJPEG fallback: `GET /stream.mjpeg` (multipart/x-mixed-replace, one JPEG per part, only
-//! the newest frame for each client) and `GET /snapshot.jpg`. Every client shares the one
-//! JPEG per frame that the MJPEG stream's encoder made (or the device's own MJPEG).
+//! the newest frame for each client, each part's header sent ahead) and `GET /snapshot.jpg`.
+//! Every client shares the one JPEG per frame that the MJPEG stream's encoder made (or the
+//! device's own MJPEG).
 
 use crate::media::encode::jpeg::MjpegEncoder;
 use crate::media::fanout::FrameBus;
 use crate::media::pipeline::LatestFrame;
-use crate::media::EncodedFrame;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,30 +13,32 @@ use tokio::sync::mpsc;
 
 /// Multipart boundary.
 pub const BOUNDARY: &str = "periscopeframe";
-/// Chunks buffered per client between its frame task and the HTTP body: one frame (header,
-/// JPEG, trailer). When full the task waits, and meanwhile its subscriber keeps only the
+/// Opens the stream: the first part's boundary and header.
+pub const STREAM_START: &[u8] = b"--periscopeframe\r\nContent-Type: image/jpeg\r\n\r\n";
+/// Sent right after each JPEG: closes its part and opens the next one, header included.
+/// Browsers show a multipart picture only once the *next* part's header has arrived; sending
+/// it ahead (so it carries no Content-Length) shows each frame one frame interval sooner
+/// (50 → 22 ms median at 720p30 in headless Chromium, docs/BENCHMARKS.md). Parts are
+/// delimited by the boundary alone, which every MJPEG client handles.
+pub const PART_END: &[u8] = b"\r\n--periscopeframe\r\nContent-Type: image/jpeg\r\n\r\n";
+
+/// Chunks buffered per client between its frame task and the HTTP body: a frame (JPEG, then
+/// the next part's boundary and header) and a bit. When full the task waits, and meanwhile its subscriber keeps only the
 /// newest frame.
 const CLIENT_CHUNKS: usize = 3;
 /// A published MJPEG frame younger than this serves a snapshot as is.
 const SNAPSHOT_FRESH: Duration = Duration::from_millis(500);
-
-/// The part header for one frame (pure).
-pub fn part_header(frame: &EncodedFrame) -> Bytes {
-    Bytes::from(format!(
-        "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {}\r\nX-Sequence: {}\r\n\r\n",
-        frame.data.len(),
-        frame.captured.unix_ms,
-        frame.sequence
-    ))
-}
 
 /// The streaming reply body: a task per client reads the bus and feeds a small channel.
 pub fn stream(bus: &Arc<FrameBus>) -> impl warp::Reply {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CLIENT_CHUNKS);
     let mut sub = bus.subscribe();
     tokio::spawn(async move {
+        if tx.send(Ok(Bytes::from_static(STREAM_START))).await.is_err() {
+            return;
+        }
         while let Some(frame) = sub.recv_latest().await {
-            for chunk in [part_header(&frame), frame.data.clone(), Bytes::from_static(b"\r\n")] {
+            for chunk in [frame.data.clone(), Bytes::from_static(PART_END)] {
                 if tx.send(Ok(chunk)).await.is_err() {
                     return; // the client went away
                 }
@@ -71,24 +73,12 @@ pub async fn snapshot(bus: &Arc<FrameBus>, raw: &Arc<LatestFrame>) -> Option<Byt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::{CaptureTime, Codec};
-    use std::time::Instant;
 
     #[test]
-    fn part_header_format() {
-        let f = EncodedFrame {
-            codec: Codec::Mjpeg,
-            keyframe: true,
-            data: Bytes::from_static(&[0xFF, 0xD8, 0xFF, 0xD9]),
-            width: 2,
-            height: 2,
-            captured: CaptureTime { instant: Instant::now(), unix_ms: 42 },
-            sequence: 7,
-            encoded_at: Instant::now(),
-        };
-        assert_eq!(
-            part_header(&f),
-            Bytes::from_static(b"--periscopeframe\r\nContent-Type: image/jpeg\r\nContent-Length: 4\r\nX-Timestamp: 42\r\nX-Sequence: 7\r\n\r\n")
-        );
+    fn parts_are_delimited_by_the_boundary_with_the_next_header_sent_ahead() {
+        let boundary = format!("--{BOUNDARY}\r\n");
+        assert!(STREAM_START.starts_with(boundary.as_bytes()));
+        assert!(PART_END.starts_with(b"\r\n") && PART_END.ends_with(STREAM_START));
+        assert!(STREAM_START.ends_with(b"Content-Type: image/jpeg\r\n\r\n"));
     }
 }

@@ -51,15 +51,15 @@ try {
   }
   const frames = await page.evaluate(() => window.periscope.frames) - start;
   const elapsed = (Date.now() - t0) / 1000;
-  const receive = samples.map((s) => s.receive);
-  const display = samples.map((s) => s.display);
+  const pick = (k) => samples.map((s) => s[k]);
+  const stat = (k) => ({ median: quantile(pick(k), 0.5), p95: quantile(pick(k), 0.95), max: quantile(pick(k), 1) });
   const out = {
     mode,
     frames,
     fps: Math.round((frames / elapsed) * 10) / 10,
     samples: samples.length,
-    receive: { median: quantile(receive, 0.5), p95: quantile(receive, 0.95), max: quantile(receive, 1) },
-    display: { median: quantile(display, 0.5), p95: quantile(display, 0.95), max: quantile(display, 1) },
+    receive: stat('receive'),
+    display: stat('display'),
   };
   console.log(JSON.stringify(out));
 } finally {

@@ -198,6 +198,48 @@ mod tests {
     }
 
     #[test]
+    fn an_mjpeg_source_is_decoded_and_sent_as_h264() {
+        let src = TestPattern::new(640, 480, 30).unwrap();
+        let mut jpeg_enc = crate::media::encode::jpeg::MjpegEncoder::new().unwrap();
+        let mut enc = OpenH264Encoder::new(H264Config { bitrate_bps: 2_000_000, fps: 30 });
+        let mut dec = Decoder::new().unwrap();
+        let mut read = Vec::new();
+        for i in 0..5u64 {
+            let unix_ms = 5_000_000 + i * 33;
+            let raw = RawFrame {
+                format: PixelFormat::I420,
+                width: 640,
+                height: 480,
+                data: Bytes::from(src.render(i, unix_ms)),
+                captured: crate::media::CaptureTime { instant: Instant::now(), unix_ms },
+                sequence: i,
+            };
+            let jpeg = jpeg_enc.jpeg(&raw).unwrap();
+            let mjpeg = RawFrame { format: PixelFormat::Mjpeg, data: jpeg, ..raw };
+            let Some(out) = enc.encode(&mjpeg, i == 0).unwrap() else { continue };
+            if let Some(yuv) = dec.decode(&out.data).unwrap() {
+                let (w, h) = yuv.dimensions();
+                let (ys, _, _) = yuv.strides();
+                let v = strip::read(&Luma { data: yuv.y(), width: w as u32, height: h as u32, stride: ys }).unwrap();
+                read.push((v.counter, v.timestamp_ms));
+            }
+        }
+        assert!(!read.is_empty());
+        for (counter, ts) in read {
+            assert_eq!(ts, 5_000_000 + counter * 33, "strip intact through JPEG and H.264");
+        }
+        let garbage = RawFrame {
+            format: PixelFormat::Mjpeg,
+            width: 640,
+            height: 480,
+            data: Bytes::from_static(&[0xFF, 0xD8, 0xFF, 0x00, 0x01]),
+            captured: crate::media::CaptureTime { instant: Instant::now(), unix_ms: 0 },
+            sequence: 9,
+        };
+        assert!(matches!(enc.encode(&garbage, false), Err(EncodeError::BadInput(_))));
+    }
+
+    #[test]
     fn bad_sizes_are_refused_not_panicking() {
         let mut enc = OpenH264Encoder::new(H264Config { bitrate_bps: 0, fps: 30 });
         let frame = RawFrame {

@@ -13,13 +13,19 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 const FRAMES: u64 = 150;
 
 fn frame(p: &TestPattern, w: u32, h: u32, seq: u64) -> RawFrame {
-    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     RawFrame {
         format: PixelFormat::I420,
         width: w,
         height: h,
         data: p.render(seq, unix_ms).into(),
-        captured: CaptureTime { instant: Instant::now(), unix_ms },
+        captured: CaptureTime {
+            instant: Instant::now(),
+            unix_ms,
+        },
         sequence: seq,
     }
 }
@@ -43,7 +49,10 @@ fn main() {
             std::hint::black_box(p.render(i, 0));
             render.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        let mut enc = OpenH264Encoder::new(H264Config { bitrate_bps: 0, fps: 30 });
+        let mut enc = OpenH264Encoder::new(H264Config {
+            bitrate_bps: 0,
+            fps: 30,
+        });
         let (mut p_frames, mut idr) = (Vec::new(), Vec::new());
         for (i, f) in frames.iter().enumerate() {
             let force = i % 50 == 0;
@@ -73,7 +82,11 @@ fn main() {
                 continue;
             }
             let (m, p95) = stats(v);
-            let rt = if stage.contains("IDR") { "—".to_string() } else { (if p95 < 33.3 { "yes" } else { "no" }).to_string() };
+            let rt = if stage.contains("IDR") {
+                "—".to_string()
+            } else {
+                (if p95 < 33.3 { "yes" } else { "no" }).to_string()
+            };
             println!("| {w}x{h} | {stage} | {m:.1} | {p95:.1} | {rt} |");
         }
     }

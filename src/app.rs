@@ -50,7 +50,9 @@ impl Running {
 /// Runs the daemon until Ctrl-C.
 pub async fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
     let running = start(cfg).await?;
-    tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for ctrl-c")?;
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())
@@ -58,13 +60,18 @@ pub async fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
 
 /// Picks the profile: a name, or `auto`.
 fn pick_profile(name: &str) -> anyhow::Result<HwProfile> {
-    let p = if name == "auto" { profile::auto(Path::new("/dev/video0").exists()) } else { profile::by_name(name) };
+    let p = if name == "auto" {
+        profile::auto(Path::new("/dev/video0").exists())
+    } else {
+        profile::by_name(name)
+    };
     Ok(p?)
 }
 
 /// Starts every stage; returns once the HTTPS listener is bound.
 pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
+    std::fs::create_dir_all(&cfg.state_dir)
+        .with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
     let (hash, origin) = auth::init_password(&cfg.state_dir, cfg.admin_password.as_deref())?;
     let profile = pick_profile(&cfg.profile)?;
     let cancel = CancellationToken::new();
@@ -72,12 +79,14 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     let (factory, source_name) = source_factory(&cfg, &profile);
     let h264 = h264_encoder(&cfg)?;
     let mjpeg: Box<dyn Encoder> = Box::new(MjpegEncoder::new()?);
-    let pipeline = Pipeline::start(factory, h264, mjpeg).context("starting the capture and encode threads")?;
+    let pipeline =
+        Pipeline::start(factory, h264, mjpeg).context("starting the capture and encode threads")?;
 
     let hid_backend = hid::open(&cfg.hid)?;
     let hid = HidHandle::spawn(hid_backend, cancel.clone());
 
-    let webrtc = WebRtcHost::new(webrtc_config(&cfg), Arc::clone(&pipeline.h264), hid.clone()).await?;
+    let webrtc =
+        WebRtcHost::new(webrtc_config(&cfg), Arc::clone(&pipeline.h264), hid.clone()).await?;
 
     let state = Arc::new(AppState {
         source: source_name,
@@ -99,19 +108,39 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         mjpeg: Arc::clone(&pipeline.mjpeg),
         raw: Arc::clone(&pipeline.raw),
     };
-    let advertise: Vec<String> = cfg.webrtc_advertise.iter().map(|ip| ip.to_string()).collect();
+    let advertise: Vec<String> = cfg
+        .webrtc_advertise
+        .iter()
+        .map(|ip| ip.to_string())
+        .collect();
     let (cert, key) = http::tls::ensure_certificate(cfg.tls.clone(), &cfg.state_dir, &advertise)?;
     let tls = http::tls::server_config(&cert, &key)?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(http::tls::serve(listener, tls, http::routes(ctx), cancel.clone()));
+    let server = tokio::spawn(http::tls::serve(
+        listener,
+        tls,
+        http::routes(ctx),
+        cancel.clone(),
+    ));
 
     announce(addr, &origin);
-    Ok(Running { addr, cancel, pipeline: Arc::new(std::sync::Mutex::new(pipeline)), server })
+    Ok(Running {
+        addr,
+        cancel,
+        pipeline: Arc::new(std::sync::Mutex::new(pipeline)),
+        server,
+    })
 }
 
 fn announce(addr: std::net::SocketAddr, origin: &PasswordOrigin) {
-    let host = if addr.ip().is_unspecified() { "localhost".to_string() } else { addr.ip().to_string() };
+    let host = if addr.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        addr.ip().to_string()
+    };
     tracing::info!("serving https://{host}:{}/", addr.port());
     match origin {
         PasswordOrigin::Generated(pw) => {
@@ -133,22 +162,35 @@ fn source_factory(cfg: &DaemonConfig, profile: &HwProfile) -> (SourceFactory, St
     let device = match &cfg.source {
         SourceChoice::TestPattern => None,
         SourceChoice::Device(p) => Some(p.display().to_string()),
-        SourceChoice::Auto if profile.device != "test-pattern" && Path::new(&profile.device).exists() => {
+        SourceChoice::Auto
+            if profile.device != "test-pattern" && Path::new(&profile.device).exists() =>
+        {
             Some(profile.device.clone())
         }
         SourceChoice::Auto => None,
     };
-    let (w, h) = cfg.resolution.or(profile.resolution).unwrap_or(crate::config::DEFAULT_RESOLUTION);
+    let (w, h) = cfg
+        .resolution
+        .or(profile.resolution)
+        .unwrap_or(crate::config::DEFAULT_RESOLUTION);
     let fps = cfg.fps;
     match device {
         None => {
-            let f: SourceFactory = Box::new(move || Ok(Box::new(TestPattern::new(w, h, fps)?) as Box<dyn CaptureSource>));
+            let f: SourceFactory = Box::new(move || {
+                Ok(Box::new(TestPattern::new(w, h, fps)?) as Box<dyn CaptureSource>)
+            });
             (f, "test-pattern".into())
         }
         Some(path) => {
             let req = CaptureRequest {
-                width: cfg.resolution.map(|r| r.0).or(profile.resolution.map(|r| r.0)),
-                height: cfg.resolution.map(|r| r.1).or(profile.resolution.map(|r| r.1)),
+                width: cfg
+                    .resolution
+                    .map(|r| r.0)
+                    .or(profile.resolution.map(|r| r.0)),
+                height: cfg
+                    .resolution
+                    .map(|r| r.1)
+                    .or(profile.resolution.map(|r| r.1)),
                 fps: Some(fps),
                 formats: profile.formats.clone(),
             };
@@ -178,7 +220,10 @@ fn v4l2_factory(path: String, _req: CaptureRequest) -> SourceFactory {
 #[cfg(feature = "openh264")]
 fn h264_encoder(cfg: &DaemonConfig) -> anyhow::Result<Box<dyn Encoder>> {
     use crate::media::encode::h264::{H264Config, OpenH264Encoder};
-    Ok(Box::new(OpenH264Encoder::new(H264Config { bitrate_bps: cfg.bitrate_bps, fps: cfg.fps })))
+    Ok(Box::new(OpenH264Encoder::new(H264Config {
+        bitrate_bps: cfg.bitrate_bps,
+        fps: cfg.fps,
+    })))
 }
 
 #[cfg(not(feature = "openh264"))]
@@ -225,6 +270,14 @@ fn local_ipv4s() -> Vec<IpAddr> {
     out
 }
 
+/// A per-stream metric: name, help, kind, and how to read it from a stream's counters.
+type StreamMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::media::pipeline::EncodeStats, &crate::media::fanout::FrameBus) -> f64,
+);
+
 /// Live state for /api/state, /ws and /metrics.
 struct AppState {
     source: String,
@@ -267,36 +320,142 @@ impl StateSource for AppState {
 impl MetricsSource for AppState {
     fn metrics(&self) -> String {
         let r = Ordering::Relaxed;
-        let mut s: Vec<Sample> = vec![sample("capture_frames_total", "Frames captured.", "counter", self.capture.frames.load(r) as f64)];
-        let streams = [("h264", &self.h264_stats, &self.pipeline_h264), ("mjpeg", &self.mjpeg_stats, &self.pipeline_mjpeg)];
-        let per_stream: [(&'static str, &'static str, &'static str, fn(&crate::media::pipeline::EncodeStats, &crate::media::fanout::FrameBus) -> f64); 8] = [
-            ("encoded_frames_total", "Frames encoded.", "counter", |e, _| e.frames.load(Ordering::Relaxed) as f64),
-            ("encode_skipped_total", "Frames skipped by rate control.", "counter", |e, _| e.skipped.load(Ordering::Relaxed) as f64),
-            ("keyframes_total", "Keyframes encoded.", "counter", |e, _| e.keyframes.load(Ordering::Relaxed) as f64),
-            ("encode_seconds_last", "Encode time of the last frame.", "gauge", |e, _| e.encode_us_last.load(Ordering::Relaxed) as f64 / 1e6),
-            ("capture_to_publish_seconds_last", "Capture to fan-out time of the last frame.", "gauge", |e, _| e.pipeline_us_last.load(Ordering::Relaxed) as f64 / 1e6),
-            ("viewers", "Viewers subscribed.", "gauge", |_, b| b.viewers() as f64),
-            ("viewer_dropped_frames_total", "Frames viewers lost.", "counter", |_, b| b.stats.dropped.load(Ordering::Relaxed) as f64),
-            ("keyframe_requests_total", "Keyframe requests before coalescing.", "counter", |_, b| b.stats.keyframe_requests.load(Ordering::Relaxed) as f64),
+        let mut s: Vec<Sample> = vec![sample(
+            "capture_frames_total",
+            "Frames captured.",
+            "counter",
+            self.capture.frames.load(r) as f64,
+        )];
+        let streams = [
+            ("h264", &self.h264_stats, &self.pipeline_h264),
+            ("mjpeg", &self.mjpeg_stats, &self.pipeline_mjpeg),
+        ];
+        let per_stream: [StreamMetric; 8] = [
+            (
+                "encoded_frames_total",
+                "Frames encoded.",
+                "counter",
+                |e, _| e.frames.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "encode_skipped_total",
+                "Frames skipped by rate control.",
+                "counter",
+                |e, _| e.skipped.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "keyframes_total",
+                "Keyframes encoded.",
+                "counter",
+                |e, _| e.keyframes.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "encode_seconds_last",
+                "Encode time of the last frame.",
+                "gauge",
+                |e, _| e.encode_us_last.load(Ordering::Relaxed) as f64 / 1e6,
+            ),
+            (
+                "capture_to_publish_seconds_last",
+                "Capture to fan-out time of the last frame.",
+                "gauge",
+                |e, _| e.pipeline_us_last.load(Ordering::Relaxed) as f64 / 1e6,
+            ),
+            ("viewers", "Viewers subscribed.", "gauge", |_, b| {
+                b.viewers() as f64
+            }),
+            (
+                "viewer_dropped_frames_total",
+                "Frames viewers lost.",
+                "counter",
+                |_, b| b.stats.dropped.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "keyframe_requests_total",
+                "Keyframe requests before coalescing.",
+                "counter",
+                |_, b| b.stats.keyframe_requests.load(Ordering::Relaxed) as f64,
+            ),
         ];
         for (name, help, kind, get) in per_stream {
             for (stream, stats, bus) in &streams {
-                s.push(Sample { name, help, kind, labels: vec![("stream", stream.to_string())], value: get(stats, bus) });
+                s.push(Sample {
+                    name,
+                    help,
+                    kind,
+                    labels: vec![("stream", stream.to_string())],
+                    value: get(stats, bus),
+                });
             }
         }
         let h = &self.hid.stats;
-        s.push(sample("hid_reports_total", "HID reports delivered.", "counter", h.reports.load(r) as f64));
-        s.push(sample("hid_errors_total", "HID reports that failed.", "counter", h.errors.load(r) as f64));
-        s.push(sample("hid_release_all_total", "Release-alls performed.", "counter", h.release_alls.load(r) as f64));
+        s.push(sample(
+            "hid_reports_total",
+            "HID reports delivered.",
+            "counter",
+            h.reports.load(r) as f64,
+        ));
+        s.push(sample(
+            "hid_errors_total",
+            "HID reports that failed.",
+            "counter",
+            h.errors.load(r) as f64,
+        ));
+        s.push(sample(
+            "hid_release_all_total",
+            "Release-alls performed.",
+            "counter",
+            h.release_alls.load(r) as f64,
+        ));
         let w = self.webrtc.stats();
-        s.push(sample("webrtc_sessions", "WebRTC sessions open.", "gauge", w.sessions as f64));
-        s.push(sample("webrtc_frames_sent_total", "Access units handed to peer connections.", "counter", w.frames_sent as f64));
-        s.push(sample("webrtc_frames_failed_total", "Access units a peer connection refused.", "counter", w.frames_failed as f64));
-        s.push(sample("webrtc_packets_sent_total", "UDP datagrams sent.", "counter", w.packets_sent as f64));
-        s.push(sample("webrtc_bytes_sent_total", "UDP payload bytes sent.", "counter", w.bytes_sent as f64));
-        s.push(sample("webrtc_keyframe_requests_total", "PLI/FIR received from viewers.", "counter", w.keyframe_requests as f64));
-        s.push(sample("webrtc_datagrams_dropped_total", "Datagrams the shared UDP port dropped.", "counter", w.datagrams_dropped as f64));
-        s.push(sample("webrtc_send_seconds_last", "Frame encoded to its last packet handed to the socket, last frame.", "gauge", w.last_latency_us as f64 / 1e6));
+        s.push(sample(
+            "webrtc_sessions",
+            "WebRTC sessions open.",
+            "gauge",
+            w.sessions as f64,
+        ));
+        s.push(sample(
+            "webrtc_frames_sent_total",
+            "Access units handed to peer connections.",
+            "counter",
+            w.frames_sent as f64,
+        ));
+        s.push(sample(
+            "webrtc_frames_failed_total",
+            "Access units a peer connection refused.",
+            "counter",
+            w.frames_failed as f64,
+        ));
+        s.push(sample(
+            "webrtc_packets_sent_total",
+            "UDP datagrams sent.",
+            "counter",
+            w.packets_sent as f64,
+        ));
+        s.push(sample(
+            "webrtc_bytes_sent_total",
+            "UDP payload bytes sent.",
+            "counter",
+            w.bytes_sent as f64,
+        ));
+        s.push(sample(
+            "webrtc_keyframe_requests_total",
+            "PLI/FIR received from viewers.",
+            "counter",
+            w.keyframe_requests as f64,
+        ));
+        s.push(sample(
+            "webrtc_datagrams_dropped_total",
+            "Datagrams the shared UDP port dropped.",
+            "counter",
+            w.datagrams_dropped as f64,
+        ));
+        s.push(sample(
+            "webrtc_send_seconds_last",
+            "Frame encoded to its last packet handed to the socket, last frame.",
+            "gauge",
+            w.last_latency_us as f64 / 1e6,
+        ));
         render(&s)
     }
 }

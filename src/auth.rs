@@ -75,7 +75,9 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
     if PasswordHash::new(hash).is_err() {
         return false;
     }
-    Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
 }
 
 /// A random password of 16 URL-safe characters.
@@ -87,9 +89,15 @@ pub fn generate_password() -> String {
 
 /// Sets up the password hash in `state_dir`: from `env_password` if given, else the stored
 /// one, else a generated one. Returns the hash and where it came from.
-pub fn init_password(state_dir: &Path, env_password: Option<&str>) -> Result<(String, PasswordOrigin), AuthError> {
+pub fn init_password(
+    state_dir: &Path,
+    env_password: Option<&str>,
+) -> Result<(String, PasswordOrigin), AuthError> {
     let path = state_dir.join(HASH_FILE);
-    let io = |source| AuthError::Io { path: path.clone(), source };
+    let io = |source| AuthError::Io {
+        path: path.clone(),
+        source,
+    };
     if let Some(pw) = env_password.filter(|p| !p.is_empty()) {
         let hash = hash_password(pw)?;
         write_private(&path, &hash).map_err(io)?;
@@ -118,7 +126,12 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
@@ -135,7 +148,12 @@ impl Sessions {
     pub fn create(&mut self, now: Instant) -> String {
         self.expire(now);
         if self.tokens.len() >= MAX_SESSIONS {
-            if let Some(oldest) = self.tokens.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = self
+                .tokens
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(k, _)| k.clone())
+            {
                 self.tokens.remove(&oldest);
             }
         }
@@ -167,7 +185,8 @@ impl Sessions {
     }
 
     fn expire(&mut self, now: Instant) {
-        self.tokens.retain(|_, last| now.saturating_duration_since(*last) < SESSION_IDLE);
+        self.tokens
+            .retain(|_, last| now.saturating_duration_since(*last) < SESSION_IDLE);
     }
 }
 
@@ -189,7 +208,10 @@ impl LoginLimiter {
     pub fn failed(&mut self, ip: IpAddr, now: Instant) {
         self.failures.entry(ip).or_default().push(now);
         if self.failures.len() > 10_000 {
-            self.failures.retain(|_, l| l.iter().any(|t| now.saturating_duration_since(*t) < LOGIN_WINDOW));
+            self.failures.retain(|_, l| {
+                l.iter()
+                    .any(|t| now.saturating_duration_since(*t) < LOGIN_WINDOW)
+            });
         }
     }
 
@@ -212,7 +234,11 @@ pub struct Auth {
 impl Auth {
     /// Auth with the given password hash.
     pub fn new(hash: String) -> Auth {
-        Auth { hash, sessions: Mutex::default(), limiter: Mutex::default() }
+        Auth {
+            hash,
+            sessions: Mutex::default(),
+            limiter: Mutex::default(),
+        }
     }
 
     /// Checks credentials (slow: argon2; call off the async threads).
@@ -223,7 +249,10 @@ impl Auth {
 
     /// Whether a token is a live session.
     pub fn check_token(&self, token: &str) -> bool {
-        self.sessions.lock().map(|mut s| s.check(token, Instant::now())).unwrap_or(false)
+        self.sessions
+            .lock()
+            .map(|mut s| s.check(token, Instant::now()))
+            .unwrap_or(false)
     }
 }
 
@@ -244,7 +273,9 @@ mod tests {
     fn init_generates_once_then_loads_and_env_overrides() {
         let dir = tempfile::tempdir().unwrap();
         let (h1, o1) = init_password(dir.path(), None).unwrap();
-        let PasswordOrigin::Generated(pw) = o1 else { panic!("expected a generated password") };
+        let PasswordOrigin::Generated(pw) = o1 else {
+            panic!("expected a generated password")
+        };
         assert!(verify_password(&h1, &pw));
         let stored = std::fs::read_to_string(dir.path().join(HASH_FILE)).unwrap();
         assert!(!stored.contains(&pw), "only the hash is stored");
@@ -254,7 +285,10 @@ mod tests {
         assert_eq!(o3, PasswordOrigin::Environment);
         assert!(verify_password(&h3, "from-env"));
         std::fs::write(dir.path().join(HASH_FILE), "nonsense").unwrap();
-        assert!(matches!(init_password(dir.path(), None), Err(AuthError::BadHash { .. })));
+        assert!(matches!(
+            init_password(dir.path(), None),
+            Err(AuthError::BadHash { .. })
+        ));
     }
 
     #[test]

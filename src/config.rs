@@ -104,7 +104,11 @@ pub struct ConfigError {
 }
 
 fn bad(key: &'static str, value: impl ToString, expected: impl ToString) -> ConfigError {
-    ConfigError { key, value: value.to_string(), expected: expected.to_string() }
+    ConfigError {
+        key,
+        value: value.to_string(),
+        expected: expected.to_string(),
+    }
 }
 
 /// The validated configuration the daemon runs with.
@@ -142,7 +146,9 @@ pub struct DaemonConfig {
 /// Parses `WxH`.
 pub fn parse_resolution(s: &str) -> Result<(u32, u32), ConfigError> {
     let expected = "WxH with 64..=7680 by 64..=4320, e.g. 1280x720";
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| bad("resolution", s, expected))?;
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| bad("resolution", s, expected))?;
     let (w, h): (u32, u32) = match (w.trim().parse(), h.trim().parse()) {
         (Ok(w), Ok(h)) => (w, h),
         _ => return Err(bad("resolution", s, expected)),
@@ -155,7 +161,11 @@ pub fn parse_resolution(s: &str) -> Result<(u32, u32), ConfigError> {
 
 /// The default state directory: /var/lib/periscope as root, else $XDG_STATE_HOME/periscope
 /// (or ~/.local/state/periscope).
-pub fn default_state_dir(is_root: bool, xdg_state: Option<PathBuf>, home: Option<PathBuf>) -> PathBuf {
+pub fn default_state_dir(
+    is_root: bool,
+    xdg_state: Option<PathBuf>,
+    home: Option<PathBuf>,
+) -> PathBuf {
     if is_root {
         return PathBuf::from("/var/lib/periscope");
     }
@@ -170,23 +180,34 @@ impl Settings {
     /// Checks every value; `state_dir_default` is used when none is set.
     pub fn validate(self, state_dir_default: PathBuf) -> Result<DaemonConfig, ConfigError> {
         let listen_s = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-        let listen = listen_s.parse().map_err(|_| bad("listen", &listen_s, "ADDR:PORT, e.g. 0.0.0.0:8443"))?;
+        let listen = listen_s
+            .parse()
+            .map_err(|_| bad("listen", &listen_s, "ADDR:PORT, e.g. 0.0.0.0:8443"))?;
         let source = match self.source.as_deref().unwrap_or("auto") {
             "auto" => SourceChoice::Auto,
             "test-pattern" => SourceChoice::TestPattern,
             p if p.starts_with("/dev/") => SourceChoice::Device(p.into()),
             other => return Err(bad("source", other, "auto, test-pattern or /dev/videoN")),
         };
-        let resolution = self.resolution.as_deref().map(parse_resolution).transpose()?;
+        let resolution = self
+            .resolution
+            .as_deref()
+            .map(parse_resolution)
+            .transpose()?;
         let fps = self.fps.unwrap_or(DEFAULT_FPS);
         if !(1..=120).contains(&fps) {
             return Err(bad("fps", fps, "1..=120"));
         }
         let hid_s = self.hid.unwrap_or_else(|| "auto".into());
-        let hid = hid_s.parse::<HidChoice>().map_err(|e| bad("hid", &hid_s, e))?;
+        let hid = hid_s
+            .parse::<HidChoice>()
+            .map_err(|e| bad("hid", &hid_s, e))?;
         let webrtc_advertise = match self.webrtc_advertise {
             None => None,
-            Some(s) => Some(s.parse().map_err(|_| bad("webrtc_advertise", &s, "an IP address"))?),
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|_| bad("webrtc_advertise", &s, "an IP address"))?,
+            ),
         };
         if self.webrtc_udp_port == Some(0) {
             return Err(bad("webrtc_udp_port", 0, "1..=65535"));
@@ -194,8 +215,20 @@ impl Settings {
         let tls = match (self.tls_cert, self.tls_key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
-            (Some(c), None) => return Err(bad("tls_key", "", format!("needed with tls_cert {}", c.display()))),
-            (None, Some(k)) => return Err(bad("tls_cert", "", format!("needed with tls_key {}", k.display()))),
+            (Some(c), None) => {
+                return Err(bad(
+                    "tls_key",
+                    "",
+                    format!("needed with tls_cert {}", c.display()),
+                ))
+            }
+            (None, Some(k)) => {
+                return Err(bad(
+                    "tls_cert",
+                    "",
+                    format!("needed with tls_key {}", k.display()),
+                ))
+            }
         };
         let bitrate_kbps = self.bitrate_kbps.unwrap_or(0);
         if bitrate_kbps != 0 && !(100..=50_000).contains(&bitrate_kbps) {
@@ -225,7 +258,8 @@ impl Settings {
 
 /// Reads a TOML config file.
 pub fn load_file(path: &std::path::Path) -> Result<Settings, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))
 }
 
@@ -249,34 +283,72 @@ mod tests {
 
     #[test]
     fn errors_name_the_key_and_the_allowed_values() {
-        let e = v(Settings { fps: Some(240), ..Default::default() }).unwrap_err();
+        let e = v(Settings {
+            fps: Some(240),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert_eq!(e.to_string(), "fps = \"240\": 1..=120");
-        let e = v(Settings { resolution: Some("big".into()), ..Default::default() }).unwrap_err();
+        let e = v(Settings {
+            resolution: Some("big".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert_eq!(e.key, "resolution");
-        let e = v(Settings { source: Some("camera".into()), ..Default::default() }).unwrap_err();
-        assert_eq!(e.to_string(), "source = \"camera\": auto, test-pattern or /dev/videoN");
-        let e = v(Settings { hid: Some("usb".into()), ..Default::default() }).unwrap_err();
+        let e = v(Settings {
+            source: Some("camera".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "source = \"camera\": auto, test-pattern or /dev/videoN"
+        );
+        let e = v(Settings {
+            hid: Some("usb".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert_eq!(e.key, "hid");
-        let e = v(Settings { tls_cert: Some("/c".into()), ..Default::default() }).unwrap_err();
+        let e = v(Settings {
+            tls_cert: Some("/c".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert_eq!(e.key, "tls_key");
     }
 
     #[test]
     fn flags_win_over_the_file() {
         let file: Settings = toml::from_str("fps = 15\nlisten = \"127.0.0.1:9000\"\n").unwrap();
-        let flags = Settings { fps: Some(60), ..Default::default() };
+        let flags = Settings {
+            fps: Some(60),
+            ..Default::default()
+        };
         let c = v(flags.over(file)).unwrap();
         assert_eq!(c.fps, 60);
         assert_eq!(c.listen, "127.0.0.1:9000".parse::<SocketAddr>().unwrap());
-        assert!(toml::from_str::<Settings>("fsp = 1").is_err(), "unknown keys are refused");
+        assert!(
+            toml::from_str::<Settings>("fsp = 1").is_err(),
+            "unknown keys are refused"
+        );
     }
 
     #[test]
     fn resolution_and_state_dir() {
         assert_eq!(parse_resolution("1920x1080"), Ok((1920, 1080)));
         assert!(parse_resolution("10x10").is_err());
-        assert_eq!(default_state_dir(true, None, None), PathBuf::from("/var/lib/periscope"));
-        assert_eq!(default_state_dir(false, Some("/s".into()), None), PathBuf::from("/s/periscope"));
-        assert_eq!(default_state_dir(false, None, Some("/h".into())), PathBuf::from("/h/.local/state/periscope"));
+        assert_eq!(
+            default_state_dir(true, None, None),
+            PathBuf::from("/var/lib/periscope")
+        );
+        assert_eq!(
+            default_state_dir(false, Some("/s".into()), None),
+            PathBuf::from("/s/periscope")
+        );
+        assert_eq!(
+            default_state_dir(false, None, Some("/h".into())),
+            PathBuf::from("/h/.local/state/periscope")
+        );
     }
 }

@@ -13,10 +13,10 @@
 pub mod app;
 pub mod auth;
 pub mod config;
-pub mod profile;
 pub mod hid;
 pub mod http;
 pub mod input;
 pub mod media;
 pub mod metrics;
+pub mod profile;
 pub mod transport;

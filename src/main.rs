@@ -33,7 +33,8 @@ fn main() -> anyhow::Result<()> {
         Some(path) => config::load_file(path).map_err(anyhow::Error::msg)?,
         None => Settings::default(),
     };
-    let is_root = std::env::var("USER").map(|u| u == "root").unwrap_or(false) || std::env::var("HOME").map(|h| h == "/root").unwrap_or(false);
+    let is_root = std::env::var("USER").map(|u| u == "root").unwrap_or(false)
+        || std::env::var("HOME").map(|h| h == "/root").unwrap_or(false);
     let default_state = config::default_state_dir(
         is_root,
         std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),
@@ -43,7 +44,10 @@ fn main() -> anyhow::Result<()> {
     cfg.admin_password = std::env::var("PERISCOPE_ADMIN_PASSWORD").ok();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("net").build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("net")
+                .build()?;
             rt.block_on(periscope::app::run(cfg))
         }
         Command::Passwd => passwd(&cfg.state_dir),
@@ -53,12 +57,15 @@ fn main() -> anyhow::Result<()> {
 fn passwd(state_dir: &std::path::Path) -> anyhow::Result<()> {
     let mut line = String::new();
     eprintln!("new admin password (one line on standard input):");
-    std::io::stdin().read_line(&mut line).context("reading the password")?;
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password")?;
     let pw = line.trim_end_matches(['\r', '\n']);
     if pw.chars().count() < 8 {
         anyhow::bail!("passwd: the password must be at least 8 characters");
     }
-    std::fs::create_dir_all(state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
     let hash = periscope::auth::hash_password(pw)?;
     periscope::auth::write_private(&state_dir.join(periscope::auth::HASH_FILE), &hash)
         .with_context(|| format!("writing the password hash into {}", state_dir.display()))?;
@@ -68,7 +75,11 @@ fn passwd(state_dir: &std::path::Path) -> anyhow::Result<()> {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("PERISCOPE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,webrtc::=warn,rtc=warn,rtc_dtls=error,rtc_sctp=error"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).try_init();
+    let filter = EnvFilter::try_from_env("PERISCOPE_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("info,webrtc::=warn,rtc=warn,rtc_dtls=error,rtc_sctp=error")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .try_init();
 }

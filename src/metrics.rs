@@ -35,7 +35,14 @@ pub fn render(samples: &[Sample]) -> String {
             let inner: Vec<String> = s
                 .labels
                 .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
+                .map(|(k, v)| {
+                    format!(
+                        "{k}=\"{}\"",
+                        v.replace('\\', "\\\\")
+                            .replace('"', "\\\"")
+                            .replace('\n', "\\n")
+                    )
+                })
                 .collect();
             format!("{{{}}}", inner.join(","))
         };
@@ -46,7 +53,13 @@ pub fn render(samples: &[Sample]) -> String {
 
 /// A gauge or counter without labels.
 pub fn sample(name: &'static str, help: &'static str, kind: &'static str, value: f64) -> Sample {
-    Sample { name, help, kind, labels: Vec::new(), value }
+    Sample {
+        name,
+        help,
+        kind,
+        labels: Vec::new(),
+        value,
+    }
 }
 
 #[cfg(test)]

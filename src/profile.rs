@@ -10,8 +10,14 @@ use serde::Deserialize;
 
 /// Every shipped profile: (file name, contents).
 pub const SHIPPED: &[(&str, &str)] = &[
-    ("test-pattern.toml", include_str!("../hw-profiles/test-pattern.toml")),
-    ("generic-uvc.toml", include_str!("../hw-profiles/generic-uvc.toml")),
+    (
+        "test-pattern.toml",
+        include_str!("../hw-profiles/test-pattern.toml"),
+    ),
+    (
+        "generic-uvc.toml",
+        include_str!("../hw-profiles/generic-uvc.toml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -73,30 +79,58 @@ pub struct ProfileError {
 }
 
 fn format_by_name(s: &str) -> Option<PixelFormat> {
-    [PixelFormat::Mjpeg, PixelFormat::Yuyv, PixelFormat::Uyvy, PixelFormat::Nv12, PixelFormat::I420]
-        .into_iter()
-        .find(|f| f.name().eq_ignore_ascii_case(s) || (s.eq_ignore_ascii_case("MJPEG") && *f == PixelFormat::Mjpeg))
+    [
+        PixelFormat::Mjpeg,
+        PixelFormat::Yuyv,
+        PixelFormat::Uyvy,
+        PixelFormat::Nv12,
+        PixelFormat::I420,
+    ]
+    .into_iter()
+    .find(|f| {
+        f.name().eq_ignore_ascii_case(s)
+            || (s.eq_ignore_ascii_case("MJPEG") && *f == PixelFormat::Mjpeg)
+    })
 }
 
 /// Parses and validates one profile file (pure).
 pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
-    let err = |key: &str, message: String| ProfileError { file: file.into(), key: key.into(), message };
-    let raw: ProfileFile = toml::from_str(text).map_err(|e| err("(file)", e.message().to_string()))?;
+    let err = |key: &str, message: String| ProfileError {
+        file: file.into(),
+        key: key.into(),
+        message,
+    };
+    let raw: ProfileFile =
+        toml::from_str(text).map_err(|e| err("(file)", e.message().to_string()))?;
     let stem = file.trim_end_matches(".toml");
     if raw.name != stem {
-        return Err(err("name", format!("{:?} must equal the file name {stem:?}", raw.name)));
+        return Err(err(
+            "name",
+            format!("{:?} must equal the file name {stem:?}", raw.name),
+        ));
     }
     let dev = &raw.capture.device;
     if dev != "test-pattern" && !dev.starts_with("/dev/") {
-        return Err(err("capture.device", format!("{dev:?}: must be test-pattern or /dev/…")));
+        return Err(err(
+            "capture.device",
+            format!("{dev:?}: must be test-pattern or /dev/…"),
+        ));
     }
     let mut formats = Vec::new();
     for f in &raw.capture.formats {
-        let pf = format_by_name(f).ok_or_else(|| err("capture.formats", format!("{f:?}: must be one of MJPG, YUYV, UYVY, NV12, I420")))?;
+        let pf = format_by_name(f).ok_or_else(|| {
+            err(
+                "capture.formats",
+                format!("{f:?}: must be one of MJPG, YUYV, UYVY, NV12, I420"),
+            )
+        })?;
         formats.push(pf);
     }
     if formats.is_empty() {
-        return Err(err("capture.formats", "must list at least one format".into()));
+        return Err(err(
+            "capture.formats",
+            "must list at least one format".into(),
+        ));
     }
     let resolution = match &raw.capture.resolution {
         Some(r) => Some(parse_resolution(r).map_err(|e| err("capture.resolution", e.expected))?),
@@ -108,7 +142,13 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
         }
     }
     if raw.encoder.h264 != "openh264" {
-        return Err(err("encoder.h264", format!("{:?}: must be openh264 (gstreamer encoders come later)", raw.encoder.h264)));
+        return Err(err(
+            "encoder.h264",
+            format!(
+                "{:?}: must be openh264 (gstreamer encoders come later)",
+                raw.encoder.h264
+            ),
+        ));
     }
     Ok(HwProfile {
         name: raw.name,
@@ -125,16 +165,27 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
 /// A shipped profile by name.
 pub fn by_name(name: &str) -> Result<HwProfile, ProfileError> {
     let file = format!("{name}.toml");
-    let names: Vec<&str> = SHIPPED.iter().map(|(f, _)| f.trim_end_matches(".toml")).collect();
+    let names: Vec<&str> = SHIPPED
+        .iter()
+        .map(|(f, _)| f.trim_end_matches(".toml"))
+        .collect();
     match SHIPPED.iter().find(|(f, _)| *f == file) {
         Some((f, text)) => validate(f, text),
-        None => Err(ProfileError { file, key: "profile".into(), message: format!("unknown; shipped: {}", names.join(", ")) }),
+        None => Err(ProfileError {
+            file,
+            key: "profile".into(),
+            message: format!("unknown; shipped: {}", names.join(", ")),
+        }),
     }
 }
 
 /// `auto`: `generic-uvc` when `video_device_exists`, else `test-pattern`.
 pub fn auto(video_device_exists: bool) -> Result<HwProfile, ProfileError> {
-    by_name(if video_device_exists { "generic-uvc" } else { "test-pattern" })
+    by_name(if video_device_exists {
+        "generic-uvc"
+    } else {
+        "test-pattern"
+    })
 }
 
 #[cfg(test)]
@@ -148,10 +199,19 @@ mod tests {
         }
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/hw-profiles");
         let on_disk = std::fs::read_dir(dir).unwrap().filter(|e| {
-            e.as_ref().map(|e| e.path().extension().is_some_and(|x| x == "toml")).unwrap_or(false)
+            e.as_ref()
+                .map(|e| e.path().extension().is_some_and(|x| x == "toml"))
+                .unwrap_or(false)
         });
-        assert_eq!(on_disk.count(), SHIPPED.len(), "every profile file is embedded");
-        assert_eq!(by_name("generic-uvc").unwrap().formats[0], PixelFormat::Mjpeg);
+        assert_eq!(
+            on_disk.count(),
+            SHIPPED.len(),
+            "every profile file is embedded"
+        );
+        assert_eq!(
+            by_name("generic-uvc").unwrap().formats[0],
+            PixelFormat::Mjpeg
+        );
     }
 
     #[test]
@@ -159,7 +219,10 @@ mod tests {
         let base = include_str!("../hw-profiles/generic-uvc.toml");
         let e = validate("generic-uvc.toml", &base.replace("\"YUYV\"", "\"RGB3\"")).unwrap_err();
         assert_eq!(e.key, "capture.formats");
-        assert!(e.to_string().contains("RGB3") && e.to_string().contains("MJPG"), "{e}");
+        assert!(
+            e.to_string().contains("RGB3") && e.to_string().contains("MJPG"),
+            "{e}"
+        );
         let e = validate("other.toml", base).unwrap_err();
         assert_eq!(e.key, "name");
         let e = validate("generic-uvc.toml", &format!("{base}\nbogus = 1\n")).unwrap_err();

@@ -20,13 +20,23 @@ const PROTECTED: &[(&str, &str)] = &[
 ];
 
 fn now_ms32() -> u32 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0) as u32
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0) as u32
 }
 
 fn strip_of_jpeg(jpeg: &[u8]) -> strip::StripValue {
     let mut d = turbojpeg::Decompressor::new().expect("decompressor");
-    let (yuv, w, h) = periscope::media::encode::jpeg::decode_to_i420(&mut d, jpeg).expect("jpeg decodes");
-    strip::read(&Luma { data: &yuv, width: w, height: h, stride: w as usize }).expect("strip")
+    let (yuv, w, h) =
+        periscope::media::encode::jpeg::decode_to_i420(&mut d, jpeg).expect("jpeg decodes");
+    strip::read(&Luma {
+        data: &yuv,
+        width: w,
+        height: h,
+        stride: w as usize,
+    })
+    .expect("strip")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,13 +45,21 @@ async fn every_protected_path_answers_401_without_a_session() {
     let c = client();
     for (method, path) in PROTECTED {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let r = c.request(m, format!("{}{path}", d.base)).header("authorization", "Bearer not-a-token").send().await.unwrap();
+        let r = c
+            .request(m, format!("{}{path}", d.base))
+            .header("authorization", "Bearer not-a-token")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{method} {path}");
     }
     // The UI itself and its assets are public.
     let r = c.get(format!("{}/", d.base)).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     assert!(r.headers().contains_key("content-security-policy"));
     d.running.shutdown().await;
 }
@@ -65,13 +83,25 @@ async fn login_gives_a_token_and_a_secure_cookie() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    for attr in ["periscope_session=", "Secure", "HttpOnly", "SameSite=Strict"] {
+    for attr in [
+        "periscope_session=",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+    ] {
         assert!(cookie.contains(attr), "{cookie} lacks {attr}");
     }
     let token: serde_json::Value = r.json().await.unwrap();
     let token = token["token"].as_str().unwrap().to_string();
     // The cookie alone authenticates (this client keeps cookies) …
-    let state: serde_json::Value = c.get(format!("{}/api/state", d.base)).send().await.unwrap().json().await.unwrap();
+    let state: serde_json::Value = c
+        .get(format!("{}/api/state", d.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(state["source"], "test-pattern");
     assert_eq!(state["width"], 320);
     assert_eq!(state["height"], 240);
@@ -79,15 +109,36 @@ async fn login_gives_a_token_and_a_secure_cookie() {
     assert_eq!(state["hid"], "record");
     assert_eq!(state["profile"], "test-pattern");
     // … and so does the bearer token, from a client without cookies.
-    let bare = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
-    let r = bare.get(format!("{}/metrics", d.base)).bearer_auth(&token).send().await.unwrap();
+    let bare = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let r = bare
+        .get(format!("{}/metrics", d.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
-    assert!(text.contains("# TYPE periscope_capture_frames_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE periscope_capture_frames_total counter"),
+        "{text}"
+    );
     // Logout ends the session.
-    let r = bare.post(format!("{}/api/auth/logout", d.base)).bearer_auth(&token).send().await.unwrap();
+    let r = bare
+        .post(format!("{}/api/auth/logout", d.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = bare.get(format!("{}/api/state", d.base)).bearer_auth(&token).send().await.unwrap();
+    let r = bare
+        .get(format!("{}/api/state", d.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     d.running.shutdown().await;
 }
@@ -97,18 +148,40 @@ async fn login_attempts_are_limited_and_bad_bodies_refused() {
     let d = start_daemon(320, 240).await;
     let c = client();
     let url = format!("{}/api/auth/login", d.base);
-    let r = c.post(&url).header("content-type", "application/json").body("{\"user\":1}").send().await.unwrap();
+    let r = c
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{\"user\":1}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = c.post(&url).header("content-type", "application/json").body(vec![b' '; 10_000]).send().await.unwrap();
+    let r = c
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 10_000])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     let mut statuses = Vec::new();
     for _ in 0..7 {
-        let r = c.post(&url).json(&serde_json::json!({"user": "admin", "password": "guess"})).send().await.unwrap();
+        let r = c
+            .post(&url)
+            .json(&serde_json::json!({"user": "admin", "password": "guess"}))
+            .send()
+            .await
+            .unwrap();
         statuses.push(r.status().as_u16());
     }
     assert_eq!(statuses, vec![401, 401, 401, 401, 401, 429, 429]);
     // Even the right password waits out the window.
-    let r = c.post(&url).json(&serde_json::json!({"user": "admin", "password": PASSWORD})).send().await.unwrap();
+    let r = c
+        .post(&url)
+        .json(&serde_json::json!({"user": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
     d.running.shutdown().await;
 }
@@ -118,14 +191,25 @@ async fn snapshot_and_mjpeg_stream_carry_the_moving_pattern() {
     let d = start_daemon(640, 360).await;
     let c = client();
     login(&c, &d.base).await;
-    let snap = c.get(format!("{}/snapshot.jpg", d.base)).send().await.unwrap();
+    let snap = c
+        .get(format!("{}/snapshot.jpg", d.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(snap.status(), 200);
     assert_eq!(snap.headers()["content-type"], "image/jpeg");
     let jpeg = snap.bytes().await.unwrap();
     let v = strip_of_jpeg(&jpeg);
-    assert!(now_ms32().wrapping_sub(v.timestamp_ms) < 5_000, "snapshot is recent");
+    assert!(
+        now_ms32().wrapping_sub(v.timestamp_ms) < 5_000,
+        "snapshot is recent"
+    );
 
-    let mut r = c.get(format!("{}/stream.mjpeg", d.base)).send().await.unwrap();
+    let mut r = c
+        .get(format!("{}/stream.mjpeg", d.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
     assert_eq!(ctype, "multipart/x-mixed-replace; boundary=periscopeframe");
@@ -145,7 +229,10 @@ async fn snapshot_and_mjpeg_stream_carry_the_moving_pattern() {
             buf = rest;
         }
     }
-    assert!(counters.windows(2).all(|w| w[1] > w[0]), "frames advance: {counters:?}");
+    assert!(
+        counters.windows(2).all(|w| w[1] > w[0]),
+        "frames advance: {counters:?}"
+    );
     assert!(
         counters.windows(2).all(|w| w[1] - w[0] <= 3),
         "a client reading as fast as it can loses few frames: {counters:?}"
@@ -158,7 +245,10 @@ async fn snapshot_and_mjpeg_stream_carry_the_moving_pattern() {
 /// boundary (sent right after the JPEG).
 fn next_part(buf: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     const BOUNDARY: &[u8] = b"--periscopeframe\r\n";
-    assert!(buf.len() < BOUNDARY.len() || buf.starts_with(BOUNDARY), "part starts with the boundary");
+    assert!(
+        buf.len() < BOUNDARY.len() || buf.starts_with(BOUNDARY),
+        "part starts with the boundary"
+    );
     let head_end = find(buf, b"\r\n\r\n")?;
     let head = std::str::from_utf8(&buf[BOUNDARY.len()..head_end]).ok()?;
     assert_eq!(head, "Content-Type: image/jpeg");

@@ -7,7 +7,9 @@ use periscope::media::capture::{CaptureRequest, CaptureSource, DEFAULT_FORMAT_OR
 
 fn capture_devices() -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/sys/class/video4linux") else { return out };
+    let Ok(dir) = std::fs::read_dir("/sys/class/video4linux") else {
+        return out;
+    };
     for entry in dir.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         let dev = format!("/dev/{name}");
@@ -26,7 +28,12 @@ fn captures_frames_from_a_real_device_where_one_exists() {
         println!("SKIPPED: no V4L2 device under /sys/class/video4linux on this machine");
         return;
     }
-    let req = CaptureRequest { width: Some(640), height: Some(480), fps: Some(30), formats: DEFAULT_FORMAT_ORDER.to_vec() };
+    let req = CaptureRequest {
+        width: Some(640),
+        height: Some(480),
+        fps: Some(30),
+        formats: DEFAULT_FORMAT_ORDER.to_vec(),
+    };
     let mut tried = Vec::new();
     for dev in devices {
         let mut cap = match V4l2Capture::open(&dev, &req) {
@@ -55,9 +62,21 @@ fn captures_frames_from_a_real_device_where_one_exists() {
             }
         }
         assert!(seqs.len() >= 10, "{dev}: got {} frames", seqs.len());
-        assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{dev}: sequence advances: {seqs:?}");
-        println!("{dev}: {} {}x{} — {} frames", info.format, info.width, info.height, seqs.len());
+        assert!(
+            seqs.windows(2).all(|w| w[1] > w[0]),
+            "{dev}: sequence advances: {seqs:?}"
+        );
+        println!(
+            "{dev}: {} {}x{} — {} frames",
+            info.format,
+            info.width,
+            info.height,
+            seqs.len()
+        );
         return;
     }
-    println!("SKIPPED: no capture-capable V4L2 device ({})", tried.join("; "));
+    println!(
+        "SKIPPED: no capture-capable V4L2 device ({})",
+        tried.join("; ")
+    );
 }

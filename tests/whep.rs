@@ -633,7 +633,10 @@ async fn whep_over_https_post_then_delete() {
     let d = common::start_daemon(640, 480).await;
     let http = common::client();
     let token = common::login(&http, &d.base).await;
-    let bare = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
+    let bare = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
 
     let (mut client, offer) = client().await;
     let r = bare
@@ -647,16 +650,38 @@ async fn whep_over_https_post_then_delete() {
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["content-type"], "application/sdp");
     let location = r.headers()["location"].to_str().unwrap().to_string();
-    let id = location.strip_prefix("/api/whep/").expect("Location /api/whep/{uuid}");
+    let id = location
+        .strip_prefix("/api/whep/")
+        .expect("Location /api/whep/{uuid}");
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{location}");
     let answer = r.text().await.unwrap();
     client.accept(&answer).await;
     assert_counters_advance(&client.counters().await);
 
     let url = format!("{}{location}", d.base);
-    assert_eq!(bare.delete(&url).send().await.unwrap().status(), 401, "DELETE needs the session too");
-    assert_eq!(bare.delete(&url).bearer_auth(&token).send().await.unwrap().status(), 200);
-    assert_eq!(bare.delete(&url).bearer_auth(&token).send().await.unwrap().status(), 404);
+    assert_eq!(
+        bare.delete(&url).send().await.unwrap().status(),
+        401,
+        "DELETE needs the session too"
+    );
+    assert_eq!(
+        bare.delete(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        bare.delete(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     let r = bare
         .post(format!("{}/api/whep", d.base))
@@ -667,7 +692,8 @@ async fn whep_over_https_post_then_delete() {
         .await
         .unwrap();
     assert_eq!(r.status(), 415);
-    let vp8_only = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
+    let vp8_only =
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
 c=IN IP4 0.0.0.0\r\na=rtpmap:96 VP8/90000\r\na=mid:0\r\na=recvonly\r\na=ice-ufrag:abcd\r\n\
 a=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 00:11\r\na=setup:actpass\r\n";
     let r = bare

@@ -60,7 +60,10 @@ impl ServerMsg {
 /// Parses one client message; the error text is sent back as the reason.
 pub fn parse(text: &str) -> Result<ClientMsg, String> {
     if text.len() > MAX_MESSAGE_BYTES {
-        return Err(format!("message of {} bytes is over the {MAX_MESSAGE_BYTES} byte limit", text.len()));
+        return Err(format!(
+            "message of {} bytes is over the {MAX_MESSAGE_BYTES} byte limit",
+            text.len()
+        ));
     }
     serde_json::from_str(text).map_err(|e| format!("malformed message: {e}"))
 }
@@ -71,21 +74,39 @@ mod tests {
 
     #[test]
     fn client_messages() {
-        assert_eq!(parse(r#"{"type":"offer","sdp":"v=0"}"#), Ok(ClientMsg::Offer { sdp: "v=0".into() }));
+        assert_eq!(
+            parse(r#"{"type":"offer","sdp":"v=0"}"#),
+            Ok(ClientMsg::Offer { sdp: "v=0".into() })
+        );
         assert_eq!(parse(r#"{"type":"bye"}"#), Ok(ClientMsg::Bye));
-        assert!(parse(r#"{"type":"offer"}"#).unwrap_err().contains("missing field `sdp`"));
-        assert!(parse(r#"{"type":"hack"}"#).unwrap_err().contains("unknown variant"));
+        assert!(parse(r#"{"type":"offer"}"#)
+            .unwrap_err()
+            .contains("missing field `sdp`"));
+        assert!(parse(r#"{"type":"hack"}"#)
+            .unwrap_err()
+            .contains("unknown variant"));
         assert!(parse("nope").unwrap_err().starts_with("malformed message"));
-        assert!(parse(&"x".repeat(MAX_MESSAGE_BYTES + 1)).unwrap_err().contains("limit"));
+        assert!(parse(&"x".repeat(MAX_MESSAGE_BYTES + 1))
+            .unwrap_err()
+            .contains("limit"));
     }
 
     #[test]
     fn server_messages() {
         let id = uuid::Uuid::nil();
-        let a = ServerMsg::Answer { sdp: "v=0".into(), session: id };
-        assert_eq!(a.to_json(), r#"{"type":"answer","sdp":"v=0","session":"00000000-0000-0000-0000-000000000000"}"#);
+        let a = ServerMsg::Answer {
+            sdp: "v=0".into(),
+            session: id,
+        };
+        assert_eq!(
+            a.to_json(),
+            r#"{"type":"answer","sdp":"v=0","session":"00000000-0000-0000-0000-000000000000"}"#
+        );
         let s = ServerMsg::State(serde_json::json!({"viewers": 2}));
         assert_eq!(s.to_json(), r#"{"type":"state","viewers":2}"#);
-        assert_eq!(ServerMsg::Error { reason: "x".into() }.to_json(), r#"{"type":"error","reason":"x"}"#);
+        assert_eq!(
+            ServerMsg::Error { reason: "x".into() }.to_json(),
+            r#"{"type":"error","reason":"x"}"#
+        );
     }
 }

@@ -33,13 +33,26 @@ pub fn routes(
     post.or(delete).unify()
 }
 
-async fn post_offer(host: Arc<dyn SessionHost>, ctype: Option<String>, body: Bytes) -> Response<String> {
+async fn post_offer(
+    host: Arc<dyn SessionHost>,
+    ctype: Option<String>,
+    body: Bytes,
+) -> Response<String> {
     let is_sdp = ctype
         .as_deref()
-        .map(|c| c.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/sdp"))
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/sdp")
+        })
         .unwrap_or(false);
     if !is_sdp {
-        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "whep: the offer must be Content-Type: application/sdp");
+        return text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "whep: the offer must be Content-Type: application/sdp",
+        );
     }
     let offer = match String::from_utf8(body.to_vec()) {
         Ok(s) => s,

@@ -17,11 +17,13 @@ pub fn route(
     host: Arc<dyn SessionHost>,
     state: Arc<dyn StateSource>,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
-    warp::path!("ws").and(warp::ws()).map(move |ws: warp::ws::Ws| {
-        let (host, state) = (Arc::clone(&host), Arc::clone(&state));
-        ws.max_message_size(protocol::MAX_MESSAGE_BYTES)
-            .on_upgrade(move |socket| serve(socket, host, state))
-    })
+    warp::path!("ws")
+        .and(warp::ws())
+        .map(move |ws: warp::ws::Ws| {
+            let (host, state) = (Arc::clone(&host), Arc::clone(&state));
+            ws.max_message_size(protocol::MAX_MESSAGE_BYTES)
+                .on_upgrade(move |socket| serve(socket, host, state))
+        })
 }
 
 async fn serve(socket: WebSocket, host: Arc<dyn SessionHost>, state: Arc<dyn StateSource>) {
@@ -55,7 +57,11 @@ async fn serve(socket: WebSocket, host: Arc<dyn SessionHost>, state: Arc<dyn Sta
     }
 }
 
-async fn handle(text: &str, host: &Arc<dyn SessionHost>, session: &mut Option<SessionId>) -> Option<ServerMsg> {
+async fn handle(
+    text: &str,
+    host: &Arc<dyn SessionHost>,
+    session: &mut Option<SessionId>,
+) -> Option<ServerMsg> {
     match protocol::parse(text) {
         Err(reason) => Some(ServerMsg::Error { reason }),
         Ok(ClientMsg::Bye) => {
@@ -71,9 +77,14 @@ async fn handle(text: &str, host: &Arc<dyn SessionHost>, session: &mut Option<Se
             match host.open(sdp).await {
                 Ok(opened) => {
                     *session = Some(opened.id);
-                    Some(ServerMsg::Answer { sdp: opened.answer_sdp, session: opened.id })
+                    Some(ServerMsg::Answer {
+                        sdp: opened.answer_sdp,
+                        session: opened.id,
+                    })
                 }
-                Err(e) => Some(ServerMsg::Error { reason: e.to_string() }),
+                Err(e) => Some(ServerMsg::Error {
+                    reason: e.to_string(),
+                }),
             }
         }
     }

@@ -45,7 +45,10 @@ impl HidBackend for RecordHid {
         "record"
     }
     fn send(&mut self, report: &HidReport) -> Result<(), HidError> {
-        let t_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let t_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         let line = format!(
             "{{\"t_ms\":{t_ms},\"device\":\"{}\",\"report\":\"{}\"}}\n",
             report.device(),
@@ -70,11 +73,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rec.jsonl");
         let mut r = RecordHid::open(&path).unwrap();
-        r.send(&HidReport::Keyboard([0, 0, 4, 0, 0, 0, 0, 0])).unwrap();
-        r.send(&HidReport::MouseAbs([1, 0, 0x40, 0xff, 0x7f, 0])).unwrap();
+        r.send(&HidReport::Keyboard([0, 0, 4, 0, 0, 0, 0, 0]))
+            .unwrap();
+        r.send(&HidReport::MouseAbs([1, 0, 0x40, 0xff, 0x7f, 0]))
+            .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines[0]["device"], "keyboard");
         assert_eq!(lines[0]["report"], "0000040000000000");
         assert_eq!(lines[1]["device"], "mouse_abs");
@@ -84,6 +91,9 @@ mod tests {
     #[test]
     fn a_missing_directory_is_a_clear_error() {
         let err = RecordHid::open(Path::new("/nonexistent-dir/x.jsonl")).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent-dir/x.jsonl"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent-dir/x.jsonl"),
+            "{err}"
+        );
     }
 }

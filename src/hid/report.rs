@@ -176,13 +176,21 @@ pub fn type_text_us(text: &str) -> Result<Vec<Stroke>, String> {
     if bad.is_empty() {
         Ok(strokes)
     } else {
-        Err(format!("the us layout cannot type {:?}", bad.iter().collect::<String>()))
+        Err(format!(
+            "the us layout cannot type {:?}",
+            bad.iter().collect::<String>()
+        ))
     }
 }
 
 fn us_stroke(ch: char) -> Option<Stroke> {
     const SHIFTED_DIGITS: &str = ")!@#$%^&*(";
-    let plain = |usage| Some(Stroke { usage, shift: false });
+    let plain = |usage| {
+        Some(Stroke {
+            usage,
+            shift: false,
+        })
+    };
     let shifted = |usage| Some(Stroke { usage, shift: true });
     match ch {
         'a'..='z' => plain(0x04 + (ch as u8 - b'a')),
@@ -197,9 +205,17 @@ fn us_stroke(ch: char) -> Option<Stroke> {
                 return shifted(if i == 0 { 0x27 } else { 0x1E + i as u8 - 1 });
             }
             const PUNCT: &[(char, char, u8)] = &[
-                ('-', '_', 0x2D), ('=', '+', 0x2E), ('[', '{', 0x2F), (']', '}', 0x30),
-                ('\\', '|', 0x31), (';', ':', 0x33), ('\'', '"', 0x34), ('`', '~', 0x35),
-                (',', '<', 0x36), ('.', '>', 0x37), ('/', '?', 0x38),
+                ('-', '_', 0x2D),
+                ('=', '+', 0x2E),
+                ('[', '{', 0x2F),
+                (']', '}', 0x30),
+                ('\\', '|', 0x31),
+                (';', ':', 0x33),
+                ('\'', '"', 0x34),
+                ('`', '~', 0x35),
+                (',', '<', 0x36),
+                ('.', '>', 0x37),
+                ('/', '?', 0x38),
             ];
             PUNCT.iter().find_map(|&(p, s, u)| {
                 if ch == p {
@@ -246,14 +262,23 @@ mod tests {
             k.key(u, true);
         }
         assert_eq!(kb(k.key(0x0A, true)), [0, 0, 1, 1, 1, 1, 1, 1]);
-        assert_eq!(kb(k.key(0x0A, false)), [0, 0, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09]);
+        assert_eq!(
+            kb(k.key(0x0A, false)),
+            [0, 0, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09]
+        );
     }
 
     #[test]
     fn mouse_reports() {
         let mut m = MouseState::default();
-        assert_eq!(m.abs(0.5, 1.0, Some(1)), HidReport::MouseAbs([1, 0x00, 0x40, 0xFF, 0x7F, 0]));
-        assert_eq!(m.abs(0.0, 0.0, None), HidReport::MouseAbs([1, 0, 0, 0, 0, 0]));
+        assert_eq!(
+            m.abs(0.5, 1.0, Some(1)),
+            HidReport::MouseAbs([1, 0x00, 0x40, 0xFF, 0x7F, 0])
+        );
+        assert_eq!(
+            m.abs(0.0, 0.0, None),
+            HidReport::MouseAbs([1, 0, 0, 0, 0, 0])
+        );
         assert_eq!(m.wheel(-1), HidReport::MouseAbs([1, 0, 0, 0, 0, 0xFF]));
         assert_eq!(m.rel(-3, 5, Some(2)), HidReport::MouseRel([2, 0xFD, 5, 0]));
         assert!(m.any_held());
@@ -266,15 +291,45 @@ mod tests {
         assert_eq!(
             s,
             vec![
-                Stroke { usage: 0x04, shift: false },
-                Stroke { usage: 0x1D, shift: true },
-                Stroke { usage: 0x1E, shift: false },
-                Stroke { usage: 0x1E, shift: true },
-                Stroke { usage: 0x28, shift: false },
+                Stroke {
+                    usage: 0x04,
+                    shift: false
+                },
+                Stroke {
+                    usage: 0x1D,
+                    shift: true
+                },
+                Stroke {
+                    usage: 0x1E,
+                    shift: false
+                },
+                Stroke {
+                    usage: 0x1E,
+                    shift: true
+                },
+                Stroke {
+                    usage: 0x28,
+                    shift: false
+                },
             ]
         );
-        assert_eq!(type_text_us(")").unwrap(), vec![Stroke { usage: 0x27, shift: true }]);
-        assert_eq!(type_text_us("?").unwrap(), vec![Stroke { usage: 0x38, shift: true }]);
-        assert_eq!(type_text_us("é€é").unwrap_err(), "the us layout cannot type \"é€\"");
+        assert_eq!(
+            type_text_us(")").unwrap(),
+            vec![Stroke {
+                usage: 0x27,
+                shift: true
+            }]
+        );
+        assert_eq!(
+            type_text_us("?").unwrap(),
+            vec![Stroke {
+                usage: 0x38,
+                shift: true
+            }]
+        );
+        assert_eq!(
+            type_text_us("é€é").unwrap_err(),
+            "the us layout cannot type \"é€\""
+        );
     }
 }

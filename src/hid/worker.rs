@@ -90,7 +90,13 @@ impl HidHandle {
             stats: Arc::clone(&stats),
         };
         tokio::spawn(worker.run(rx, cancel));
-        HidHandle { tx, leds, backend: name, next_session: Arc::new(AtomicU64::new(1)), stats }
+        HidHandle {
+            tx,
+            leds,
+            backend: name,
+            next_session: Arc::new(AtomicU64::new(1)),
+            stats,
+        }
     }
 
     /// The backend's name.
@@ -120,7 +126,10 @@ impl HidHandle {
         if let InputEvent::Text(text) = &event {
             report::type_text_us(text).map_err(SendError::Untypeable)?;
         }
-        let droppable = matches!(event, InputEvent::MouseAbs { buttons: None, .. } | InputEvent::MouseRel { buttons: None, .. });
+        let droppable = matches!(
+            event,
+            InputEvent::MouseAbs { buttons: None, .. } | InputEvent::MouseRel { buttons: None, .. }
+        );
         if droppable {
             return match self.tx.try_send(Command::Event(key, event)) {
                 Ok(()) => Ok(()),
@@ -131,7 +140,10 @@ impl HidHandle {
                 Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Stopped),
             };
         }
-        self.tx.send(Command::Event(key, event)).await.map_err(|_| SendError::Stopped)
+        self.tx
+            .send(Command::Event(key, event))
+            .await
+            .map_err(|_| SendError::Stopped)
     }
 }
 
@@ -207,7 +219,9 @@ impl Worker {
 
     async fn type_text(&mut self, text: &str) {
         // Validated by `HidHandle::send`; a failure here types nothing.
-        let Ok(strokes) = report::type_text_us(text) else { return };
+        let Ok(strokes) = report::type_text_us(text) else {
+            return;
+        };
         self.release_all("typing text");
         for stroke in strokes {
             let mut reports = Vec::with_capacity(4);
@@ -295,7 +309,15 @@ mod tests {
         let fake = FakeHid::default();
         let h = HidHandle::spawn(Box::new(fake.clone()), CancellationToken::new());
         let s = h.open_session().await;
-        h.send(s, InputEvent::Key { usage: 0x04, down: true }).await.unwrap();
+        h.send(
+            s,
+            InputEvent::Key {
+                usage: 0x04,
+                down: true,
+            },
+        )
+        .await
+        .unwrap();
         h.close_session(s).await;
         settle().await;
         let got = fake.0.lock().unwrap().clone();
@@ -308,7 +330,16 @@ mod tests {
         let fake = FakeHid::default();
         let h = HidHandle::spawn(Box::new(fake.clone()), CancellationToken::new());
         let s = h.open_session().await;
-        h.send(s, InputEvent::MouseAbs { x: 0.0, y: 0.0, buttons: Some(1) }).await.unwrap();
+        h.send(
+            s,
+            InputEvent::MouseAbs {
+                x: 0.0,
+                y: 0.0,
+                buttons: Some(1),
+            },
+        )
+        .await
+        .unwrap();
         // Pings keep it held.
         for _ in 0..8 {
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -325,10 +356,19 @@ mod tests {
         let fake = FakeHid::default();
         let h = HidHandle::spawn(Box::new(fake.clone()), CancellationToken::new());
         let s = h.open_session().await;
-        assert!(matches!(h.send(s, InputEvent::Text("ü".into())).await, Err(SendError::Untypeable(_))));
+        assert!(matches!(
+            h.send(s, InputEvent::Text("ü".into())).await,
+            Err(SendError::Untypeable(_))
+        ));
         h.send(s, InputEvent::Text("A".into())).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let got: Vec<_> = fake.0.lock().unwrap().iter().map(|r| r.bytes().to_vec()).collect();
+        let got: Vec<_> = fake
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.bytes().to_vec())
+            .collect();
         assert_eq!(
             got,
             vec![

@@ -66,7 +66,9 @@ struct Login {
 }
 
 /// All routes, with errors turned into JSON replies and security headers added.
-pub fn routes(ctx: HttpContext) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+pub fn routes(
+    ctx: HttpContext,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
     // Body errors are answered here, inside the matched route, so that they are not
     // outranked by the session filter's 401 when warp combines rejections.
     let login_body = warp::ext::optional::<ClientAddr>()
@@ -76,7 +78,9 @@ pub fn routes(ctx: HttpContext) -> impl Filter<Extract = (Response,), Error = In
         .and_then(login)
         .recover(recover)
         .unify();
-    let login = warp::path!("api" / "auth" / "login").and(warp::post()).and(login_body);
+    let login = warp::path!("api" / "auth" / "login")
+        .and(warp::post())
+        .and(login_body);
 
     let protected = protected(ctx.clone());
     let auth = authenticated(Arc::clone(&ctx.auth));
@@ -85,15 +89,23 @@ pub fn routes(ctx: HttpContext) -> impl Filter<Extract = (Response,), Error = In
         .and(warp::header::optional::<String>("authorization"))
         .and(warp::cookie::optional(COOKIE))
         .and(with(Arc::clone(&ctx.auth)))
-        .map(|bearer: Option<String>, cookie: Option<String>, auth: Arc<Auth>| {
-            if let Some(t) = token_from(bearer.as_deref(), cookie.as_deref()) {
-                if let Ok(mut s) = auth.sessions.lock() {
-                    s.remove(&t);
+        .map(
+            |bearer: Option<String>, cookie: Option<String>, auth: Arc<Auth>| {
+                if let Some(t) = token_from(bearer.as_deref(), cookie.as_deref()) {
+                    if let Ok(mut s) = auth.sessions.lock() {
+                        s.remove(&t);
+                    }
                 }
-            }
-            let clear = format!("{COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict");
-            warp::reply::with_header(json_status(StatusCode::OK, serde_json::json!({})), header::SET_COOKIE, clear).into_response()
-        });
+                let clear =
+                    format!("{COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict");
+                warp::reply::with_header(
+                    json_status(StatusCode::OK, serde_json::json!({})),
+                    header::SET_COOKIE,
+                    clear,
+                )
+                .into_response()
+            },
+        );
 
     let headers = {
         let mut h = warp::http::HeaderMap::new();
@@ -118,40 +130,70 @@ pub fn routes(ctx: HttpContext) -> impl Filter<Extract = (Response,), Error = In
         .map(Reply::into_response)
 }
 
-fn with<T: Clone + Send + Sync + 'static>(v: T) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
+fn with<T: Clone + Send + Sync + 'static>(
+    v: T,
+) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
     warp::any().map(move || v.clone())
 }
 
-fn protected(ctx: HttpContext) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
+fn protected(
+    ctx: HttpContext,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
     let state_src = Arc::clone(&ctx.state);
     let api_state = warp::path!("api" / "state")
         .and(warp::get())
         .map(move || warp::reply::json(&state_src.state()).into_response());
     let metrics_src = Arc::clone(&ctx.metrics);
     let metrics = warp::path!("metrics").and(warp::get()).map(move || {
-        warp::reply::with_header(metrics_src.metrics(), header::CONTENT_TYPE, "text/plain; version=0.0.4").into_response()
+        warp::reply::with_header(
+            metrics_src.metrics(),
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )
+        .into_response()
     });
     let bus = Arc::clone(&ctx.mjpeg);
-    let stream = warp::path!("stream.mjpeg").and(warp::get()).map(move || mjpeg::stream(&bus).into_response());
+    let stream = warp::path!("stream.mjpeg")
+        .and(warp::get())
+        .map(move || mjpeg::stream(&bus).into_response());
     let (bus, raw) = (Arc::clone(&ctx.mjpeg), Arc::clone(&ctx.raw));
     let snapshot = warp::path!("snapshot.jpg").and(warp::get()).then(move || {
         let (bus, raw) = (Arc::clone(&bus), Arc::clone(&raw));
         async move {
             match mjpeg::snapshot(&bus, &raw).await {
-                Some(jpeg) => warp::reply::with_header(jpeg.to_vec(), header::CONTENT_TYPE, "image/jpeg").into_response(),
-                None => json_status(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"error": "no frame captured yet"})),
+                Some(jpeg) => {
+                    warp::reply::with_header(jpeg.to_vec(), header::CONTENT_TYPE, "image/jpeg")
+                        .into_response()
+                }
+                None => json_status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"error": "no frame captured yet"}),
+                ),
             }
         }
     });
     let whep = periscope_signaling::whep::routes(Arc::clone(&ctx.host)).map(Reply::into_response);
-    let ws = periscope_signaling::ws::route(Arc::clone(&ctx.host), Arc::clone(&ctx.state)).map(Reply::into_response);
-    api_state.or(metrics).unify().or(stream).unify().or(snapshot).unify().or(whep).unify().or(ws).unify()
+    let ws = periscope_signaling::ws::route(Arc::clone(&ctx.host), Arc::clone(&ctx.state))
+        .map(Reply::into_response);
+    api_state
+        .or(metrics)
+        .unify()
+        .or(stream)
+        .unify()
+        .or(snapshot)
+        .unify()
+        .or(whep)
+        .unify()
+        .or(ws)
+        .unify()
 }
 
 /// A session token from `Authorization: Bearer …` or the session cookie.
 fn token_from(bearer: Option<&str>, cookie: Option<&str>) -> Option<String> {
     let from_header = bearer.and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_string()));
-    from_header.or_else(|| cookie.map(str::to_string)).filter(|t| !t.is_empty())
+    from_header
+        .or_else(|| cookie.map(str::to_string))
+        .filter(|t| !t.is_empty())
 }
 
 fn authenticated(auth: Arc<Auth>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
@@ -169,33 +211,55 @@ fn authenticated(auth: Arc<Auth>) -> impl Filter<Extract = (), Error = Rejection
         .untuple_one()
 }
 
-async fn login(client: Option<ClientAddr>, body: bytes::Bytes, auth: Arc<Auth>) -> Result<Response, Rejection> {
+async fn login(
+    client: Option<ClientAddr>,
+    body: bytes::Bytes,
+    auth: Arc<Auth>,
+) -> Result<Response, Rejection> {
     let body: Login = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
             let msg = format!("login body must be {{\"user\":\"admin\",\"password\":\"…\"}}: {e}");
-            return Ok(json_status(StatusCode::BAD_REQUEST, serde_json::json!({ "error": msg })));
+            return Ok(json_status(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({ "error": msg }),
+            ));
         }
     };
-    let ip = client.map(|c| c.0.ip()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    let allowed = auth.limiter.lock().map(|mut l| l.allowed(ip, Instant::now())).unwrap_or(false);
+    let ip = client
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let allowed = auth
+        .limiter
+        .lock()
+        .map(|mut l| l.allowed(ip, Instant::now()))
+        .unwrap_or(false);
     if !allowed {
         tracing::warn!(target: "http", %ip, "login refused: too many failed attempts");
         return Err(warp::reject::custom(TooManyAttempts));
     }
     let check = Arc::clone(&auth);
-    let ok = tokio::task::spawn_blocking(move || check.verify(&body.user, &body.password)).await.unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || check.verify(&body.user, &body.password))
+        .await
+        .unwrap_or(false);
     if !ok {
         if let Ok(mut l) = auth.limiter.lock() {
             l.failed(ip, Instant::now());
         }
         tracing::warn!(target: "http", %ip, "login failed");
-        return Ok(json_status(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "wrong user or password"})));
+        return Ok(json_status(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "wrong user or password"}),
+        ));
     }
     if let Ok(mut l) = auth.limiter.lock() {
         l.succeeded(ip);
     }
-    let token = auth.sessions.lock().map(|mut s| s.create(Instant::now())).map_err(|_| warp::reject::reject())?;
+    let token = auth
+        .sessions
+        .lock()
+        .map(|mut s| s.create(Instant::now()))
+        .map_err(|_| warp::reject::reject())?;
     tracing::info!(target: "http", %ip, user = ADMIN_USER, "login");
     let cookie = format!("{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict");
     let reply = json_status(StatusCode::OK, serde_json::json!({ "token": token }));
@@ -203,25 +267,33 @@ async fn login(client: Option<ClientAddr>, body: bytes::Bytes, auth: Arc<Auth>) 
 }
 
 fn assets() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::get().and(warp::path::full()).and_then(|path: warp::path::FullPath| async move {
-        let name = match path.as_str().trim_start_matches('/') {
-            "" => "index.html",
-            other => other,
-        };
-        if name.contains("..") || name.starts_with("node_modules") {
-            return Err(warp::reject::not_found());
-        }
-        match Assets::get(name) {
-            Some(file) => {
-                let mime = mime_for(name);
-                let mut resp = Response::new(file.data.into_owned().into());
-                resp.headers_mut().insert(header::CONTENT_TYPE, warp::http::HeaderValue::from_static(mime));
-                resp.headers_mut().insert(header::CACHE_CONTROL, warp::http::HeaderValue::from_static("no-cache"));
-                Ok(resp)
+    warp::get()
+        .and(warp::path::full())
+        .and_then(|path: warp::path::FullPath| async move {
+            let name = match path.as_str().trim_start_matches('/') {
+                "" => "index.html",
+                other => other,
+            };
+            if name.contains("..") || name.starts_with("node_modules") {
+                return Err(warp::reject::not_found());
             }
-            None => Err(warp::reject::not_found()),
-        }
-    })
+            match Assets::get(name) {
+                Some(file) => {
+                    let mime = mime_for(name);
+                    let mut resp = Response::new(file.data.into_owned().into());
+                    resp.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        warp::http::HeaderValue::from_static(mime),
+                    );
+                    resp.headers_mut().insert(
+                        header::CACHE_CONTROL,
+                        warp::http::HeaderValue::from_static("no-cache"),
+                    );
+                    Ok(resp)
+                }
+                None => Err(warp::reject::not_found()),
+            }
+        })
 }
 
 fn mime_for(name: &str) -> &'static str {
@@ -245,17 +317,29 @@ async fn recover(err: Rejection) -> Result<Response, Infallible> {
     let (status, msg) = if err.find::<Unauthorized>().is_some() {
         (StatusCode::UNAUTHORIZED, "login required".to_string())
     } else if err.find::<TooManyAttempts>().is_some() {
-        (StatusCode::TOO_MANY_REQUESTS, "too many failed logins; wait a minute".to_string())
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed logins; wait a minute".to_string(),
+        )
     } else if err.is_not_found() {
         (StatusCode::NOT_FOUND, "not found".to_string())
     } else if err.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (StatusCode::PAYLOAD_TOO_LARGE, "request body too large".to_string())
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large".to_string(),
+        )
     } else if let Some(e) = err.find::<warp::filters::body::BodyDeserializeError>() {
         (StatusCode::BAD_REQUEST, format!("bad request body: {e}"))
     } else if err.find::<warp::reject::MethodNotAllowed>().is_some() {
-        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed".to_string())
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed".to_string(),
+        )
     } else if err.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported content type".to_string())
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported content type".to_string(),
+        )
     } else {
         (StatusCode::BAD_REQUEST, format!("bad request: {err:?}"))
     };
@@ -270,7 +354,10 @@ mod tests {
     fn tokens_come_from_bearer_or_cookie() {
         assert_eq!(token_from(Some("Bearer abc"), None), Some("abc".into()));
         assert_eq!(token_from(None, Some("xyz")), Some("xyz".into()));
-        assert_eq!(token_from(Some("Bearer abc"), Some("xyz")), Some("abc".into()));
+        assert_eq!(
+            token_from(Some("Bearer abc"), Some("xyz")),
+            Some("abc".into())
+        );
         assert_eq!(token_from(Some("Basic abc"), None), None);
         assert_eq!(token_from(Some("Bearer "), None), None);
     }

@@ -60,30 +60,59 @@ pub fn ensure_certificate(
     if cert.exists() && key.exists() {
         return Ok((cert, key));
     }
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     names.extend(extra_names.iter().cloned());
-    let generated = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Setup(e.to_string()))?;
-    crate::auth::write_private(&key, &generated.signing_key.serialize_pem())
-        .map_err(|source| TlsError::Io { path: key.clone(), source })?;
-    std::fs::write(&cert, generated.cert.pem()).map_err(|source| TlsError::Io { path: cert.clone(), source })?;
+    let generated =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Setup(e.to_string()))?;
+    crate::auth::write_private(&key, &generated.signing_key.serialize_pem()).map_err(|source| {
+        TlsError::Io {
+            path: key.clone(),
+            source,
+        }
+    })?;
+    std::fs::write(&cert, generated.cert.pem()).map_err(|source| TlsError::Io {
+        path: cert.clone(),
+        source,
+    })?;
     tracing::info!(target: "http", cert = %cert.display(), "generated a self-signed certificate");
     Ok((cert, key))
 }
 
 /// Builds the rustls server config from PEM files.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
-    let read = |p: &Path| std::fs::read(p).map_err(|source| TlsError::Io { path: p.into(), source });
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| TlsError::Io {
+            path: p.into(),
+            source,
+        })
+    };
     let cert_pem = read(cert)?;
     let key_pem = read(key)?;
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Pem { path: cert.into(), message: e.to_string() })?;
+        .map_err(|e| TlsError::Pem {
+            path: cert.into(),
+            message: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Pem { path: cert.into(), message: "no certificate found".into() });
+        return Err(TlsError::Pem {
+            path: cert.into(),
+            message: "no certificate found".into(),
+        });
     }
     let key_der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| TlsError::Pem { path: key.into(), message: e.to_string() })?
-        .ok_or_else(|| TlsError::Pem { path: key.into(), message: "no private key found".into() })?;
+        .map_err(|e| TlsError::Pem {
+            path: key.into(),
+            message: e.to_string(),
+        })?
+        .ok_or_else(|| TlsError::Pem {
+            path: key.into(),
+            message: "no private key found".into(),
+        })?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -96,8 +125,12 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
 }
 
 /// Serves `routes` over TLS on `listener` until `cancel` fires.
-pub async fn serve<F>(listener: TcpListener, tls: Arc<ServerConfig>, routes: F, cancel: CancellationToken)
-where
+pub async fn serve<F>(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    routes: F,
+    cancel: CancellationToken,
+) where
     F: warp::Filter + Clone + Send + Sync + 'static,
     F::Extract: warp::Reply,
 {
@@ -118,7 +151,9 @@ where
         let acceptor = acceptor.clone();
         let routes = routes.clone();
         tokio::spawn(async move {
-            let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await;
+            let handshake =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
+                    .await;
             let stream = match handshake {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -128,13 +163,16 @@ where
                 Err(_) => return,
             };
             let svc = warp::service(routes);
-            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ClientAddr(peer));
-                let mut svc = svc.clone();
-                async move { tower_service::Service::call(&mut svc, req).await }
-            });
+            let svc = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ClientAddr(peer));
+                    let mut svc = svc.clone();
+                    async move { tower_service::Service::call(&mut svc, req).await }
+                },
+            );
             let io = hyper_util::rt::TokioIo::new(stream);
-            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             if let Err(e) = builder.serve_connection_with_upgrades(io, svc).await {
                 tracing::debug!(target: "http", %peer, "connection: {e}");
             }

@@ -43,16 +43,40 @@ pub enum WireError {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum Message {
-    Key { code: String, down: bool },
-    MouseAbs { x: f64, y: f64, buttons: Option<u32> },
-    MouseRel { dx: f64, dy: f64, buttons: Option<u32> },
-    Wheel { dx: Option<f64>, dy: f64 },
-    Text { text: String },
+    Key {
+        code: String,
+        down: bool,
+    },
+    MouseAbs {
+        x: f64,
+        y: f64,
+        buttons: Option<u32>,
+    },
+    MouseRel {
+        dx: f64,
+        dy: f64,
+        buttons: Option<u32>,
+    },
+    Wheel {
+        dx: Option<f64>,
+        dy: f64,
+    },
+    Text {
+        text: String,
+    },
     ReleaseAll,
     Ping,
 }
 
-const TYPES: &[&str] = &["key", "mouse_abs", "mouse_rel", "wheel", "text", "release_all", "ping"];
+const TYPES: &[&str] = &[
+    "key",
+    "mouse_abs",
+    "mouse_rel",
+    "wheel",
+    "text",
+    "release_all",
+    "ping",
+];
 
 /// Parses one data-channel message.
 pub fn decode(bytes: &[u8]) -> Result<InputEvent, WireError> {
@@ -104,13 +128,21 @@ fn unit(field: &'static str, v: f64) -> Result<f64, WireError> {
     if v.is_finite() && (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err(WireError::OutOfRange { field, value: v.to_string(), range: "0..=1" })
+        Err(WireError::OutOfRange {
+            field,
+            value: v.to_string(),
+            range: "0..=1",
+        })
     }
 }
 
 fn clamp_i8(field: &'static str, v: f64) -> Result<i8, WireError> {
     if !v.is_finite() {
-        return Err(WireError::OutOfRange { field, value: v.to_string(), range: "a finite number" });
+        return Err(WireError::OutOfRange {
+            field,
+            value: v.to_string(),
+            range: "a finite number",
+        });
     }
     Ok(v.round().clamp(-127.0, 127.0) as i8)
 }
@@ -119,7 +151,11 @@ fn button_mask(b: u32) -> Result<u8, WireError> {
     if b <= 7 {
         Ok(b as u8)
     } else {
-        Err(WireError::OutOfRange { field: "buttons", value: b.to_string(), range: "0..=7" })
+        Err(WireError::OutOfRange {
+            field: "buttons",
+            value: b.to_string(),
+            range: "0..=7",
+        })
     }
 }
 
@@ -161,22 +197,49 @@ mod tests {
 
     #[test]
     fn every_message_kind_parses() {
-        assert_eq!(ok(r#"{"type":"key","code":"KeyA","down":true}"#), InputEvent::Key { usage: 0x04, down: true });
+        assert_eq!(
+            ok(r#"{"type":"key","code":"KeyA","down":true}"#),
+            InputEvent::Key {
+                usage: 0x04,
+                down: true
+            }
+        );
         assert_eq!(
             ok(r#"{"type":"mouse_abs","x":0.5,"y":0.25,"buttons":1}"#),
-            InputEvent::MouseAbs { x: 0.5, y: 0.25, buttons: Some(1) }
+            InputEvent::MouseAbs {
+                x: 0.5,
+                y: 0.25,
+                buttons: Some(1)
+            }
         );
         assert_eq!(
             ok(r#"{"type":"mouse_abs","x":1,"y":0}"#),
-            InputEvent::MouseAbs { x: 1.0, y: 0.0, buttons: None }
+            InputEvent::MouseAbs {
+                x: 1.0,
+                y: 0.0,
+                buttons: None
+            }
         );
         assert_eq!(
             ok(r#"{"type":"mouse_rel","dx":500,"dy":-3,"buttons":0}"#),
-            InputEvent::MouseRel { dx: 127, dy: -3, buttons: Some(0) }
+            InputEvent::MouseRel {
+                dx: 127,
+                dy: -3,
+                buttons: Some(0)
+            }
         );
-        assert_eq!(ok(r#"{"type":"wheel","dy":-1}"#), InputEvent::Wheel { dx: 0, dy: -1 });
-        assert_eq!(ok(r#"{"type":"wheel","dx":2,"dy":0}"#), InputEvent::Wheel { dx: 2, dy: 0 });
-        assert_eq!(ok(r#"{"type":"text","text":"hello"}"#), InputEvent::Text("hello".into()));
+        assert_eq!(
+            ok(r#"{"type":"wheel","dy":-1}"#),
+            InputEvent::Wheel { dx: 0, dy: -1 }
+        );
+        assert_eq!(
+            ok(r#"{"type":"wheel","dx":2,"dy":0}"#),
+            InputEvent::Wheel { dx: 2, dy: 0 }
+        );
+        assert_eq!(
+            ok(r#"{"type":"text","text":"hello"}"#),
+            InputEvent::Text("hello".into())
+        );
         assert_eq!(ok(r#"{"type":"release_all"}"#), InputEvent::ReleaseAll);
         assert_eq!(ok(r#"{"type":"ping"}"#), InputEvent::Ping);
     }
@@ -188,30 +251,70 @@ mod tests {
             (b"[1,2]", "missing string field"),
             (b"{\"type\":5}", "missing string field"),
             (b"{\"type\":\"jump\"}", "unknown message type \"jump\""),
-            (b"{\"type\":\"key\",\"code\":\"KeyA\"}", "missing field `down`"),
-            (b"{\"type\":\"key\",\"code\":\"NoSuchKey\",\"down\":true}", "unknown key code \"NoSuchKey\""),
-            (b"{\"type\":\"key\",\"code\":\"KeyA\",\"down\":true,\"x\":1}", "unknown field `x`"),
-            (b"{\"type\":\"mouse_abs\",\"x\":1.5,\"y\":0}", "x = 1.5: must be 0..=1"),
-            (b"{\"type\":\"mouse_abs\",\"x\":-0.1,\"y\":0}", "x = -0.1: must be 0..=1"),
-            (b"{\"type\":\"mouse_abs\",\"x\":0,\"y\":0,\"buttons\":8}", "buttons = 8: must be 0..=7"),
-            (b"{\"type\":\"mouse_abs\",\"x\":0,\"y\":0,\"buttons\":-1}", "malformed message"),
+            (
+                b"{\"type\":\"key\",\"code\":\"KeyA\"}",
+                "missing field `down`",
+            ),
+            (
+                b"{\"type\":\"key\",\"code\":\"NoSuchKey\",\"down\":true}",
+                "unknown key code \"NoSuchKey\"",
+            ),
+            (
+                b"{\"type\":\"key\",\"code\":\"KeyA\",\"down\":true,\"x\":1}",
+                "unknown field `x`",
+            ),
+            (
+                b"{\"type\":\"mouse_abs\",\"x\":1.5,\"y\":0}",
+                "x = 1.5: must be 0..=1",
+            ),
+            (
+                b"{\"type\":\"mouse_abs\",\"x\":-0.1,\"y\":0}",
+                "x = -0.1: must be 0..=1",
+            ),
+            (
+                b"{\"type\":\"mouse_abs\",\"x\":0,\"y\":0,\"buttons\":8}",
+                "buttons = 8: must be 0..=7",
+            ),
+            (
+                b"{\"type\":\"mouse_abs\",\"x\":0,\"y\":0,\"buttons\":-1}",
+                "malformed message",
+            ),
             (b"{\"type\":\"wheel\"}", "missing field `dy`"),
             (b"\xff\xfe", "not UTF-8"),
         ];
         for (input, want) in cases {
             let err = decode(input).expect_err(&String::from_utf8_lossy(input));
             let text = err.to_string();
-            assert!(text.contains(want), "{:?}: got {text:?}, want {want:?}", String::from_utf8_lossy(input));
+            assert!(
+                text.contains(want),
+                "{:?}: got {text:?}, want {want:?}",
+                String::from_utf8_lossy(input)
+            );
         }
-        let big = format!("{{\"type\":\"text\",\"text\":\"{}\"}}", "a".repeat(MAX_MESSAGE_BYTES));
+        let big = format!(
+            "{{\"type\":\"text\",\"text\":\"{}\"}}",
+            "a".repeat(MAX_MESSAGE_BYTES)
+        );
         assert!(matches!(decode(big.as_bytes()), Err(WireError::TooLong(_))));
     }
 
     #[test]
     fn replies_serialise_per_contract() {
-        let leds = Reply::Leds { caps: true, num: false, scroll: false };
-        assert_eq!(leds.to_json(), r#"{"type":"leds","caps":true,"num":false,"scroll":false}"#);
-        let err = Reply::Error { reason: "unknown key code \"X\"".into() };
-        assert_eq!(err.to_json(), r#"{"type":"error","reason":"unknown key code \"X\""}"#);
+        let leds = Reply::Leds {
+            caps: true,
+            num: false,
+            scroll: false,
+        };
+        assert_eq!(
+            leds.to_json(),
+            r#"{"type":"leds","caps":true,"num":false,"scroll":false}"#
+        );
+        let err = Reply::Error {
+            reason: "unknown key code \"X\"".into(),
+        };
+        assert_eq!(
+            err.to_json(),
+            r#"{"type":"error","reason":"unknown key code \"X\""}"#
+        );
     }
 }

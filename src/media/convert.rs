@@ -26,10 +26,23 @@ pub enum ConvertError {
 }
 
 /// Converts one raw frame to tightly packed I420.
-pub fn to_i420(format: PixelFormat, width: u32, height: u32, src: &[u8]) -> Result<Vec<u8>, ConvertError> {
-    let need = format.frame_len(width, height).ok_or(ConvertError::NotRaw(format))?;
+pub fn to_i420(
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+    src: &[u8],
+) -> Result<Vec<u8>, ConvertError> {
+    let need = format
+        .frame_len(width, height)
+        .ok_or(ConvertError::NotRaw(format))?;
     if src.len() < need {
-        return Err(ConvertError::BadLength { format, width, height, need, have: src.len() });
+        return Err(ConvertError::BadLength {
+            format,
+            width,
+            height,
+            need,
+            have: src.len(),
+        });
     }
     let (w, h) = (width as usize, height as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
@@ -46,7 +59,11 @@ pub fn to_i420(format: PixelFormat, width: u32, height: u32, src: &[u8]) -> Resu
             Ok(out)
         }
         PixelFormat::Yuyv | PixelFormat::Uyvy => {
-            let (yo, uo, vo) = if format == PixelFormat::Yuyv { (0, 1, 3) } else { (1, 0, 2) };
+            let (yo, uo, vo) = if format == PixelFormat::Yuyv {
+                (0, 1, 3)
+            } else {
+                (1, 0, 2)
+            };
             Ok(packed422(src, w, h, yo, uo, vo))
         }
         PixelFormat::Mjpeg => Err(ConvertError::NotRaw(format)),
@@ -66,14 +83,20 @@ fn packed422(src: &[u8], w: usize, h: usize, yo: usize, uo: usize, vo: usize) ->
             y_plane[row * w + x] = line[(x / 2) * 4 + yo + (x % 2) * 2];
         }
         if row % 2 == 0 {
-            let next = if row + 1 < h { &src[(row + 1) * row_bytes..(row + 2) * row_bytes] } else { line };
+            let next = if row + 1 < h {
+                &src[(row + 1) * row_bytes..(row + 2) * row_bytes]
+            } else {
+                line
+            };
             for cx in 0..cw {
                 let g = cx * 4;
                 if g + 3 >= line.len() {
                     break;
                 }
-                u_plane[(row / 2) * cw + cx] = ((line[g + uo] as u16 + next[g + uo] as u16 + 1) / 2) as u8;
-                v_plane[(row / 2) * cw + cx] = ((line[g + vo] as u16 + next[g + vo] as u16 + 1) / 2) as u8;
+                u_plane[(row / 2) * cw + cx] =
+                    (line[g + uo] as u16 + next[g + uo] as u16).div_ceil(2) as u8;
+                v_plane[(row / 2) * cw + cx] =
+                    (line[g + vo] as u16 + next[g + vo] as u16).div_ceil(2) as u8;
             }
         }
     }
@@ -88,20 +111,35 @@ mod tests {
     fn yuyv_and_uyvy_vectors() {
         // 2x2: row 0 Y=10,20 U=100 V=200; row 1 Y=30,40 U=110 V=210.
         let yuyv = [10, 100, 20, 200, 30, 110, 40, 210];
-        assert_eq!(to_i420(PixelFormat::Yuyv, 2, 2, &yuyv).unwrap(), vec![10, 20, 30, 40, 105, 205]);
+        assert_eq!(
+            to_i420(PixelFormat::Yuyv, 2, 2, &yuyv).unwrap(),
+            vec![10, 20, 30, 40, 105, 205]
+        );
         let uyvy = [100, 10, 200, 20, 110, 30, 210, 40];
-        assert_eq!(to_i420(PixelFormat::Uyvy, 2, 2, &uyvy).unwrap(), vec![10, 20, 30, 40, 105, 205]);
+        assert_eq!(
+            to_i420(PixelFormat::Uyvy, 2, 2, &uyvy).unwrap(),
+            vec![10, 20, 30, 40, 105, 205]
+        );
     }
 
     #[test]
     fn nv12_deinterleaves_chroma() {
         let nv12 = [1, 2, 3, 4, 50, 60];
-        assert_eq!(to_i420(PixelFormat::Nv12, 2, 2, &nv12).unwrap(), vec![1, 2, 3, 4, 50, 60]);
+        assert_eq!(
+            to_i420(PixelFormat::Nv12, 2, 2, &nv12).unwrap(),
+            vec![1, 2, 3, 4, 50, 60]
+        );
     }
 
     #[test]
     fn short_buffers_and_mjpeg_are_refused() {
-        assert!(matches!(to_i420(PixelFormat::Yuyv, 4, 4, &[0; 8]), Err(ConvertError::BadLength { .. })));
-        assert_eq!(to_i420(PixelFormat::Mjpeg, 4, 4, &[0; 8]), Err(ConvertError::NotRaw(PixelFormat::Mjpeg)));
+        assert!(matches!(
+            to_i420(PixelFormat::Yuyv, 4, 4, &[0; 8]),
+            Err(ConvertError::BadLength { .. })
+        ));
+        assert_eq!(
+            to_i420(PixelFormat::Mjpeg, 4, 4, &[0; 8]),
+            Err(ConvertError::NotRaw(PixelFormat::Mjpeg))
+        );
     }
 }

@@ -199,7 +199,10 @@ mod tests {
             data: Bytes::from_static(b"x"),
             width: 2,
             height: 2,
-            captured: CaptureTime { instant: Instant::now(), unix_ms },
+            captured: CaptureTime {
+                instant: Instant::now(),
+                unix_ms,
+            },
             sequence: seq,
             encoded_at: Instant::now(),
         })
@@ -238,7 +241,10 @@ mod tests {
         // The slow one lagged: it must request a keyframe and resume at one (18), not at
         // the oldest P-frame still held.
         assert_eq!(slow.recv().await.map(|f| f.sequence), Some(18));
-        assert!(bus.take_keyframe_request(), "lagging viewer asks for a keyframe");
+        assert!(
+            bus.take_keyframe_request(),
+            "lagging viewer asks for a keyframe"
+        );
         assert!(slow.dropped() >= 17, "dropped {}", slow.dropped());
         assert_eq!(fast.dropped(), 0);
         assert_eq!(slow.recv().await.map(|f| f.sequence), Some(19));

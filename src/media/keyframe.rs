@@ -20,7 +20,11 @@ pub struct KeyframeGate {
 impl KeyframeGate {
     /// A gate that serves at most one requested IDR per `min_interval`.
     pub fn new(min_interval: Duration) -> Self {
-        KeyframeGate { min_interval, pending: false, last_idr: None }
+        KeyframeGate {
+            min_interval,
+            pending: false,
+            last_idr: None,
+        }
     }
 
     /// Records a request; any number of requests before the next IDR count as one.

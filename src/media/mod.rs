@@ -46,7 +46,9 @@ impl PixelFormat {
     pub fn frame_len(self, width: u32, height: u32) -> Option<usize> {
         let (w, h) = (width as usize, height as usize);
         match self {
-            PixelFormat::I420 | PixelFormat::Nv12 => Some(w * h + 2 * (w.div_ceil(2) * h.div_ceil(2))),
+            PixelFormat::I420 | PixelFormat::Nv12 => {
+                Some(w * h + 2 * (w.div_ceil(2) * h.div_ceil(2)))
+            }
             PixelFormat::Yuyv | PixelFormat::Uyvy => Some(w * h * 2),
             PixelFormat::Mjpeg => None,
         }

@@ -48,7 +48,10 @@ impl LatestFrame {
     /// Waits up to `timeout` for a frame newer than generation `after`.
     pub fn wait_newer(&self, after: u64, timeout: Duration) -> Option<(u64, Arc<RawFrame>)> {
         let slot = self.slot.lock().ok()?;
-        let (slot, _) = self.cond.wait_timeout_while(slot, timeout, |s| s.0 <= after).ok()?;
+        let (slot, _) = self
+            .cond
+            .wait_timeout_while(slot, timeout, |s| s.0 <= after)
+            .ok()?;
         if slot.0 > after {
             slot.1.clone().map(|f| (slot.0, f))
         } else {
@@ -135,8 +138,18 @@ impl Pipeline {
             );
         }
         for (name, enc, bus, stats) in [
-            ("encode-h264", h264, Arc::clone(&h264_bus), Arc::clone(&h264_stats)),
-            ("encode-mjpeg", mjpeg, Arc::clone(&mjpeg_bus), Arc::clone(&mjpeg_stats)),
+            (
+                "encode-h264",
+                h264,
+                Arc::clone(&h264_bus),
+                Arc::clone(&h264_stats),
+            ),
+            (
+                "encode-mjpeg",
+                mjpeg,
+                Arc::clone(&mjpeg_bus),
+                Arc::clone(&mjpeg_stats),
+            ),
         ] {
             let (stop, raw) = (Arc::clone(&stop), Arc::clone(&raw));
             threads.push(
@@ -179,7 +192,12 @@ fn set_error(state: &CaptureState, error: Option<String>) {
     }
 }
 
-fn capture_loop(mut factory: SourceFactory, raw: &LatestFrame, state: &CaptureState, stop: &AtomicBool) {
+fn capture_loop(
+    mut factory: SourceFactory,
+    raw: &LatestFrame,
+    state: &CaptureState,
+    stop: &AtomicBool,
+) {
     while !stop.load(Ordering::SeqCst) {
         let mut source = match factory() {
             Ok(s) => s,
@@ -222,7 +240,13 @@ fn capture_loop(mut factory: SourceFactory, raw: &LatestFrame, state: &CaptureSt
     }
 }
 
-fn encode_loop(mut enc: Box<dyn Encoder>, raw: &LatestFrame, bus: &FrameBus, stats: &EncodeStats, stop: &AtomicBool) {
+fn encode_loop(
+    mut enc: Box<dyn Encoder>,
+    raw: &LatestFrame,
+    bus: &FrameBus,
+    stats: &EncodeStats,
+    stop: &AtomicBool,
+) {
     let mut gate = KeyframeGate::default();
     let mut last_gen = 0;
     let mut last_error: Option<String> = None;
@@ -233,7 +257,9 @@ fn encode_loop(mut enc: Box<dyn Encoder>, raw: &LatestFrame, bus: &FrameBus, sta
             std::thread::sleep(Duration::from_millis(10));
             continue;
         }
-        let Some((gen, frame)) = raw.wait_newer(last_gen, POLL) else { continue };
+        let Some((gen, frame)) = raw.wait_newer(last_gen, POLL) else {
+            continue;
+        };
         last_gen = gen;
         if bus.take_keyframe_request() {
             gate.request();
@@ -250,8 +276,12 @@ fn encode_loop(mut enc: Box<dyn Encoder>, raw: &LatestFrame, bus: &FrameBus, sta
                     stats.keyframes.fetch_add(1, Ordering::Relaxed);
                     gate.keyframe_sent(started);
                 }
-                let age = out.encoded_at.saturating_duration_since(out.captured.instant);
-                stats.pipeline_us_last.store(age.as_micros() as u64, Ordering::Relaxed);
+                let age = out
+                    .encoded_at
+                    .saturating_duration_since(out.captured.instant);
+                stats
+                    .pipeline_us_last
+                    .store(age.as_micros() as u64, Ordering::Relaxed);
                 bus.publish(Arc::new(out));
                 last_error = None;
             }
@@ -313,12 +343,20 @@ mod tests {
         let mut p = Pipeline::start(factory, h264, mjpeg).unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(p.capture.frames.load(Ordering::Relaxed) > 5, "capture runs");
-        assert_eq!(p.mjpeg_stats.frames.load(Ordering::Relaxed), 0, "nobody watches: no encoding");
+        assert_eq!(
+            p.mjpeg_stats.frames.load(Ordering::Relaxed),
+            0,
+            "nobody watches: no encoding"
+        );
         let mut sub = p.mjpeg.subscribe();
         let a = sub.recv().await.unwrap();
         let b = sub.recv().await.unwrap();
         assert!(b.sequence > a.sequence);
-        assert_eq!(p.h264_stats.frames.load(Ordering::Relaxed), 0, "the other stream stays idle");
+        assert_eq!(
+            p.h264_stats.frames.load(Ordering::Relaxed),
+            0,
+            "the other stream stays idle"
+        );
         p.stop();
     }
 }

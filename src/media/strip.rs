@@ -135,7 +135,10 @@ pub fn read(plane: &Luma<'_>) -> Result<StripValue, StripError> {
             }
         }
     }
-    Ok(StripValue { timestamp_ms: words[0], counter: words[1] })
+    Ok(StripValue {
+        timestamp_ms: words[0],
+        counter: words[1],
+    })
 }
 
 #[cfg(test)]
@@ -167,9 +170,18 @@ mod tests {
         for (w, h) in [(1280u32, 720u32), (1920, 1080), (640, 480), (333, 200)] {
             let stride = w as usize + 7;
             let mut luma = vec![90u8; stride * h as usize];
-            let v = StripValue { timestamp_ms: 0xDEAD_BEEF, counter: 0x0000_0001 };
+            let v = StripValue {
+                timestamp_ms: 0xDEAD_BEEF,
+                counter: 0x0000_0001,
+            };
             paint(&mut luma, w, h, stride, v).unwrap();
-            let got = read(&Luma { data: &luma, width: w, height: h, stride }).unwrap();
+            let got = read(&Luma {
+                data: &luma,
+                width: w,
+                height: h,
+                stride,
+            })
+            .unwrap();
             assert_eq!(got, v, "{w}x{h}");
         }
     }
@@ -177,10 +189,26 @@ mod tests {
     #[test]
     fn too_small_frames_are_refused() {
         let luma = vec![0u8; 16 * 16];
-        let err = read(&Luma { data: &luma, width: 16, height: 16, stride: 16 });
-        assert_eq!(err, Err(StripError::TooSmall { width: 16, height: 16 }));
+        let err = read(&Luma {
+            data: &luma,
+            width: 16,
+            height: 16,
+            stride: 16,
+        });
+        assert_eq!(
+            err,
+            Err(StripError::TooSmall {
+                width: 16,
+                height: 16
+            })
+        );
         let short = vec![0u8; 10];
-        let err = read(&Luma { data: &short, width: 64, height: 64, stride: 64 });
+        let err = read(&Luma {
+            data: &short,
+            width: 64,
+            height: 64,
+            stride: 64,
+        });
         assert!(matches!(err, Err(StripError::ShortPlane { .. })));
     }
 }

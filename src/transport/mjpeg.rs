@@ -47,7 +47,11 @@ pub fn stream(bus: &Arc<FrameBus>) -> impl warp::Reply {
     });
     let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let reply = warp::reply::stream(body);
-    let reply = warp::reply::with_header(reply, "content-type", format!("multipart/x-mixed-replace; boundary={BOUNDARY}"));
+    let reply = warp::reply::with_header(
+        reply,
+        "content-type",
+        format!("multipart/x-mixed-replace; boundary={BOUNDARY}"),
+    );
     let reply = warp::reply::with_header(reply, "cache-control", "no-store");
     warp::reply::with_header(reply, "x-accel-buffering", "no")
 }

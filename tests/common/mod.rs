@@ -34,11 +34,18 @@ pub async fn start_daemon(w: u32, h: u32) -> Daemon {
         state_dir: Some(dir.path().join("state")),
         ..Default::default()
     };
-    let mut cfg = settings.validate(dir.path().join("unused")).expect("valid settings");
+    let mut cfg = settings
+        .validate(dir.path().join("unused"))
+        .expect("valid settings");
     cfg.admin_password = Some(PASSWORD.into());
     let running = periscope::app::start(cfg).await.expect("daemon starts");
     let base = format!("https://127.0.0.1:{}", running.addr.port());
-    Daemon { running, base, record, dir }
+    Daemon {
+        running,
+        base,
+        record,
+        dir,
+    }
 }
 
 /// An HTTPS client that accepts the self-signed certificate and keeps cookies.

@@ -35,8 +35,12 @@ impl Default for CaptureRequest {
 
 /// Format preference when the profile gives none: MJPEG passes through untouched, then raw
 /// formats the H.264 path converts cheaply.
-pub const DEFAULT_FORMAT_ORDER: &[PixelFormat] =
-    &[PixelFormat::Mjpeg, PixelFormat::Uyvy, PixelFormat::Yuyv, PixelFormat::Nv12];
+pub const DEFAULT_FORMAT_ORDER: &[PixelFormat] = &[
+    PixelFormat::Mjpeg,
+    PixelFormat::Uyvy,
+    PixelFormat::Yuyv,
+    PixelFormat::Nv12,
+];
 
 /// What a source actually delivers once opened.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,7 +41,11 @@ impl Planes {
         let mut data = vec![fill.0; w * h + 2 * cw * ch];
         data[w * h..w * h + cw * ch].fill(fill.1);
         data[w * h + cw * ch..].fill(fill.2);
-        Planes { width: w, height: h, data }
+        Planes {
+            width: w,
+            height: h,
+            data,
+        }
     }
 
     /// Fills a rectangle, clipped to the picture.
@@ -59,7 +63,12 @@ impl Planes {
         let cw = self.width.div_ceil(2);
         let ch = self.height.div_ceil(2);
         let (u_off, v_off) = (self.width * self.height, self.width * self.height + cw * ch);
-        let (cx0, cy0, cx1, cy1) = (x0 as usize / 2, y0 as usize / 2, (x1 as usize).div_ceil(2), (y1 as usize).div_ceil(2));
+        let (cx0, cy0, cx1, cy1) = (
+            x0 as usize / 2,
+            y0 as usize / 2,
+            (x1 as usize).div_ceil(2),
+            (y1 as usize).div_ceil(2),
+        );
         for row in cy0..cy1 {
             self.data[u_off + row * cw + cx0..u_off + row * cw + cx1].fill(c.1);
             self.data[v_off + row * cw + cx0..v_off + row * cw + cx1].fill(c.2);
@@ -73,7 +82,10 @@ fn desktop(width: u32, height: u32) -> Planes {
     let (w, h) = (width as i64, height as i64);
     let top = 2 * strip::band_height(height) as i64;
     p.rect(0, h - h / 20, w, h / 20, TASKBAR);
-    let windows = [(w / 16, top + h / 12, w / 2, h / 2), (w / 2, top + h / 5, w * 7 / 16, h / 2)];
+    let windows = [
+        (w / 16, top + h / 12, w / 2, h / 2),
+        (w / 2, top + h / 5, w * 7 / 16, h / 2),
+    ];
     for (x, y, ww, wh) in windows {
         p.rect(x, y, ww, wh, WINDOW);
         p.rect(x, y, ww, (h / 30).max(4), TITLE);
@@ -138,14 +150,21 @@ impl TestPattern {
         p.rect(bx, by, size, size, CURSOR);
         let bar = (t * 4) % (w / 3).max(1);
         p.rect(w / 3, h - h / 30, bar, (h / 60).max(2), PROGRESS);
-        let value = StripValue { timestamp_ms: unix_ms as u32, counter: sequence as u32 };
+        let value = StripValue {
+            timestamp_ms: unix_ms as u32,
+            counter: sequence as u32,
+        };
         let stride = self.width as usize;
         // INVARIANT: width/height were checked in `new` to hold the strip.
         let _ = strip::paint(&mut p.data, self.width, self.height, stride, value);
         let luma_len = self.width as usize * self.height as usize;
         let cw = (self.width as usize).div_ceil(2);
         let chroma_len = cw * (self.height as usize).div_ceil(2);
-        strip::paint_chroma_neutral(&mut p.data[luma_len..luma_len + chroma_len], cw, self.height);
+        strip::paint_chroma_neutral(
+            &mut p.data[luma_len..luma_len + chroma_len],
+            cw,
+            self.height,
+        );
         strip::paint_chroma_neutral(&mut p.data[luma_len + chroma_len..], cw, self.height);
         p.data
     }
@@ -189,7 +208,10 @@ impl CaptureSource for TestPattern {
             next = now + self.interval;
         }
         self.next_due = Some(next);
-        let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         let instant = Instant::now();
         let data = self.render(self.sequence, unix_ms);
         let frame = RawFrame {
@@ -216,17 +238,38 @@ mod tests {
         let a = p.render(41, 1_700_000_000_123);
         let b = p.render(42, 1_700_000_000_156);
         assert_eq!(a.len(), PixelFormat::I420.frame_len(1280, 720).unwrap());
-        let read = |d: &[u8]| strip::read(&Luma { data: d, width: 1280, height: 720, stride: 1280 }).unwrap();
-        assert_eq!(read(&a), StripValue { timestamp_ms: 1_700_000_000_123u64 as u32, counter: 41 });
+        let read = |d: &[u8]| {
+            strip::read(&Luma {
+                data: d,
+                width: 1280,
+                height: 720,
+                stride: 1280,
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            read(&a),
+            StripValue {
+                timestamp_ms: 1_700_000_000_123u64 as u32,
+                counter: 41
+            }
+        );
         assert_eq!(read(&b).counter, 42);
         let top = 2 * strip::band_height(720) as usize * 1280;
-        assert_ne!(a[top..1280 * 720], b[top..1280 * 720], "the picture below the strip moves");
+        assert_ne!(
+            a[top..1280 * 720],
+            b[top..1280 * 720],
+            "the picture below the strip moves"
+        );
     }
 
     #[test]
     fn odd_sizes_work_and_silly_sizes_are_refused() {
         let p = TestPattern::new(333, 201, 5).unwrap();
-        assert_eq!(p.render(0, 0).len(), PixelFormat::I420.frame_len(333, 201).unwrap());
+        assert_eq!(
+            p.render(0, 0).len(),
+            PixelFormat::I420.frame_len(333, 201).unwrap()
+        );
         assert!(TestPattern::new(10, 10, 30).is_err());
         assert!(TestPattern::new(640, 480, 0).is_err());
     }
@@ -242,6 +285,9 @@ mod tests {
             }
         }
         assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
-        assert!(start.elapsed() >= Duration::from_millis(75), "5 frames at 50 fps span ≥ 80 ms");
+        assert!(
+            start.elapsed() >= Duration::from_millis(75),
+            "5 frames at 50 fps span ≥ 80 ms"
+        );
     }
 }

@@ -7,8 +7,8 @@ use super::{EncodeError, Encoder};
 use crate::media::{convert, Codec, EncodedFrame, PixelFormat, RawFrame};
 use bytes::Bytes;
 use openh264::encoder::{
-    BitRate, Encoder as Oh264, EncoderConfig, FrameRate, FrameType, Level, Profile, RateControlMode,
-    UsageType,
+    BitRate, Encoder as Oh264, EncoderConfig, FrameRate, FrameType, Level, Profile,
+    RateControlMode, UsageType,
 };
 use openh264::formats::YUVSlices;
 use openh264::OpenH264API;
@@ -53,7 +53,12 @@ pub struct OpenH264Encoder {
 impl OpenH264Encoder {
     /// An encoder; the library is set up at the first frame (its size decides the level).
     pub fn new(config: H264Config) -> OpenH264Encoder {
-        OpenH264Encoder { config, inner: None, decompressor: None, out: Vec::new() }
+        OpenH264Encoder {
+            config,
+            inner: None,
+            decompressor: None,
+            out: Vec::new(),
+        }
     }
 
     fn encoder_for(&mut self, width: u32, height: u32) -> Result<&mut Oh264, EncodeError> {
@@ -82,11 +87,12 @@ impl OpenH264Encoder {
         }
     }
 
-    fn to_i420(&mut self, frame: &RawFrame) -> Result<(Vec<u8>, u32, u32), EncodeError> {
+    fn convert_to_i420(&mut self, frame: &RawFrame) -> Result<(Vec<u8>, u32, u32), EncodeError> {
         match frame.format {
             PixelFormat::Mjpeg => {
                 if self.decompressor.is_none() {
-                    let d = Decompressor::new().map_err(|e| EncodeError::Backend(format!("jpeg: {e}")))?;
+                    let d = Decompressor::new()
+                        .map_err(|e| EncodeError::Backend(format!("jpeg: {e}")))?;
                     self.decompressor = Some(d);
                 }
                 match &mut self.decompressor {
@@ -111,20 +117,31 @@ impl Encoder for OpenH264Encoder {
         Codec::H264
     }
 
-    fn encode(&mut self, frame: &RawFrame, keyframe: bool) -> Result<Option<EncodedFrame>, EncodeError> {
+    fn encode(
+        &mut self,
+        frame: &RawFrame,
+        keyframe: bool,
+    ) -> Result<Option<EncodedFrame>, EncodeError> {
         let converted;
         let (pixels, width, height): (&[u8], u32, u32) = if frame.format == PixelFormat::I420 {
             (&frame.data, frame.width, frame.height)
         } else {
-            converted = self.to_i420(frame)?;
+            converted = self.convert_to_i420(frame)?;
             (&converted.0, converted.1, converted.2)
         };
         if width % 2 != 0 || height % 2 != 0 {
-            return Err(EncodeError::BadInput(format!("h264: {width}x{height} must be even")));
+            return Err(EncodeError::BadInput(format!(
+                "h264: {width}x{height} must be even"
+            )));
         }
-        let need = PixelFormat::I420.frame_len(width, height).unwrap_or(usize::MAX);
+        let need = PixelFormat::I420
+            .frame_len(width, height)
+            .unwrap_or(usize::MAX);
         if pixels.len() < need {
-            return Err(EncodeError::BadInput(format!("h264: {} bytes for {width}x{height}", pixels.len())));
+            return Err(EncodeError::BadInput(format!(
+                "h264: {} bytes for {width}x{height}",
+                pixels.len()
+            )));
         }
         let (w, h) = (width as usize, height as usize);
         let (y, rest) = pixels.split_at(w * h);
@@ -136,7 +153,9 @@ impl Encoder for OpenH264Encoder {
             enc.force_intra_frame();
         }
         let ts = openh264::Timestamp::from_millis(frame.captured.unix_ms);
-        let bitstream = enc.encode_at(&yuv, ts).map_err(|e| EncodeError::Backend(format!("openh264: {e}")))?;
+        let bitstream = enc
+            .encode_at(&yuv, ts)
+            .map_err(|e| EncodeError::Backend(format!("openh264: {e}")))?;
         let kind = bitstream.frame_type();
         if matches!(kind, FrameType::Skip | FrameType::Invalid) {
             return Ok(None);
@@ -144,7 +163,6 @@ impl Encoder for OpenH264Encoder {
         out.clear();
         bitstream.write_vec(&mut out);
         let data = Bytes::copy_from_slice(&out);
-        drop(bitstream);
         self.out = out;
         if data.is_empty() {
             return Ok(None);
@@ -174,7 +192,10 @@ mod tests {
     #[test]
     fn the_strip_survives_h264_and_idrs_come_on_request() {
         let mut src = TestPattern::new(640, 480, 30).unwrap();
-        let mut enc = OpenH264Encoder::new(H264Config { bitrate_bps: 2_000_000, fps: 30 });
+        let mut enc = OpenH264Encoder::new(H264Config {
+            bitrate_bps: 2_000_000,
+            fps: 30,
+        });
         let mut dec = Decoder::new().unwrap();
         let mut kinds = Vec::new();
         let mut last_read = None;
@@ -186,7 +207,13 @@ mod tests {
             if let Some(yuv) = dec.decode(&out.data).unwrap() {
                 let (w, h) = yuv.dimensions();
                 let (ys, _, _) = yuv.strides();
-                let v = strip::read(&Luma { data: yuv.y(), width: w as u32, height: h as u32, stride: ys }).unwrap();
+                let v = strip::read(&Luma {
+                    data: yuv.y(),
+                    width: w as u32,
+                    height: h as u32,
+                    stride: ys,
+                })
+                .unwrap();
                 assert_eq!(v.counter, frame.sequence as u32);
                 assert_eq!(v.timestamp_ms, frame.captured.unix_ms as u32);
                 last_read = Some(v);
@@ -194,14 +221,21 @@ mod tests {
         }
         assert!(last_read.is_some());
         assert!(kinds[0], "first frame is an IDR");
-        assert_eq!(kinds.iter().filter(|k| **k).count(), 2, "IDRs only when asked: {kinds:?}");
+        assert_eq!(
+            kinds.iter().filter(|k| **k).count(),
+            2,
+            "IDRs only when asked: {kinds:?}"
+        );
     }
 
     #[test]
     fn an_mjpeg_source_is_decoded_and_sent_as_h264() {
         let src = TestPattern::new(640, 480, 30).unwrap();
         let mut jpeg_enc = crate::media::encode::jpeg::MjpegEncoder::new().unwrap();
-        let mut enc = OpenH264Encoder::new(H264Config { bitrate_bps: 2_000_000, fps: 30 });
+        let mut enc = OpenH264Encoder::new(H264Config {
+            bitrate_bps: 2_000_000,
+            fps: 30,
+        });
         let mut dec = Decoder::new().unwrap();
         let mut read = Vec::new();
         for i in 0..5u64 {
@@ -211,43 +245,74 @@ mod tests {
                 width: 640,
                 height: 480,
                 data: Bytes::from(src.render(i, unix_ms)),
-                captured: crate::media::CaptureTime { instant: Instant::now(), unix_ms },
+                captured: crate::media::CaptureTime {
+                    instant: Instant::now(),
+                    unix_ms,
+                },
                 sequence: i,
             };
             let jpeg = jpeg_enc.jpeg(&raw).unwrap();
-            let mjpeg = RawFrame { format: PixelFormat::Mjpeg, data: jpeg, ..raw };
-            let Some(out) = enc.encode(&mjpeg, i == 0).unwrap() else { continue };
+            let mjpeg = RawFrame {
+                format: PixelFormat::Mjpeg,
+                data: jpeg,
+                ..raw
+            };
+            let Some(out) = enc.encode(&mjpeg, i == 0).unwrap() else {
+                continue;
+            };
             if let Some(yuv) = dec.decode(&out.data).unwrap() {
                 let (w, h) = yuv.dimensions();
                 let (ys, _, _) = yuv.strides();
-                let v = strip::read(&Luma { data: yuv.y(), width: w as u32, height: h as u32, stride: ys }).unwrap();
+                let v = strip::read(&Luma {
+                    data: yuv.y(),
+                    width: w as u32,
+                    height: h as u32,
+                    stride: ys,
+                })
+                .unwrap();
                 read.push((v.counter, v.timestamp_ms));
             }
         }
         assert!(!read.is_empty());
         for (counter, ts) in read {
-            assert_eq!(ts, 5_000_000 + counter * 33, "strip intact through JPEG and H.264");
+            assert_eq!(
+                ts,
+                5_000_000 + counter * 33,
+                "strip intact through JPEG and H.264"
+            );
         }
         let garbage = RawFrame {
             format: PixelFormat::Mjpeg,
             width: 640,
             height: 480,
             data: Bytes::from_static(&[0xFF, 0xD8, 0xFF, 0x00, 0x01]),
-            captured: crate::media::CaptureTime { instant: Instant::now(), unix_ms: 0 },
+            captured: crate::media::CaptureTime {
+                instant: Instant::now(),
+                unix_ms: 0,
+            },
             sequence: 9,
         };
-        assert!(matches!(enc.encode(&garbage, false), Err(EncodeError::BadInput(_))));
+        assert!(matches!(
+            enc.encode(&garbage, false),
+            Err(EncodeError::BadInput(_))
+        ));
     }
 
     #[test]
     fn bad_sizes_are_refused_not_panicking() {
-        let mut enc = OpenH264Encoder::new(H264Config { bitrate_bps: 0, fps: 30 });
+        let mut enc = OpenH264Encoder::new(H264Config {
+            bitrate_bps: 0,
+            fps: 30,
+        });
         let frame = RawFrame {
             format: PixelFormat::I420,
             width: 64,
             height: 64,
             data: Bytes::from(vec![0u8; 10]),
-            captured: crate::media::CaptureTime { instant: Instant::now(), unix_ms: 0 },
+            captured: crate::media::CaptureTime {
+                instant: Instant::now(),
+                unix_ms: 0,
+            },
             sequence: 0,
         };
         assert!(enc.encode(&frame, false).is_err());
@@ -262,7 +327,10 @@ mod tests {
                 width: info.width,
                 height: info.height,
                 data: Bytes::from(self.render(seq, unix_ms)),
-                captured: crate::media::CaptureTime { instant: Instant::now(), unix_ms },
+                captured: crate::media::CaptureTime {
+                    instant: Instant::now(),
+                    unix_ms,
+                },
                 sequence: seq,
             }
         }

@@ -19,7 +19,10 @@ pub fn encode_i420(
 ) -> Result<Vec<u8>, EncodeError> {
     let need = PixelFormat::I420.frame_len(width, height).unwrap_or(0);
     if i420.len() < need {
-        return Err(EncodeError::BadInput(format!("i420 {width}x{height}: {} bytes, need {need}", i420.len())));
+        return Err(EncodeError::BadInput(format!(
+            "i420 {width}x{height}: {} bytes, need {need}",
+            i420.len()
+        )));
     }
     // JPEG (JFIF) YCbCr is full range; our I420 is video range (luma 16..=235).
     let full = range_convert(&i420[..need], width as usize * height as usize, &TO_FULL);
@@ -30,26 +33,43 @@ pub fn encode_i420(
         height: height as usize,
         subsamp: Subsamp::Sub2x2,
     };
-    compressor.compress_yuv_to_vec(image).map_err(|e| EncodeError::Backend(format!("jpeg: {e}")))
+    compressor
+        .compress_yuv_to_vec(image)
+        .map_err(|e| EncodeError::Backend(format!("jpeg: {e}")))
 }
 
 /// Decodes a JPEG into tightly packed I420; returns (pixels, width, height). 4:2:0 and 4:2:2
 /// JPEGs (what capture dongles send) are supported.
-pub fn decode_to_i420(decompressor: &mut Decompressor, jpeg: &[u8]) -> Result<(Vec<u8>, u32, u32), EncodeError> {
+pub fn decode_to_i420(
+    decompressor: &mut Decompressor,
+    jpeg: &[u8],
+) -> Result<(Vec<u8>, u32, u32), EncodeError> {
     let bad = |e: turbojpeg::Error| EncodeError::BadInput(format!("jpeg: {e}"));
     let header = decompressor.read_header(jpeg).map_err(bad)?;
     let (w, h) = (header.width, header.height);
     if w == 0 || h == 0 || w > 8192 || h > 8192 {
-        return Err(EncodeError::BadInput(format!("jpeg: size {w}x{h} out of range")));
+        return Err(EncodeError::BadInput(format!(
+            "jpeg: size {w}x{h} out of range"
+        )));
     }
     let subsamp = match header.subsamp {
         Subsamp::Sub2x2 => Subsamp::Sub2x2,
         Subsamp::Sub2x1 => Subsamp::Sub2x1,
-        other => return Err(EncodeError::BadInput(format!("jpeg: unsupported subsampling {other:?}"))),
+        other => {
+            return Err(EncodeError::BadInput(format!(
+                "jpeg: unsupported subsampling {other:?}"
+            )))
+        }
     };
     let len = turbojpeg::yuv_pixels_len(w, 1, h, subsamp).map_err(bad)?;
     let mut pixels = vec![0u8; len];
-    let image = YuvImage { pixels: pixels.as_mut_slice(), width: w, align: 1, height: h, subsamp };
+    let image = YuvImage {
+        pixels: pixels.as_mut_slice(),
+        width: w,
+        align: 1,
+        height: h,
+        subsamp,
+    };
     decompressor.decompress_to_yuv(jpeg, image).map_err(bad)?;
     if subsamp == Subsamp::Sub2x1 {
         pixels = i422_to_i420(&pixels, w, h);
@@ -74,9 +94,25 @@ const fn range_tables(to_full: bool) -> RangeTables {
         };
         // Values are doubled above: halve with rounding (away from zero for chroma).
         let y = (y + 1) / 2;
-        let c = if c >= 0 { (c + 1) / 2 + 128 } else { (c - 1) / 2 + 128 };
-        t[0][i] = if y < 0 { 0 } else if y > 255 { 255 } else { y as u8 };
-        t[1][i] = if c < 0 { 0 } else if c > 255 { 255 } else { c as u8 };
+        let c = if c >= 0 {
+            (c + 1) / 2 + 128
+        } else {
+            (c - 1) / 2 + 128
+        };
+        t[0][i] = if y < 0 {
+            0
+        } else if y > 255 {
+            255
+        } else {
+            y as u8
+        };
+        t[1][i] = if c < 0 {
+            0
+        } else if c > 255 {
+            255
+        } else {
+            c as u8
+        };
         i += 1;
     }
     t
@@ -108,7 +144,11 @@ fn i422_to_i420(src: &[u8], w: usize, h: usize) -> Vec<u8> {
             let a = &src[base + 2 * row * cw..base + (2 * row + 1) * cw];
             let b_row = (2 * row + 1).min(h - 1);
             let b = &src[base + b_row * cw..base + (b_row + 1) * cw];
-            out.extend(a.iter().zip(b).map(|(x, y)| ((*x as u16 + *y as u16 + 1) / 2) as u8));
+            out.extend(
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| (*x as u16 + *y as u16).div_ceil(2) as u8),
+            );
         }
     }
     out
@@ -122,7 +162,8 @@ pub struct MjpegEncoder {
 impl MjpegEncoder {
     /// A new encoder at [`JPEG_QUALITY`].
     pub fn new() -> Result<MjpegEncoder, EncodeError> {
-        let mut compressor = Compressor::new().map_err(|e| EncodeError::Backend(format!("jpeg: {e}")))?;
+        let mut compressor =
+            Compressor::new().map_err(|e| EncodeError::Backend(format!("jpeg: {e}")))?;
         compressor
             .set_quality(JPEG_QUALITY)
             .and_then(|_| compressor.set_subsamp(Subsamp::Sub2x2))
@@ -134,7 +175,12 @@ impl MjpegEncoder {
     pub fn jpeg(&mut self, frame: &RawFrame) -> Result<Bytes, EncodeError> {
         match frame.format {
             PixelFormat::Mjpeg => Ok(frame.data.clone()),
-            PixelFormat::I420 => Ok(encode_i420(&mut self.compressor, &frame.data, frame.width, frame.height)?.into()),
+            PixelFormat::I420 => {
+                Ok(
+                    encode_i420(&mut self.compressor, &frame.data, frame.width, frame.height)?
+                        .into(),
+                )
+            }
             other => {
                 let i420 = convert::to_i420(other, frame.width, frame.height, &frame.data)
                     .map_err(|e| EncodeError::BadInput(e.to_string()))?;
@@ -151,7 +197,11 @@ impl Encoder for MjpegEncoder {
     fn codec(&self) -> Codec {
         Codec::Mjpeg
     }
-    fn encode(&mut self, frame: &RawFrame, _keyframe: bool) -> Result<Option<EncodedFrame>, EncodeError> {
+    fn encode(
+        &mut self,
+        frame: &RawFrame,
+        _keyframe: bool,
+    ) -> Result<Option<EncodedFrame>, EncodeError> {
         let data = self.jpeg(frame)?;
         Ok(Some(EncodedFrame {
             codec: Codec::Mjpeg,
@@ -183,8 +233,20 @@ mod tests {
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
         let (back, w, h) = decode_to_i420(&mut Decompressor::new().unwrap(), &jpeg).unwrap();
         assert_eq!((w, h), (1280, 720));
-        let v = strip::read(&Luma { data: &back, width: w, height: h, stride: w as usize }).unwrap();
-        assert_eq!(v, strip::StripValue { timestamp_ms: 987_654_321, counter: 1234 });
+        let v = strip::read(&Luma {
+            data: &back,
+            width: w,
+            height: h,
+            stride: w as usize,
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            strip::StripValue {
+                timestamp_ms: 987_654_321,
+                counter: 1234
+            }
+        );
     }
 
     #[test]
@@ -196,7 +258,10 @@ mod tests {
             width: 2,
             height: 2,
             data: jpeg.clone(),
-            captured: crate::media::CaptureTime { instant: Instant::now(), unix_ms: 0 },
+            captured: crate::media::CaptureTime {
+                instant: Instant::now(),
+                unix_ms: 0,
+            },
             sequence: 0,
         };
         let out = e.encode(&frame, false).unwrap().unwrap();
@@ -206,10 +271,24 @@ mod tests {
 
     #[test]
     fn range_tables_map_black_white_and_grey() {
-        assert_eq!((TO_FULL[0][16], TO_FULL[0][235], TO_FULL[0][0], TO_FULL[0][255]), (0, 255, 0, 255));
-        assert_eq!((TO_FULL[1][128], TO_FULL[1][16], TO_FULL[1][240]), (128, 0, 255));
+        assert_eq!(
+            (
+                TO_FULL[0][16],
+                TO_FULL[0][235],
+                TO_FULL[0][0],
+                TO_FULL[0][255]
+            ),
+            (0, 255, 0, 255)
+        );
+        assert_eq!(
+            (TO_FULL[1][128], TO_FULL[1][16], TO_FULL[1][240]),
+            (128, 0, 255)
+        );
         assert_eq!((TO_VIDEO[0][0], TO_VIDEO[0][255]), (16, 235));
-        assert_eq!((TO_VIDEO[1][128], TO_VIDEO[1][0], TO_VIDEO[1][255]), (128, 16, 240));
+        assert_eq!(
+            (TO_VIDEO[1][128], TO_VIDEO[1][0], TO_VIDEO[1][255]),
+            (128, 16, 240)
+        );
         for v in 16..=235u8 {
             let back = TO_VIDEO[0][TO_FULL[0][v as usize] as usize] as i32;
             assert!((back - v as i32).abs() <= 1, "{v} -> {back}");

@@ -30,5 +30,9 @@ pub trait Encoder: Send {
     fn codec(&self) -> Codec;
     /// Encodes one frame; `keyframe` forces an IDR. `Ok(None)`: the encoder skipped this
     /// frame (rate control).
-    fn encode(&mut self, frame: &RawFrame, keyframe: bool) -> Result<Option<EncodedFrame>, EncodeError>;
+    fn encode(
+        &mut self,
+        frame: &RawFrame,
+        keyframe: bool,
+    ) -> Result<Option<EncodedFrame>, EncodeError>;
 }

@@ -78,8 +78,11 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_env("PERISCOPE_LOG").unwrap_or_else(|_| {
         EnvFilter::new("info,webrtc::=warn,rtc=warn,rtc_dtls=error,rtc_sctp=error")
     });
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

@@ -638,15 +638,15 @@ async fn whep_over_https_post_then_delete() {
         .build()
         .unwrap();
 
+    let post = |ctype: &'static str, body: String| {
+        bare.post(format!("{}/api/whep", d.base))
+            .bearer_auth(&token)
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+    };
     let (mut client, offer) = client().await;
-    let r = bare
-        .post(format!("{}/api/whep", d.base))
-        .bearer_auth(&token)
-        .header("content-type", "application/sdp")
-        .body(offer)
-        .send()
-        .await
-        .unwrap();
+    let r = post("application/sdp", offer).await.unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["content-type"], "application/sdp");
     let location = r.headers()["location"].to_str().unwrap().to_string();
@@ -659,51 +659,22 @@ async fn whep_over_https_post_then_delete() {
     assert_counters_advance(&client.counters().await);
 
     let url = format!("{}{location}", d.base);
-    assert_eq!(
-        bare.delete(&url).send().await.unwrap().status(),
-        401,
-        "DELETE needs the session too"
-    );
-    assert_eq!(
-        bare.delete(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        bare.delete(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    let delete = |auth: bool| {
+        let req = bare.delete(&url);
+        let req = if auth { req.bearer_auth(&token) } else { req };
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(delete(false).await, 401, "DELETE needs the session too");
+    assert_eq!(delete(true).await, 200);
+    assert_eq!(delete(true).await, 404);
 
-    let r = bare
-        .post(format!("{}/api/whep", d.base))
-        .bearer_auth(&token)
-        .header("content-type", "text/plain")
-        .body("v=0")
-        .send()
-        .await
-        .unwrap();
+    let r = post("text/plain", "v=0".into()).await.unwrap();
     assert_eq!(r.status(), 415);
     let vp8_only =
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
 c=IN IP4 0.0.0.0\r\na=rtpmap:96 VP8/90000\r\na=mid:0\r\na=recvonly\r\na=ice-ufrag:abcd\r\n\
 a=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 00:11\r\na=setup:actpass\r\n";
-    let r = bare
-        .post(format!("{}/api/whep", d.base))
-        .bearer_auth(&token)
-        .header("content-type", "application/sdp")
-        .body(vp8_only)
-        .send()
-        .await
-        .unwrap();
+    let r = post("application/sdp", vp8_only.into()).await.unwrap();
     let status = r.status().as_u16();
     let reason = r.text().await.unwrap();
     assert!((400..500).contains(&status), "{status} {reason}");

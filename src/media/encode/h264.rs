@@ -204,16 +204,7 @@ mod tests {
             let out = enc.encode(&frame, i == 0 || i == 8).unwrap();
             let Some(out) = out else { continue };
             kinds.push(out.keyframe);
-            if let Some(yuv) = dec.decode(&out.data).unwrap() {
-                let (w, h) = yuv.dimensions();
-                let (ys, _, _) = yuv.strides();
-                let v = strip::read(&Luma {
-                    data: yuv.y(),
-                    width: w as u32,
-                    height: h as u32,
-                    stride: ys,
-                })
-                .unwrap();
+            if let Some(v) = decode_strip(&mut dec, &out.data) {
                 assert_eq!(v.counter, frame.sequence as u32);
                 assert_eq!(v.timestamp_ms, frame.captured.unix_ms as u32);
                 last_read = Some(v);
@@ -260,16 +251,7 @@ mod tests {
             let Some(out) = enc.encode(&mjpeg, i == 0).unwrap() else {
                 continue;
             };
-            if let Some(yuv) = dec.decode(&out.data).unwrap() {
-                let (w, h) = yuv.dimensions();
-                let (ys, _, _) = yuv.strides();
-                let v = strip::read(&Luma {
-                    data: yuv.y(),
-                    width: w as u32,
-                    height: h as u32,
-                    stride: ys,
-                })
-                .unwrap();
+            if let Some(v) = decode_strip(&mut dec, &out.data) {
                 read.push((v.counter, v.timestamp_ms));
             }
         }
@@ -316,6 +298,22 @@ mod tests {
             sequence: 0,
         };
         assert!(enc.encode(&frame, false).is_err());
+    }
+
+    /// Decodes one access unit and reads the strip of the picture it completes, if any.
+    fn decode_strip(dec: &mut Decoder, data: &[u8]) -> Option<strip::StripValue> {
+        let yuv = dec.decode(data).unwrap()?;
+        let (w, h) = yuv.dimensions();
+        let (ys, _, _) = yuv.strides();
+        Some(
+            strip::read(&Luma {
+                data: yuv.y(),
+                width: w as u32,
+                height: h as u32,
+                stride: ys,
+            })
+            .unwrap(),
+        )
     }
 
     impl TestPattern {

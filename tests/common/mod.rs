@@ -2,6 +2,8 @@
 //! `record:` HID backend, and an HTTPS client that trusts its self-signed certificate.
 #![allow(dead_code)]
 
+pub mod whep_client;
+
 use periscope::config::Settings;
 use std::path::PathBuf;
 

@@ -2,6 +2,7 @@
 //! `record:` HID backend, and an HTTPS client that trusts its self-signed certificate.
 #![allow(dead_code)]
 
+pub mod vm;
 pub mod whep_client;
 
 use periscope::config::Settings;
@@ -61,9 +62,14 @@ pub fn client() -> reqwest::Client {
 
 /// Logs in; returns the bearer token.
 pub async fn login(c: &reqwest::Client, base: &str) -> String {
+    login_with(c, base, PASSWORD).await
+}
+
+/// Logs in with `password`; returns the bearer token.
+pub async fn login_with(c: &reqwest::Client, base: &str, password: &str) -> String {
     let r = c
         .post(format!("{base}/api/auth/login"))
-        .json(&serde_json::json!({"user": "admin", "password": PASSWORD}))
+        .json(&serde_json::json!({"user": "admin", "password": password}))
         .send()
         .await
         .expect("login request");

@@ -288,6 +288,26 @@ impl Client {
         counters
     }
 
+    /// Decodes `n` pictures of any source: (width, height, hash of the luma plane).
+    pub async fn pictures(&mut self, n: usize, bound: Duration) -> Vec<(usize, usize, u64)> {
+        use std::hash::{Hash, Hasher};
+        let mut out = Vec::new();
+        while out.len() < n {
+            let unit = timeout(bound, self.units.recv())
+                .await
+                .expect("video keeps coming")
+                .expect("track open");
+            let Some(picture) = self.decoder.decode(&unit).expect("decodable H.264") else {
+                continue;
+            };
+            let (width, height) = picture.dimensions();
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            picture.y().hash(&mut h);
+            out.push((width, height, h.finish()));
+        }
+        out
+    }
+
     /// Sends a Picture Loss Indication for the video, as a browser does after loss.
     pub async fn send_pli(&self) {
         let track = self.track.borrow().clone().expect("video track");

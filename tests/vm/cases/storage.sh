@@ -1,0 +1,22 @@
+#!/bin/sh
+# Guest case: with mass storage and ACM in the profile, `periscope otg up` gives the host side
+# of the same kernel a USB disk (/dev/sdX, removable, no medium yet) and a serial port
+# (/dev/ttyACMn) that carries bytes written to the gadget's /dev/ttyGS0.
+. /vm/lib.sh
+periscope otg up --profile /cases/profiles/storage-acm.toml || vm_fail "periscope otg up"
+vm_usb_devices
+disk=$(vm_usb_disk "" 20) || vm_fail "no USB disk on the host side"
+echo "disk $disk"
+tty=$(vm_usb_tty "" 20) || vm_fail "no ttyACM on the host side"
+echo "serial $tty"
+vm_wait /dev/ttyGS0 10 || vm_fail "no /dev/ttyGS0 on the gadget side"
+stty -F "$tty" raw -echo 2>/dev/null
+stty -F /dev/ttyGS0 raw -echo 2>/dev/null
+cat "$tty" > /tmp/acm.out &
+reader=$!
+sleep 0.5
+echo "hello from the gadget" > /dev/ttyGS0
+vm_wait_grep /tmp/acm.out "hello from the gadget" 10 || vm_fail "bytes did not cross the serial link"
+kill "$reader" 2>/dev/null
+periscope otg down || vm_fail "periscope otg down"
+echo "STORAGE-ACM-OK"

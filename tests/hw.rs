@@ -2,7 +2,7 @@
 //! (Debian's stock kernel: vivid, dummy_hcd + libcomposite, usb_f_hid, mass storage, ACM).
 //! Each test boots one guest running a script from `tests/vm/cases/`; host-side clients reach
 //! it through forwarded ports. docs/TESTING.md says how to run one and how to add one.
-#![cfg(all(feature = "openh264", feature = "v4l2"))]
+#![cfg(all(feature = "openh264", feature = "v4l2", feature = "vm-bench"))]
 
 mod common;
 

@@ -63,7 +63,7 @@ fn pick_profile(name: &str) -> anyhow::Result<HwProfile> {
     let p = if name == "auto" {
         profile::auto(Path::new("/dev/video0").exists())
     } else {
-        profile::by_name(name)
+        profile::load(name)
     };
     Ok(p?)
 }
@@ -82,7 +82,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     let pipeline =
         Pipeline::start(factory, h264, mjpeg).context("starting the capture and encode threads")?;
 
-    let hid_backend = hid::open(&cfg.hid)?;
+    let hid_backend = hid::open(&cfg.hid, profile.usb.as_ref())?;
     let hid = HidHandle::spawn(hid_backend, cancel.clone());
 
     let webrtc =

@@ -24,6 +24,29 @@ enum Command {
     Serve,
     /// Set the admin password (read from standard input, one line).
     Passwd,
+    /// Build, remove or show the USB OTG gadget described by the profile's [usb] section.
+    Otg {
+        #[command(subcommand)]
+        action: OtgAction,
+        /// Hardware profile name, a profile file, or auto.
+        #[arg(long, global = true)]
+        profile: Option<String>,
+        /// System root holding sys/ and dev/ (a fake tree for tests).
+        #[arg(long, global = true, default_value = "/")]
+        root: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum OtgAction {
+    /// Check the budget, build the gadget (replacing ours if present) and bind it.
+    Up,
+    /// Unbind and remove the gadget.
+    Down,
+    /// Show the bound controller, its state and the functions.
+    Status,
+    /// Print the configfs operations `up` would perform, without doing anything.
+    Plan,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,7 +74,64 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(periscope::app::run(cfg))
         }
         Command::Passwd => passwd(&cfg.state_dir),
+        Command::Otg {
+            action,
+            profile,
+            root,
+        } => otg(action, &root, profile.as_deref().unwrap_or(&cfg.profile)),
     }
+}
+
+fn otg(action: OtgAction, root: &std::path::Path, profile: &str) -> anyhow::Result<()> {
+    use periscope::hid::gadget::{self, apply};
+    let spec = || -> anyhow::Result<gadget::GadgetSpec> {
+        let p = if profile == "auto" {
+            periscope::profile::auto(root.join("dev/video0").exists())?
+        } else {
+            periscope::profile::load(profile)?
+        };
+        let usb = p.usb.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "otg: profile {} has no [usb] section (the board has no otg port)",
+                p.name
+            )
+        })?;
+        Ok(gadget::spec_from_profile(usb))
+    };
+    let mut out = String::new();
+    match action {
+        OtgAction::Status => out = format!("{}\n", apply::status(root)),
+        OtgAction::Down => match apply::teardown(root)? {
+            true => out.push_str("usb gadget periscope: removed\n"),
+            false => out.push_str("usb gadget periscope: not set up\n"),
+        },
+        OtgAction::Plan => {
+            let plan = gadget::plan::plan(&spec()?)?;
+            out = format!("usb gadget periscope: {}\n", plan.summary());
+            for op in &plan.ops {
+                out.push_str(&format!("  {op}\n"));
+            }
+            out.push_str(&format!("  then bind udc {}\n", plan.udc));
+        }
+        OtgAction::Up => {
+            let up = gadget::up(root, &spec()?)?;
+            if up.replaced {
+                out.push_str("usb gadget periscope: replaced the previous one\n");
+            }
+            out.push_str(&format!("usb gadget periscope: {}\n", up.plan.summary()));
+            // Give a connected host a moment to configure it, so the state shown is useful.
+            for _ in 0..20 {
+                if apply::status(root).host_connected() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            out.push_str(&format!("{}\n", apply::status(root)));
+        }
+    }
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+    Ok(())
 }
 
 fn passwd(state_dir: &std::path::Path) -> anyhow::Result<()> {

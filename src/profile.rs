@@ -1,10 +1,12 @@
 //! Hardware profiles (`hw-profiles/*.toml`, embedded in the binary): which capture device a
-//! board has, its pixel formats in order of preference, its size and rate, and its encoder.
+//! board has, its pixel formats in order of preference, its size and rate, its encoder, and
+//! the USB gadget its OTG port can carry (`[usb]`, checked against the endpoint budget).
 //! `validate` is pure and its errors name the file, the key and the allowed values.
 //! (Board detection from device tree and USB ids comes with the profiles issue; `auto` here
 //! picks `generic-uvc` when a V4L2 device exists, else `test-pattern`.)
 
 use crate::config::parse_resolution;
+use crate::hid::gadget::{self, FunctionSpec};
 use crate::media::PixelFormat;
 use serde::Deserialize;
 
@@ -27,6 +29,7 @@ struct ProfileFile {
     description: String,
     capture: CaptureSection,
     encoder: EncoderSection,
+    usb: Option<UsbSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +46,25 @@ struct CaptureSection {
 #[serde(deny_unknown_fields)]
 struct EncoderSection {
     h264: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsbSection {
+    udc: String,
+    endpoint_budget: u32,
+    functions: Vec<String>,
+}
+
+/// The USB gadget the board's OTG port carries (`[usb]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsbProfile {
+    /// `auto` (the first UDC) or a name from /sys/class/udc.
+    pub udc: String,
+    /// Endpoints the UDC offers besides ep0.
+    pub endpoint_budget: u32,
+    /// Functions in interface order.
+    pub functions: Vec<FunctionSpec>,
 }
 
 /// A validated profile.
@@ -64,6 +86,8 @@ pub struct HwProfile {
     pub fps: Option<u32>,
     /// H.264 encoder chain.
     pub h264: String,
+    /// The USB gadget, for boards with an OTG port.
+    pub usb: Option<UsbProfile>,
 }
 
 /// A profile file that cannot be used.
@@ -150,6 +174,10 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
             ),
         ));
     }
+    let usb = match &raw.usb {
+        Some(u) => Some(validate_usb(u).map_err(|(key, message)| err(key, message))?),
+        None => None,
+    };
     Ok(HwProfile {
         name: raw.name,
         description: raw.description,
@@ -159,7 +187,32 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
         resolution,
         fps: raw.capture.fps,
         h264: raw.encoder.h264,
+        usb,
     })
+}
+
+/// `[usb]`: known function names, and a gadget that plans (fits its endpoint budget).
+fn validate_usb(u: &UsbSection) -> Result<UsbProfile, (&'static str, String)> {
+    let mut functions = Vec::new();
+    for name in &u.functions {
+        let f = FunctionSpec::from_name(name).ok_or_else(|| {
+            (
+                "usb.functions",
+                format!(
+                    "{name:?}: must be one of {}",
+                    FunctionSpec::NAMES.join(", ")
+                ),
+            )
+        })?;
+        functions.push(f);
+    }
+    let usb = UsbProfile {
+        udc: u.udc.clone(),
+        endpoint_budget: u.endpoint_budget,
+        functions,
+    };
+    gadget::plan::plan(&gadget::spec_from_profile(&usb)).map_err(|e| ("usb", e.to_string()))?;
+    Ok(usb)
 }
 
 /// A shipped profile by name.
@@ -177,6 +230,26 @@ pub fn by_name(name: &str) -> Result<HwProfile, ProfileError> {
             message: format!("unknown; shipped: {}", names.join(", ")),
         }),
     }
+}
+
+/// A shipped profile by name, or a profile file when `arg` is a path (has a `/` or ends in
+/// `.toml`): a board not shipped yet, or the test bench's cases. The file's `name` must
+/// still equal its file name.
+pub fn load(arg: &str) -> Result<HwProfile, ProfileError> {
+    if !arg.contains('/') && !arg.ends_with(".toml") {
+        return by_name(arg);
+    }
+    let path = std::path::Path::new(arg);
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| arg.to_string());
+    let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+        file: arg.into(),
+        key: "(file)".into(),
+        message: e.to_string(),
+    })?;
+    validate(&file, &text)
 }
 
 /// `auto`: `generic-uvc` when `video_device_exists`, else `test-pattern`.
@@ -228,5 +301,45 @@ mod tests {
         let e = validate("generic-uvc.toml", &format!("{base}\nbogus = 1\n")).unwrap_err();
         assert!(e.message.contains("unknown field"), "{e}");
         assert_eq!(by_name("nope").unwrap_err().key, "profile");
+    }
+
+    #[test]
+    fn usb_section_is_checked_against_its_endpoint_budget() {
+        let base = include_str!("../hw-profiles/generic-uvc.toml");
+        let usb = by_name("generic-uvc").unwrap().usb.unwrap();
+        assert_eq!(usb.functions[0], FunctionSpec::Keyboard);
+        let e = validate(
+            "generic-uvc.toml",
+            &base.replace("\"mouse_rel\"", "\"mouse\""),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "usb.functions");
+        assert!(e.message.contains("mouse_abs"), "{e}");
+        let over = base
+            .replace("endpoint_budget = 16", "endpoint_budget = 8")
+            .replace("\"mouse_rel\"]", "\"mouse_rel\", \"acm\", \"ecm\"]");
+        let e = validate("generic-uvc.toml", &over).unwrap_err();
+        assert_eq!(e.key, "usb");
+        assert!(
+            e.message.contains("needs 9 endpoints, the udc has 8")
+                && e.message.contains("drop ecm (3) to fit"),
+            "{e}"
+        );
+        let no_usb = base.split("[usb]").next().unwrap();
+        assert_eq!(validate("generic-uvc.toml", no_usb).unwrap().usb, None);
+    }
+
+    #[test]
+    fn load_takes_a_name_or_a_file() {
+        assert_eq!(load("test-pattern").unwrap().name, "test-pattern");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("my-board.toml");
+        let text = include_str!("../hw-profiles/generic-uvc.toml")
+            .replace("name = \"generic-uvc\"", "name = \"my-board\"");
+        std::fs::write(&path, text).unwrap();
+        let p = load(path.to_str().unwrap()).unwrap();
+        assert_eq!(p.name, "my-board");
+        let e = load("/nonexistent/x.toml").unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/x.toml"), "{e}");
     }
 }

@@ -1,9 +1,11 @@
 //! Keyboard and mouse output: the [`HidBackend`] seam, its backends, and the worker that owns
 //! one backend ([`worker`]). Input arrives as `input::InputEvent`s through a [`HidHandle`].
 //!
-//! Backends here: `none` (validate and log) and `record:FILE` (append each report as a JSON
-//! line; tests use it). The USB gadget and CH9329 backends come later behind the same trait.
+//! Backends here: `none` (validate and log), `record:FILE` (append each report as a JSON
+//! line; tests use it) and `otg` (the USB gadget's `/dev/hidgN`, [`gadget`]). CH9329 comes
+//! later behind the same trait.
 
+pub mod gadget;
 pub mod record;
 pub mod report;
 pub mod worker;
@@ -55,6 +57,8 @@ pub enum HidChoice {
     None,
     /// Append reports to a file.
     Record(std::path::PathBuf),
+    /// The USB OTG gadget (`/dev/hidgN`), built from the profile's `[usb]` if absent.
+    Otg,
 }
 
 impl std::str::FromStr for HidChoice {
@@ -62,20 +66,48 @@ impl std::str::FromStr for HidChoice {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "none" | "auto" => Ok(HidChoice::None),
+            "otg" => Ok(HidChoice::Otg),
             _ => match s.strip_prefix("record:") {
                 Some(path) if !path.is_empty() => Ok(HidChoice::Record(path.into())),
-                _ => Err(format!(
-                    "hid = {s:?}: must be auto, none or record:FILE (otg and ch9329 are not built yet)"
-                )),
+                _ => Err("must be auto, none, otg or record:FILE (ch9329 is not built yet)".into()),
             },
         }
     }
 }
 
-/// Opens the chosen backend.
-pub fn open(choice: &HidChoice) -> Result<Box<dyn HidBackend>, HidError> {
+/// Opens the chosen backend. `otg` uses the profile's `usb` section to build the gadget
+/// when none is set up (an existing one is used as it is).
+pub fn open(
+    choice: &HidChoice,
+    usb: Option<&crate::profile::UsbProfile>,
+) -> Result<Box<dyn HidBackend>, HidError> {
     Ok(match choice {
         HidChoice::None => Box::new(record::NoneHid),
         HidChoice::Record(path) => Box::new(record::RecordHid::open(path)?),
+        HidChoice::Otg => Box::new(open_otg(std::path::Path::new("/"), usb)?),
     })
+}
+
+fn open_otg(
+    root: &std::path::Path,
+    usb: Option<&crate::profile::UsbProfile>,
+) -> Result<gadget::OtgHid, HidError> {
+    if let Some(usb) = usb {
+        let spec = gadget::spec_from_profile(usb);
+        match gadget::ensure_up(root, &spec) {
+            Ok(Some(up)) => tracing::info!(
+                target: "hid",
+                udc = %up.udc,
+                "otg: usb gadget built: {}",
+                up.plan.summary()
+            ),
+            Ok(None) => tracing::info!(target: "hid", "otg: using the existing usb gadget"),
+            Err(e) => return Err(HidError::DeviceMissing(format!("otg: {e}"))),
+        }
+    }
+    let hid = gadget::OtgHid::open(root)?;
+    for (function, path) in hid.nodes() {
+        tracing::info!(target: "hid", function, node = %path.display(), "otg: hid node");
+    }
+    Ok(hid)
 }

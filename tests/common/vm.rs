@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Longest a guest may take to boot and print a marker (TCG on 2 shared cores, cold cache
@@ -24,8 +24,12 @@ pub enum Forward {
     Udp(u16, u16),
 }
 
+/// One guest at a time: QEMU's TCG takes a whole core, and this machine has two.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// A booted guest.
 pub struct Vm {
+    _turn: MutexGuard<'static, ()>,
     child: Child,
     lines: mpsc::Receiver<String>,
     /// Every console line so far.
@@ -40,6 +44,8 @@ impl Vm {
     /// Boots a guest that runs `tests/vm/cases/<case>` with `args`, with the periscope
     /// binary at /usr/bin/periscope and the forwards and environment given.
     pub fn boot(case: &str, args: &[&str], forwards: &[Forward], env: &[(&str, &str)]) -> Vm {
+        // A test that failed while holding the lock poisons it; the next guest may still run.
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let root = repo();
         let mut cmd = Command::new("bash");
         cmd.arg(root.join("tests/vm/run.sh"));
@@ -77,6 +83,7 @@ impl Vm {
             }
         });
         Vm {
+            _turn: turn,
             child,
             lines,
             log: Vec::new(),

@@ -41,7 +41,7 @@ pub struct Settings {
     /// Frames per second (default 30).
     #[arg(long)]
     pub fps: Option<u32>,
-    /// auto | none | record:FILE (otg and ch9329 come with the HID backends).
+    /// auto | none | otg | record:FILE (ch9329 comes with the serial HID backend).
     #[arg(long)]
     pub hid: Option<String>,
     /// Hardware profile name, or auto.

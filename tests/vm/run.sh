@@ -114,7 +114,7 @@ apt_install() {
              --no-install-recommends install "$@") p
   log "installing $*"
   for p in "$@"; do
-    apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]' || { apt_update || true; break; }
+    apt-cache policy "$p" 2>/dev/null | grep 'Candidate: [0-9]' > /dev/null || { apt_update || true; break; }
   done
   as_root "${apt[@]}" >&2 && return 0
   log "apt-get install failed; updating and retrying once"
@@ -129,7 +129,7 @@ host_deps() {
   # qboot.rom (the fast firmware for the PVH boot) comes with qemu-system-x86's data package.
   command -v qemu-system-x86_64 >/dev/null && [ -f /usr/share/qemu/qboot.rom ] || miss+=(qemu-system-x86)
   # busybox-static: Debian's dynamic busybox lacks applets the guest needs (uevent, modprobe).
-  [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx uevent &&
+  [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -x uevent > /dev/null &&
     ! ldd /bin/busybox >/dev/null 2>&1 || miss+=(busybox-static)
   command -v cpio >/dev/null || miss+=(cpio)
   command -v depmod >/dev/null || miss+=(kmod)
@@ -153,7 +153,7 @@ extract_vmlinux() {
   for spec in 'xz|\xFD7zXZ\x00|xz -dc' 'gzip|\x1F\x8B\x08\x00|gzip -dc' 'zstd|\x28\xB5\x2F\xFD|zstd -dc'; do
     IFS='|' read -r _ magic cmd <<<"$spec"
     command -v "${cmd%% *}" >/dev/null || continue
-    for off in $( { LC_ALL=C grep -abo -P "$magic" "$img" 2>/dev/null || true; } | cut -d: -f1 | head -n 5); do
+    for off in $( { LC_ALL=C grep -abo -P "$magic" "$img" 2>/dev/null || true; } | cut -d: -f1 | sed -n 1,5p); do
       tail -c +$((off + 1)) "$img" | $cmd > "$out.tmp" 2>/dev/null || true
       if is_elf "$out.tmp"; then mv "$out.tmp" "$out"; return 0; fi
     done
@@ -162,10 +162,16 @@ extract_vmlinux() {
   return 1
 }
 
-# kernel_pkg: the versioned kernel package linux-image-amd64 depends on.
+# kernel_pkg: the versioned kernel package linux-image-amd64 depends on. apt-cache takes
+# ~0.6 s, so the answer is remembered until the apt package lists change.
 kernel_pkg() {
-  { apt-cache depends linux-image-amd64 2>/dev/null || true; } |
-    awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+  local stamp memo=$CACHE/kernel-pkg pkg
+  stamp=$(stat -c '%n %Y %s' /var/lib/apt/lists/*Packages* 2>/dev/null | cksum | cut -d' ' -f1)
+  if [ -f "$memo" ] && [ "$(sed -n 1p "$memo")" = "$stamp" ]; then sed -n 2p "$memo"; return 0; fi
+  pkg=$({ apt-cache depends linux-image-amd64 2>/dev/null || true; } |
+        awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+  [ -z "$pkg" ] || printf '%s\n%s\n' "$stamp" "$pkg" > "$memo"
+  echo "$pkg"
 }
 
 # kernel_setup: sets KVER and KDIR; KDIR holds linux-image.deb (the modules' source), vmlinuz
@@ -367,7 +373,7 @@ write_modprobe_conf() {
   : > "$1"
   for o in "${DEFAULT_MODOPTS[@]}"; do
     m=${o%% *}
-    printf '%s\n' "${MODOPTS[@]+"${MODOPTS[@]}"}" | grep -q "^$m\( \|$\)" || echo "options $o" >> "$1"
+    printf '%s\n' "${MODOPTS[@]+"${MODOPTS[@]}"}" | grep "^$m\( \|$\)" > /dev/null || echo "options $o" >> "$1"
   done
   for o in "${MODOPTS[@]+"${MODOPTS[@]}"}"; do echo "options $o" >> "$1"; done
 }
@@ -456,6 +462,22 @@ cleanup() {
   exit "$rc"
 }
 
+# start_watchdog PID: start (WATCHDOG_PID) a background watchdog that sends PID SIGTERM after
+# TIMEOUT seconds (marking RUN/timed-out) and SIGKILL 10 s later. Its sleep dies with it
+# (SIGTERM), it holds none of run.sh's pipes, and it outlives a SIGKILLed run.sh, so QEMU still
+# stops at the timeout.
+start_watchdog() {
+  (
+    set +e; s=""
+    trap '[ -z "$s" ] || { kill "$s"; wait "$s"; } 2>/dev/null; exit 0' TERM
+    sleep "$TIMEOUT" & s=$!; wait "$s"; s=""
+    touch "$RUN/timed-out"; kill "$1" 2>/dev/null || exit 0
+    sleep 10 & s=$!; wait "$s"; s=""
+    kill -9 "$1" 2>/dev/null
+  ) < /dev/null > /dev/null 2>&1 &
+  WATCHDOG_PID=$!
+}
+
 # run_qemu: boot, stream the console (CRs stripped) to stdout and RUN/console.log, enforce the
 # timeout; sets QEMU_STATUS and TIMED_OUT.
 run_qemu() {
@@ -464,10 +486,7 @@ run_qemu() {
   FILTER_PID=$!
   "${QEMU[@]}" < /dev/null > "$RUN/console" 2> "$RUN/qemu.err" &
   QEMU_PID=$!
-  # The watchdog: SIGTERM at the timeout, SIGKILL 10 s later.
-  ( trap - TERM; sleep "$TIMEOUT"; touch "$RUN/timed-out"; kill "$QEMU_PID" 2>/dev/null
-    sleep 10; kill -9 "$QEMU_PID" 2>/dev/null ) &
-  WATCHDOG_PID=$!
+  start_watchdog "$QEMU_PID"
   QEMU_STATUS=0
   wait "$QEMU_PID" || QEMU_STATUS=$?
   kill "$WATCHDOG_PID" 2>/dev/null || true
@@ -499,8 +518,9 @@ main() {
   build_run
   qemu_cmd
   run_qemu
-  [ ! -s "$RUN/qemu.err" ] || sed "s/^/$ME: qemu: /" "$RUN/qemu.err" >&2
-  rc=$(tr -cd '0-9\n' 2>/dev/null < "$RUN/status" | grep -m1 . || true)
+  # QEMU's own messages, less the one about the signal run.sh sent it.
+  [ ! -s "$RUN/qemu.err" ] || sed "/terminating on signal/d; s/^/$ME: qemu: /" "$RUN/qemu.err" >&2
+  rc=$(tr -cd '0-9\n' 2>/dev/null < "$RUN/status" | sed -n '/./{p;q;}' || true)
   if [ -n "$rc" ]; then exit "$rc"; fi
   if [ "$TIMED_OUT" = 1 ]; then log "guest timed out after ${TIMEOUT}s"; exit 124; fi
   log "the guest ended without reporting an exit status (QEMU status $QEMU_STATUS; kernel panic?)"

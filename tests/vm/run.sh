@@ -193,8 +193,9 @@ kernel_setup() {
   [ -f "$KDIR/.ok" ] && [ -f "$KDIR/linux-image.deb" ] && return 0
   log "fetching $pkg"
   rm -rf "$KDIR"; mkdir -p "$KDIR/dl"
-  (cd "$KDIR/dl" && apt-get -q download "$pkg" >&2) ||
-    { apt_update || true; (cd "$KDIR/dl" && apt-get -q download "$pkg" >&2); } ||
+  local sandbox=(); [ "$(id -u)" != 0 ] || sandbox=(-o APT::Sandbox::User=root)   # no "unsandboxed" warning
+  (cd "$KDIR/dl" && apt-get -q "${sandbox[@]}" download "$pkg" >&2) ||
+    { apt_update || true; (cd "$KDIR/dl" && apt-get -q "${sandbox[@]}" download "$pkg" >&2); } ||
     fatal "apt-get download $pkg failed"
   mv "$KDIR"/dl/*.deb "$KDIR/linux-image.deb"; rmdir "$KDIR/dl"
   dpkg-deb --fsys-tarfile "$KDIR/linux-image.deb" | tar -xO "./boot/vmlinuz-$KVER" > "$KDIR/vmlinuz" ||
@@ -472,7 +473,8 @@ start_watchdog() {
     trap '[ -z "$s" ] || { kill "$s"; wait "$s"; } 2>/dev/null; exit 0' TERM
     sleep "$TIMEOUT" & s=$!; wait "$s"; s=""
     touch "$RUN/timed-out"; kill "$1" 2>/dev/null || exit 0
-    sleep 10 & s=$!; wait "$s"; s=""
+    i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.5 & s=$!; wait "$s"; s=""; i=$((i + 1)); done
     kill -9 "$1" 2>/dev/null
   ) < /dev/null > /dev/null 2>&1 &
   WATCHDOG_PID=$!
@@ -503,6 +505,8 @@ main() {
   resolve_payload
   host_deps
   mkdir -p "$CACHE/runs"
+  # Run directories left by a SIGKILLed run.sh (or --keep) go after a day.
+  find "$CACHE/runs" -mindepth 1 -maxdepth 1 -name 'run.*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
   RUN=$(mktemp -d "$CACHE/runs/run.XXXXXX")
   trap cleanup EXIT
   trap 'exit 130' INT
@@ -523,7 +527,11 @@ main() {
   rc=$(tr -cd '0-9\n' 2>/dev/null < "$RUN/status" | sed -n '/./{p;q;}' || true)
   if [ -n "$rc" ]; then exit "$rc"; fi
   if [ "$TIMED_OUT" = 1 ]; then log "guest timed out after ${TIMEOUT}s"; exit 124; fi
-  log "the guest ended without reporting an exit status (QEMU status $QEMU_STATUS; kernel panic?)"
+  if [ "$QEMU_STATUS" != 0 ] && [ ! -s "$RUN/console.log" ]; then
+    log "QEMU failed (status $QEMU_STATUS)"
+  else
+    log "the guest ended without reporting an exit status (QEMU status $QEMU_STATUS; kernel panic?)"
+  fi
   exit 125
 }
 

@@ -7,9 +7,38 @@
 mod common;
 
 use common::vm::{Forward, Vm, BOOT_BOUND};
+use common::whep_client::Client as WhepClient;
 use std::time::Duration;
 
 const PASSWORD: &str = "vm-test-password";
+
+/// Logs in through the forwarded HTTPS port and opens a WHEP session there: the HTTP client
+/// (with the session cookie), the connected WHEP client, and the SDP answer.
+async fn whep_session(base: &str) -> (reqwest::Client, WhepClient, String) {
+    let http = common::client();
+    common::login_with(&http, base, PASSWORD).await;
+    let (mut client, offer) = common::whep_client::client().await;
+    let r = http
+        .post(format!("{base}/api/whep"))
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .expect("WHEP POST through the forwarded port");
+    assert_eq!(r.status(), 201);
+    let answer = r.text().await.expect("SDP answer");
+    client.accept(&answer).await;
+    (http, client, answer)
+}
+
+async fn get_state(http: &reqwest::Client, base: &str) -> serde_json::Value {
+    let r = http
+        .get(format!("{base}/api/state"))
+        .send()
+        .await
+        .expect("GET /api/state");
+    r.json().await.expect("state JSON")
+}
 
 /// periscope in the guest captures vivid's HDMI input (640x480 YUYV), encodes H.264, and a
 /// WHEP client on the host receives pictures of the negotiated size through the forwarded
@@ -39,39 +68,13 @@ async fn capture_from_vivid_reaches_a_whep_client() {
     );
     tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
     let base = format!("https://127.0.0.1:{https}");
-    let http = common::client();
-    let r = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&serde_json::json!({"user": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login through the forwarded port");
-    assert_eq!(r.status(), 200);
-    let state: serde_json::Value = http
-        .get(format!("{base}/api/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (http, mut client, answer) = whep_session(&base).await;
+    let state = get_state(&http, &base).await;
     assert_eq!(state["source"], "/dev/video0", "{state}");
-
-    let (mut client, offer) = common::whep_client::client().await;
-    let r = http
-        .post(format!("{base}/api/whep"))
-        .header("content-type", "application/sdp")
-        .body(offer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let answer = r.text().await.unwrap();
     assert!(
         answer.contains(&format!("127.0.0.1 {udp} typ host")),
         "advertised candidate: {answer}"
     );
-    client.accept(&answer).await;
     let pictures = client.pictures(10, Duration::from_secs(60)).await;
     for (w, h, _) in &pictures {
         assert_eq!((*w, *h), (640, 480), "the negotiated size");
@@ -81,14 +84,7 @@ async fn capture_from_vivid_reaches_a_whep_client() {
         distinct.len() > 1,
         "vivid's picture moves (its text overlay counts frames)"
     );
-    let state: serde_json::Value = http
-        .get(format!("{base}/api/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_state(&http, &base).await;
     assert_eq!(
         (state["width"].as_u64(), state["height"].as_u64()),
         (Some(640), Some(480)),
@@ -110,19 +106,7 @@ async fn keys_and_mouse_reach_the_guest_as_input_events() {
         &[("PERISCOPE_ADMIN_PASSWORD", PASSWORD)],
     );
     tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
-    let base = format!("https://127.0.0.1:{https}");
-    let http = common::client();
-    common::login_with(&http, &base, PASSWORD).await;
-    let (mut client, offer) = common::whep_client::client().await;
-    let r = http
-        .post(format!("{base}/api/whep"))
-        .header("content-type", "application/sdp")
-        .body(offer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    client.accept(&r.text().await.unwrap()).await;
+    let (_http, client, _) = whep_session(&format!("https://127.0.0.1:{https}")).await;
     for msg in [
         r#"{"type":"key","code":"KeyA","down":true}"#,
         r#"{"type":"key","code":"KeyA","down":false}"#,

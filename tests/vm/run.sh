@@ -421,6 +421,7 @@ hostfwd_rules() {
 }
 
 # qemu_cmd: QEMU's command line in the array QEMU.
+# shellcheck disable=SC2054  # the commas are QEMU's
 qemu_cmd() {
   local bios=/usr/share/qemu/qboot.rom
   QEMU=(qemu-system-x86_64 -accel tcg -cpu max -m "$MEM" -smp "$SMP"

@@ -62,11 +62,11 @@ check_exitcode() {
 # check_signal: SIGTERM to run.sh's process group (what the Rust harness does) gives 143 and
 # leaves no QEMU behind.
 check_signal() {
-  local out pid rc i run
+  local out pid rc run
   out=$(mktemp)
   setsid "$RUN" -q --keep -- -c 'echo READY; sleep 120' > "$out" 2>&1 &
   pid=$!
-  for i in $(seq 600); do grep -q '^READY' "$out" && break; kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+  for _ in $(seq 600); do grep -q '^READY' "$out" && break; kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
   grep -q '^READY' "$out" || { cat "$out"; rm -f "$out"; return 1; }
   kill -TERM -- "-$pid"
   wait "$pid"; rc=$?
@@ -82,12 +82,12 @@ check_signal() {
 
 # check_net: host clients reach a TCP and a UDP server in the guest through forwarded ports.
 check_net() {
-  local out pid i ok=1 body reply rc
+  local out pid ok=1 body reply rc
   out=$(mktemp)
   "$RUN" -q --file "$(command -v socat):/usr/bin/socat" --port "tcp:$HTTP_PORT:8080" \
     --port "udp:$UDP_PORT" --port "$STOP_PORT:9000" --timeout 120 -- "$HERE/selftest/net-guest.sh" > "$out" 2>&1 &
   pid=$!
-  for i in $(seq 900); do grep -q '^READY' "$out" && break; kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+  for _ in $(seq 900); do grep -q '^READY' "$out" && break; kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
   if grep -q '^READY' "$out"; then
     body=$(curl -sS --max-time 10 "http://127.0.0.1:$HTTP_PORT/" 2>&1)
     if [ "$body" = "hello from the guest" ]; then echo "tcp ok: $body"; else echo "tcp FAIL: '$body'"; ok=0; fi

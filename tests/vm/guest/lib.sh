@@ -1,4 +1,5 @@
 # Helpers for guest scripts of periscope's test VM (busybox sh). Use:  . /vm/lib.sh
+# shellcheck shell=dash disable=SC2034  # busybox ash has `local`; VM_* are for the callers
 #
 # Every helper prints its diagnostics to stderr and returns non-zero on failure; timeouts are
 # in seconds (decimals allowed, e.g. 0.5). Names starting with _vm are internal, except the

@@ -264,17 +264,29 @@ impl Client {
         .expect("state watch");
     }
 
-    /// Decodes until `FRAMES` pictures; returns their strip counters.
-    pub async fn counters(&mut self) -> Vec<u32> {
-        let mut counters = Vec::new();
-        while counters.len() < FRAMES {
-            let unit = timeout(BOUND, self.units.recv())
+    /// Decodes access units until `n` pictures; `read` turns each picture into a value.
+    async fn decode_pictures<T>(
+        &mut self,
+        n: usize,
+        bound: Duration,
+        mut read: impl FnMut(&openh264::decoder::DecodedYUV<'_>) -> T,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let unit = timeout(bound, self.units.recv())
                 .await
                 .expect("video keeps coming")
                 .expect("track open");
-            let Some(picture) = self.decoder.decode(&unit).expect("decodable H.264") else {
-                continue;
-            };
+            if let Some(picture) = self.decoder.decode(&unit).expect("decodable H.264") {
+                out.push(read(&picture));
+            }
+        }
+        out
+    }
+
+    /// Decodes until `FRAMES` pictures of the 640x480 test pattern; returns their strip counters.
+    pub async fn counters(&mut self) -> Vec<u32> {
+        self.decode_pictures(FRAMES, BOUND, |picture| {
             let (width, height) = picture.dimensions();
             assert_eq!((width, height), (640, 480));
             let luma = strip::Luma {
@@ -283,29 +295,21 @@ impl Client {
                 height: height as u32,
                 stride: picture.strides().0,
             };
-            counters.push(strip::read(&luma).expect("strip readable").counter);
-        }
-        counters
+            strip::read(&luma).expect("strip readable").counter
+        })
+        .await
     }
 
     /// Decodes `n` pictures of any source: (width, height, hash of the luma plane).
     pub async fn pictures(&mut self, n: usize, bound: Duration) -> Vec<(usize, usize, u64)> {
         use std::hash::{Hash, Hasher};
-        let mut out = Vec::new();
-        while out.len() < n {
-            let unit = timeout(bound, self.units.recv())
-                .await
-                .expect("video keeps coming")
-                .expect("track open");
-            let Some(picture) = self.decoder.decode(&unit).expect("decodable H.264") else {
-                continue;
-            };
+        self.decode_pictures(n, bound, |picture| {
             let (width, height) = picture.dimensions();
             let mut h = std::collections::hash_map::DefaultHasher::new();
             picture.y().hash(&mut h);
-            out.push((width, height, h.finish()));
-        }
-        out
+            (width, height, h.finish())
+        })
+        .await
     }
 
     /// Sends a Picture Loss Indication for the video, as a browser does after loss.

@@ -82,8 +82,8 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     let pipeline =
         Pipeline::start(factory, h264, mjpeg).context("starting the capture and encode threads")?;
 
-    let hid_backend = hid::open(&cfg.hid, profile.usb.as_ref())?;
-    let hid = HidHandle::spawn(hid_backend, cancel.clone());
+    let hid_backend = hid::open(&cfg.hid, profile.usb.as_ref(), cfg.hid_options)?;
+    let hid = HidHandle::spawn(hid_backend, cfg.keyboard_layout, cancel.clone());
 
     let webrtc =
         WebRtcHost::new(webrtc_config(&cfg), Arc::clone(&pipeline.h264), hid.clone()).await?;

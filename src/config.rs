@@ -2,7 +2,8 @@
 //! config file whose keys are the flags' names in snake_case. Flags win. `validate` turns the
 //! merged values into a [`DaemonConfig`] or an error naming the key and the allowed values.
 
-use crate::hid::HidChoice;
+use crate::hid::{HidChoice, HidOptions};
+use crate::input::layout::Layout;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -41,9 +42,15 @@ pub struct Settings {
     /// Frames per second (default 30).
     #[arg(long)]
     pub fps: Option<u32>,
-    /// auto | none | otg | record:FILE (ch9329 comes with the serial HID backend).
+    /// auto | none | otg | ch9329:/dev/ttyX | record:FILE.
     #[arg(long)]
     pub hid: Option<String>,
+    /// Serial speed the CH9329 chip is set to (default 9600, the chip's factory setting).
+    #[arg(long)]
+    pub hid_baud: Option<u32>,
+    /// Keyboard layout the target host uses, for typed text: us, uk, de or fr (default us).
+    #[arg(long)]
+    pub keyboard_layout: Option<String>,
     /// Hardware profile name, or auto.
     #[arg(long)]
     pub profile: Option<String>,
@@ -79,6 +86,8 @@ impl Settings {
             resolution: self.resolution.or(file.resolution),
             fps: self.fps.or(file.fps),
             hid: self.hid.or(file.hid),
+            hid_baud: self.hid_baud.or(file.hid_baud),
+            keyboard_layout: self.keyboard_layout.or(file.keyboard_layout),
             profile: self.profile.or(file.profile),
             webrtc_udp_port: self.webrtc_udp_port.or(file.webrtc_udp_port),
             webrtc_advertise: self.webrtc_advertise.or(file.webrtc_advertise),
@@ -124,6 +133,10 @@ pub struct DaemonConfig {
     pub fps: u32,
     /// HID backend.
     pub hid: HidChoice,
+    /// Backend options (CH9329 baud).
+    pub hid_options: HidOptions,
+    /// Layout for typed text when a message names none.
+    pub keyboard_layout: Layout,
     /// Profile name or "auto".
     pub profile: String,
     /// Shared WebRTC UDP port.
@@ -202,6 +215,18 @@ impl Settings {
         let hid = hid_s
             .parse::<HidChoice>()
             .map_err(|e| bad("hid", &hid_s, e))?;
+        let baud = self.hid_baud.unwrap_or(crate::hid::ch9329::DEFAULT_BAUD);
+        if !crate::hid::ch9329::BAUD_RATES.contains(&baud) {
+            return Err(bad(
+                "hid_baud",
+                baud,
+                format!("one of {:?}", crate::hid::ch9329::BAUD_RATES),
+            ));
+        }
+        let keyboard_layout = match self.keyboard_layout {
+            None => Layout::default(),
+            Some(s) => s.parse().map_err(|e| bad("keyboard_layout", &s, e))?,
+        };
         let webrtc_advertise = match self.webrtc_advertise {
             None => None,
             Some(s) => Some(
@@ -244,6 +269,8 @@ impl Settings {
             resolution,
             fps,
             hid,
+            hid_options: HidOptions { baud },
+            keyboard_layout,
             profile: self.profile.unwrap_or_else(|| "auto".into()),
             webrtc_udp_port: self.webrtc_udp_port,
             webrtc_advertise,
@@ -277,7 +304,7 @@ mod tests {
         assert_eq!(c.listen, "0.0.0.0:8443".parse::<SocketAddr>().unwrap());
         assert_eq!(c.source, SourceChoice::Auto);
         assert_eq!(c.fps, 30);
-        assert_eq!(c.hid, HidChoice::None);
+        assert_eq!(c.hid, HidChoice::Auto);
         assert_eq!(c.state_dir, PathBuf::from("/tmp/x"));
     }
 

@@ -50,6 +50,7 @@ fn pipeline() -> Pipeline {
 fn hid(record: &Path, cancel: &CancellationToken) -> HidHandle {
     HidHandle::spawn(
         Box::new(RecordHid::open(record).expect("record file")),
+        periscope::input::layout::Layout::Us,
         cancel.clone(),
     )
 }

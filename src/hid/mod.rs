@@ -2,9 +2,10 @@
 //! one backend ([`worker`]). Input arrives as `input::InputEvent`s through a [`HidHandle`].
 //!
 //! Backends here: `none` (validate and log), `record:FILE` (append each report as a JSON
-//! line; tests use it) and `otg` (the USB gadget's `/dev/hidgN`, [`gadget`]). CH9329 comes
-//! later behind the same trait.
+//! line; tests use it), `otg` (the USB gadget's `/dev/hidgN`, [`gadget`]) and
+//! `ch9329:/dev/ttyX` (the WCH serial-to-HID chip, [`ch9329`]).
 
+pub mod ch9329;
 pub mod gadget;
 pub mod record;
 pub mod report;
@@ -44,33 +45,70 @@ pub trait HidBackend: Send {
     fn name(&self) -> &'static str;
     /// Delivers one report.
     fn send(&mut self, report: &HidReport) -> Result<(), HidError>;
-    /// The host's LED state if it changed since the last call (backends without LEDs: never).
-    fn poll_leds(&mut self) -> Option<Leds> {
-        None
+    /// Called by the worker every 100 ms: what the backend noticed since the last call.
+    /// May do short I/O (read LED reports, ask a chip for its state); must not block long.
+    fn poll(&mut self) -> Polled {
+        Polled::default()
     }
+}
+
+/// What a backend noticed since the last [`HidBackend::poll`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Polled {
+    /// The host's LED state, when it changed (backends without LEDs: never).
+    pub leds: Option<Leds>,
+    /// The link to the target came back: the host (re-)configured the gadget, or the chip was
+    /// reset. The worker then releases everything so the host starts from a clean state.
+    pub reconnected: bool,
 }
 
 /// Which backend the `--hid` flag asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HidChoice {
+    /// `otg` when the profile describes a USB gadget and the machine has a USB device
+    /// controller (UDC); otherwise `none`.
+    Auto,
     /// Validate and log only.
     None,
     /// Append reports to a file.
     Record(std::path::PathBuf),
     /// The USB OTG gadget (`/dev/hidgN`), built from the profile's `[usb]` if absent.
     Otg,
+    /// A CH9329 serial-to-HID chip on this serial port.
+    Ch9329(std::path::PathBuf),
 }
 
 impl std::str::FromStr for HidChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "none" | "auto" => Ok(HidChoice::None),
+            "auto" => Ok(HidChoice::Auto),
+            "none" => Ok(HidChoice::None),
             "otg" => Ok(HidChoice::Otg),
-            _ => match s.strip_prefix("record:") {
-                Some(path) if !path.is_empty() => Ok(HidChoice::Record(path.into())),
-                _ => Err("must be auto, none, otg or record:FILE (ch9329 is not built yet)".into()),
-            },
+            _ => {
+                if let Some(path) = s.strip_prefix("record:").filter(|p| !p.is_empty()) {
+                    Ok(HidChoice::Record(path.into()))
+                } else if let Some(port) = s.strip_prefix("ch9329:").filter(|p| !p.is_empty()) {
+                    Ok(HidChoice::Ch9329(port.into()))
+                } else {
+                    Err("must be auto, none, otg, ch9329:/dev/ttyX or record:FILE".into())
+                }
+            }
+        }
+    }
+}
+
+/// Options the backends take besides the choice itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HidOptions {
+    /// CH9329: the serial speed the chip is configured for.
+    pub baud: u32,
+}
+
+impl Default for HidOptions {
+    fn default() -> Self {
+        HidOptions {
+            baud: ch9329::DEFAULT_BAUD,
         }
     }
 }
@@ -80,12 +118,50 @@ impl std::str::FromStr for HidChoice {
 pub fn open(
     choice: &HidChoice,
     usb: Option<&crate::profile::UsbProfile>,
+    options: HidOptions,
 ) -> Result<Box<dyn HidBackend>, HidError> {
+    let root = std::path::Path::new("/");
+    let resolved;
+    let choice = match choice {
+        HidChoice::Auto => {
+            resolved = resolve_auto(root, usb);
+            tracing::info!(target: "hid", "--hid auto: using {}", resolved.describe());
+            &resolved
+        }
+        other => other,
+    };
     Ok(match choice {
-        HidChoice::None => Box::new(record::NoneHid),
+        HidChoice::None | HidChoice::Auto => Box::new(record::NoneHid),
         HidChoice::Record(path) => Box::new(record::RecordHid::open(path)?),
-        HidChoice::Otg => Box::new(open_otg(std::path::Path::new("/"), usb)?),
+        HidChoice::Otg => Box::new(open_otg(root, usb)?),
+        HidChoice::Ch9329(port) => Box::new(ch9329::Ch9329Hid::open(port, options.baud)?),
     })
+}
+
+/// What `--hid auto` means on this machine: `otg` when the profile has a `[usb]` section and
+/// `root/sys/class/udc` lists a controller, else `none`.
+pub fn resolve_auto(root: &std::path::Path, usb: Option<&crate::profile::UsbProfile>) -> HidChoice {
+    let has_udc = std::fs::read_dir(root.join("sys/class/udc"))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if usb.is_some() && has_udc {
+        HidChoice::Otg
+    } else {
+        HidChoice::None
+    }
+}
+
+impl HidChoice {
+    /// The choice as the `--hid` flag spells it.
+    pub fn describe(&self) -> String {
+        match self {
+            HidChoice::Auto => "auto".into(),
+            HidChoice::None => "none".into(),
+            HidChoice::Otg => "otg".into(),
+            HidChoice::Record(p) => format!("record:{}", p.display()),
+            HidChoice::Ch9329(p) => format!("ch9329:{}", p.display()),
+        }
+    }
 }
 
 fn open_otg(
@@ -110,4 +186,38 @@ fn open_otg(
         tracing::info!(target: "hid", function, node = %path.display(), "otg: hid node");
     }
     Ok(hid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_parse() {
+        assert_eq!("auto".parse(), Ok(HidChoice::Auto));
+        assert_eq!("none".parse(), Ok(HidChoice::None));
+        assert_eq!("otg".parse(), Ok(HidChoice::Otg));
+        assert_eq!(
+            "ch9329:/dev/ttyUSB0".parse(),
+            Ok(HidChoice::Ch9329("/dev/ttyUSB0".into()))
+        );
+        assert_eq!(
+            "record:/tmp/x".parse(),
+            Ok(HidChoice::Record("/tmp/x".into()))
+        );
+        for bad in ["ch9329:", "record:", "usb", ""] {
+            assert!(bad.parse::<HidChoice>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn auto_is_otg_only_with_a_usb_profile_and_a_udc() {
+        let root = tempfile::tempdir().unwrap();
+        let usb = crate::profile::load("generic-uvc").unwrap().usb;
+        assert!(usb.is_some(), "generic-uvc has [usb]");
+        assert_eq!(resolve_auto(root.path(), usb.as_ref()), HidChoice::None);
+        std::fs::create_dir_all(root.path().join("sys/class/udc/dummy_udc.0")).unwrap();
+        assert_eq!(resolve_auto(root.path(), usb.as_ref()), HidChoice::Otg);
+        assert_eq!(resolve_auto(root.path(), None), HidChoice::None);
+    }
 }

@@ -75,7 +75,7 @@ mod tests {
         let mut r = RecordHid::open(&path).unwrap();
         r.send(&HidReport::Keyboard([0, 0, 4, 0, 0, 0, 0, 0]))
             .unwrap();
-        r.send(&HidReport::MouseAbs([1, 0, 0x40, 0xff, 0x7f, 0]))
+        r.send(&HidReport::MouseAbs([1, 0, 0x40, 0xff, 0x7f, 0, 0]))
             .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<serde_json::Value> = text
@@ -85,7 +85,7 @@ mod tests {
         assert_eq!(lines[0]["device"], "keyboard");
         assert_eq!(lines[0]["report"], "0000040000000000");
         assert_eq!(lines[1]["device"], "mouse_abs");
-        assert_eq!(lines[1]["report"], "010040ff7f00");
+        assert_eq!(lines[1]["report"], "010040ff7f0000");
     }
 
     #[test]

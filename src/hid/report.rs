@@ -1,5 +1,5 @@
 //! HID report bytes from input state (pure): the boot keyboard report, the absolute mouse
-//! (tablet) report and the relative mouse report, plus US-layout text → keystrokes.
+//! (tablet) report and the relative mouse report.
 //!
 //! Byte layouts follow USB HID 1.11 Appendix B (boot keyboard) and the descriptors that
 //! `hid::gadget` (a later issue) declares: absolute X/Y are 0..=32767 little endian.
@@ -18,10 +18,10 @@ const ERROR_ROLLOVER: u8 = 0x01;
 pub enum HidReport {
     /// 8 bytes: modifiers, reserved, six key usages.
     Keyboard([u8; 8]),
-    /// 6 bytes: buttons, X lo, X hi, Y lo, Y hi, wheel.
-    MouseAbs([u8; 6]),
-    /// 4 bytes: buttons, dx, dy, wheel.
-    MouseRel([u8; 4]),
+    /// 7 bytes: buttons, X lo, X hi, Y lo, Y hi, wheel, horizontal wheel (AC Pan).
+    MouseAbs([u8; 7]),
+    /// 5 bytes: buttons, dx, dy, wheel, horizontal wheel (boot hosts read the first three).
+    MouseRel([u8; 5]),
 }
 
 impl HidReport {
@@ -98,12 +98,14 @@ impl KeyboardState {
     }
 }
 
-/// Mouse buttons and last absolute position.
+/// Mouse buttons, last absolute position, and which pointer the viewer used last.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MouseState {
     buttons: u8,
     x: u16,
     y: u16,
+    /// The last pointer event was relative: wheel steps go to the relative mouse then.
+    relative: bool,
 }
 
 impl MouseState {
@@ -111,24 +113,30 @@ impl MouseState {
     pub fn abs(&mut self, x: f64, y: f64, buttons: Option<u8>) -> HidReport {
         self.x = scale(x);
         self.y = scale(y);
+        self.relative = false;
         if let Some(b) = buttons {
             self.buttons = b & 0x07;
         }
-        self.abs_report(0)
+        self.abs_report(0, 0)
     }
 
     /// Relative motion; buttons unchanged when `None`.
     pub fn rel(&mut self, dx: i8, dy: i8, buttons: Option<u8>) -> HidReport {
+        self.relative = true;
         if let Some(b) = buttons {
             self.buttons = b & 0x07;
         }
-        HidReport::MouseRel([self.buttons, dx as u8, dy as u8, 0])
+        HidReport::MouseRel([self.buttons, dx as u8, dy as u8, 0, 0])
     }
 
-    /// Wheel steps at the current absolute position (horizontal wheel is not in the
-    /// boot-compatible report and is ignored).
-    pub fn wheel(&mut self, dy: i8) -> HidReport {
-        self.abs_report(dy)
+    /// Wheel steps (`dy` vertical, positive = away from the user as HID counts it; `dx`
+    /// horizontal) on the pointer the viewer used last.
+    pub fn wheel(&mut self, dx: i8, dy: i8) -> HidReport {
+        if self.relative {
+            HidReport::MouseRel([self.buttons, 0, 0, dy as u8, dx as u8])
+        } else {
+            self.abs_report(dy, dx)
+        }
     }
 
     /// Whether any button is held.
@@ -136,98 +144,25 @@ impl MouseState {
         self.buttons != 0
     }
 
-    /// Releases every button; returns the report.
+    /// Releases every button; returns the report for the pointer in use.
     pub fn release_all(&mut self) -> HidReport {
         self.buttons = 0;
-        self.abs_report(0)
+        if self.relative {
+            HidReport::MouseRel([0; 5])
+        } else {
+            self.abs_report(0, 0)
+        }
     }
 
-    fn abs_report(&self, wheel: i8) -> HidReport {
+    fn abs_report(&self, wheel: i8, pan: i8) -> HidReport {
         let [xl, xh] = self.x.to_le_bytes();
         let [yl, yh] = self.y.to_le_bytes();
-        HidReport::MouseAbs([self.buttons, xl, xh, yl, yh, wheel as u8])
+        HidReport::MouseAbs([self.buttons, xl, xh, yl, yh, wheel as u8, pan as u8])
     }
 }
 
 fn scale(v: f64) -> u16 {
     (v.clamp(0.0, 1.0) * ABS_MAX as f64).round() as u16
-}
-
-/// One keystroke of typed text: a usage, with or without Shift.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stroke {
-    /// Key usage.
-    pub usage: u8,
-    /// Hold Shift while pressing it.
-    pub shift: bool,
-}
-
-/// Turns text into keystrokes on the US layout; `Err` lists the characters it cannot type.
-pub fn type_text_us(text: &str) -> Result<Vec<Stroke>, String> {
-    let mut strokes = Vec::with_capacity(text.len());
-    let mut bad: Vec<char> = Vec::new();
-    for ch in text.chars() {
-        match us_stroke(ch) {
-            Some(s) => strokes.push(s),
-            None if !bad.contains(&ch) => bad.push(ch),
-            None => {}
-        }
-    }
-    if bad.is_empty() {
-        Ok(strokes)
-    } else {
-        Err(format!(
-            "the us layout cannot type {:?}",
-            bad.iter().collect::<String>()
-        ))
-    }
-}
-
-fn us_stroke(ch: char) -> Option<Stroke> {
-    const SHIFTED_DIGITS: &str = ")!@#$%^&*(";
-    let plain = |usage| {
-        Some(Stroke {
-            usage,
-            shift: false,
-        })
-    };
-    let shifted = |usage| Some(Stroke { usage, shift: true });
-    match ch {
-        'a'..='z' => plain(0x04 + (ch as u8 - b'a')),
-        'A'..='Z' => shifted(0x04 + (ch as u8 - b'A')),
-        '1'..='9' => plain(0x1E + (ch as u8 - b'1')),
-        '0' => plain(0x27),
-        '\n' => plain(0x28),
-        '\t' => plain(0x2B),
-        ' ' => plain(0x2C),
-        _ => {
-            if let Some(i) = SHIFTED_DIGITS.find(ch) {
-                return shifted(if i == 0 { 0x27 } else { 0x1E + i as u8 - 1 });
-            }
-            const PUNCT: &[(char, char, u8)] = &[
-                ('-', '_', 0x2D),
-                ('=', '+', 0x2E),
-                ('[', '{', 0x2F),
-                (']', '}', 0x30),
-                ('\\', '|', 0x31),
-                (';', ':', 0x33),
-                ('\'', '"', 0x34),
-                ('`', '~', 0x35),
-                (',', '<', 0x36),
-                ('.', '>', 0x37),
-                ('/', '?', 0x38),
-            ];
-            PUNCT.iter().find_map(|&(p, s, u)| {
-                if ch == p {
-                    plain(u)
-                } else if ch == s {
-                    shifted(u)
-                } else {
-                    None
-                }
-            })
-        }
-    }
 }
 
 #[cfg(test)]
@@ -273,63 +208,30 @@ mod tests {
         let mut m = MouseState::default();
         assert_eq!(
             m.abs(0.5, 1.0, Some(1)),
-            HidReport::MouseAbs([1, 0x00, 0x40, 0xFF, 0x7F, 0])
+            HidReport::MouseAbs([1, 0x00, 0x40, 0xFF, 0x7F, 0, 0])
         );
         assert_eq!(
             m.abs(0.0, 0.0, None),
-            HidReport::MouseAbs([1, 0, 0, 0, 0, 0])
+            HidReport::MouseAbs([1, 0, 0, 0, 0, 0, 0])
         );
-        assert_eq!(m.wheel(-1), HidReport::MouseAbs([1, 0, 0, 0, 0, 0xFF]));
-        assert_eq!(m.rel(-3, 5, Some(2)), HidReport::MouseRel([2, 0xFD, 5, 0]));
+        assert_eq!(
+            m.wheel(2, -1),
+            HidReport::MouseAbs([1, 0, 0, 0, 0, 0xFF, 2])
+        );
+        assert_eq!(m.release_all(), HidReport::MouseAbs([0; 7]));
+        assert_eq!(
+            m.rel(-3, 5, Some(2)),
+            HidReport::MouseRel([2, 0xFD, 5, 0, 0])
+        );
         assert!(m.any_held());
-        assert_eq!(m.release_all(), HidReport::MouseAbs([0, 0, 0, 0, 0, 0]));
-    }
-
-    #[test]
-    fn us_text() {
-        let s = type_text_us("aZ1!\n").unwrap();
+        // After a relative move the wheel goes to the relative mouse.
+        assert_eq!(m.wheel(-1, 3), HidReport::MouseRel([2, 0, 0, 3, 0xFF]));
+        assert_eq!(m.release_all(), HidReport::MouseRel([0; 5]));
+        assert!(!m.any_held());
+        // Absolute positions scale to 0..=32767 and clamp.
         assert_eq!(
-            s,
-            vec![
-                Stroke {
-                    usage: 0x04,
-                    shift: false
-                },
-                Stroke {
-                    usage: 0x1D,
-                    shift: true
-                },
-                Stroke {
-                    usage: 0x1E,
-                    shift: false
-                },
-                Stroke {
-                    usage: 0x1E,
-                    shift: true
-                },
-                Stroke {
-                    usage: 0x28,
-                    shift: false
-                },
-            ]
-        );
-        assert_eq!(
-            type_text_us(")").unwrap(),
-            vec![Stroke {
-                usage: 0x27,
-                shift: true
-            }]
-        );
-        assert_eq!(
-            type_text_us("?").unwrap(),
-            vec![Stroke {
-                usage: 0x38,
-                shift: true
-            }]
-        );
-        assert_eq!(
-            type_text_us("é€é").unwrap_err(),
-            "the us layout cannot type \"é€\""
+            m.abs(0.25, 2.0, None),
+            HidReport::MouseAbs([0, 0x00, 0x20, 0xFF, 0x7F, 0, 0])
         );
     }
 }

@@ -1,12 +1,17 @@
 //! The HID worker: the single owner of a [`HidBackend`]. Viewers' input events reach it
 //! through a bounded queue ([`HidHandle`]); it keeps keyboard and mouse state, turns events
 //! into reports, and releases everything when a session opens or closes, when the worker
-//! stops, and when a session that holds something goes quiet for [`DEAD_LINK`].
+//! stops, when the backend reconnects (host re-enumerated, chip reset), and when a session
+//! that holds something goes quiet for [`DEAD_LINK`].
+//!
+//! Text is typed from a queue, one report per [`TEXT_REPORT_INTERVAL`], between other
+//! commands: a release-all or the typing session's end cancels the rest of it.
 
-use super::report::{self, KeyboardState, MouseState};
+use super::report::{KeyboardState, MouseState};
 use super::{HidBackend, HidReport, Leds};
+use crate::input::layout::{Layout, Stroke};
 use crate::input::InputEvent;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +28,11 @@ pub const HID_QUEUE: usize = 256;
 pub const DEAD_LINK: Duration = Duration::from_secs(1);
 /// How often the worker checks for dead links and LED changes.
 const TICK: Duration = Duration::from_millis(100);
-/// Pause between reports when typing text, so BIOS-era hosts keep up (≈ 50 keys/s).
+/// Pause between reports when typing text, so BIOS-era hosts keep up: a plain character is
+/// two reports (≈ 50 characters/s), a shifted one four.
 pub const TEXT_REPORT_INTERVAL: Duration = Duration::from_millis(10);
+/// Most key steps waiting to be typed; text beyond it is refused, not cut.
+pub const MAX_TYPING_STEPS: usize = 64 * 1024;
 
 /// Identifies one viewer's input channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,6 +43,15 @@ enum Command {
     Open(SessionKey),
     Close(SessionKey),
     Event(SessionKey, InputEvent),
+    /// Text, checked and turned into strokes; the count of characters for the stats.
+    Type(SessionKey, Vec<Stroke>, usize),
+}
+
+/// One step of typed text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TypeStep {
+    Down(u8),
+    Up(u8),
 }
 
 /// Counters for /metrics.
@@ -46,8 +63,12 @@ pub struct HidStats {
     pub errors: AtomicU64,
     /// Mouse moves dropped because the queue was full.
     pub dropped_moves: AtomicU64,
-    /// Release-alls performed (session change, dead link, request).
+    /// Release-alls performed (session change, dead link, request, reconnect).
     pub release_alls: AtomicU64,
+    /// Times the backend's link came back (host re-enumerated, chip reset).
+    pub reconnects: AtomicU64,
+    /// Characters typed from text messages.
+    pub typed_chars: AtomicU64,
 }
 
 /// A cheap, cloneable way to send input to the worker.
@@ -57,6 +78,7 @@ pub struct HidHandle {
     tx: mpsc::Sender<Command>,
     leds: watch::Receiver<Leds>,
     backend: &'static str,
+    layout: Layout,
     next_session: Arc<AtomicU64>,
     /// Counters.
     pub stats: Arc<HidStats>,
@@ -74,8 +96,13 @@ pub enum SendError {
 }
 
 impl HidHandle {
-    /// Starts a worker that owns `backend` until `cancel` fires.
-    pub fn spawn(backend: Box<dyn HidBackend>, cancel: CancellationToken) -> HidHandle {
+    /// Starts a worker that owns `backend` until `cancel` fires; text messages that name no
+    /// layout are typed with `layout`.
+    pub fn spawn(
+        backend: Box<dyn HidBackend>,
+        layout: Layout,
+        cancel: CancellationToken,
+    ) -> HidHandle {
         let (tx, rx) = mpsc::channel(HID_QUEUE);
         let (leds_tx, leds) = watch::channel(Leds::default());
         let stats = Arc::new(HidStats::default());
@@ -88,12 +115,14 @@ impl HidHandle {
             holders: Vec::new(),
             leds: leds_tx,
             stats: Arc::clone(&stats),
+            typing: VecDeque::new(),
         };
         tokio::spawn(worker.run(rx, cancel));
         HidHandle {
             tx,
             leds,
             backend: name,
+            layout,
             next_session: Arc::new(AtomicU64::new(1)),
             stats,
         }
@@ -102,6 +131,11 @@ impl HidHandle {
     /// The backend's name.
     pub fn backend_name(&self) -> &'static str {
         self.backend
+    }
+
+    /// The layout text is typed with when a message names none.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// LED state changes.
@@ -121,11 +155,25 @@ impl HidHandle {
         let _ = self.tx.send(Command::Close(key)).await;
     }
 
-    /// Queues one event. Mouse moves are dropped when the queue is full.
+    /// Queues one event. Mouse moves are dropped when the queue is full. Text is checked
+    /// against its layout here: untypeable text is refused whole.
     pub async fn send(&self, key: SessionKey, event: InputEvent) -> Result<(), SendError> {
-        if let InputEvent::Text(text) = &event {
-            report::type_text_us(text).map_err(SendError::Untypeable)?;
-        }
+        let event = match event {
+            InputEvent::Text { text, layout } => {
+                let layout = layout.unwrap_or(self.layout);
+                let strokes = layout
+                    .strokes(&text)
+                    .map_err(|e| SendError::Untypeable(e.to_string()))?;
+                Command::Type(key, strokes, text.chars().count())
+            }
+            other => Command::Event(key, other),
+        };
+        let event = match event {
+            Command::Event(_, e) => e,
+            typed => {
+                return self.tx.send(typed).await.map_err(|_| SendError::Stopped);
+            }
+        };
         let droppable = matches!(
             event,
             InputEvent::MouseAbs { buttons: None, .. } | InputEvent::MouseRel { buttons: None, .. }
@@ -157,26 +205,34 @@ struct Worker {
     holders: Vec<SessionKey>,
     leds: watch::Sender<Leds>,
     stats: Arc<HidStats>,
+    /// Text waiting to be typed, one step per report.
+    typing: VecDeque<TypeStep>,
 }
 
 impl Worker {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_step = Instant::now();
         loop {
             tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
                 cmd = rx.recv() => match cmd {
-                    Some(cmd) => self.command(cmd, Instant::now()).await,
+                    Some(cmd) => self.command(cmd, Instant::now()),
                     None => break,
                 },
+                _ = tokio::time::sleep_until(next_step), if !self.typing.is_empty() => {
+                    self.type_step();
+                    next_step = Instant::now() + TEXT_REPORT_INTERVAL;
+                }
                 _ = tick.tick() => self.tick(Instant::now()),
-                _ = cancel.cancelled() => break,
             }
         }
         self.release_all("worker stopping");
     }
 
-    async fn command(&mut self, cmd: Command, now: Instant) {
+    fn command(&mut self, cmd: Command, now: Instant) {
         match cmd {
             Command::Open(key) => {
                 self.last_seen.insert(key, now);
@@ -188,21 +244,23 @@ impl Worker {
             }
             Command::Event(key, event) => {
                 self.last_seen.insert(key, now);
-                self.event(key, event).await;
+                self.event(key, event);
+            }
+            Command::Type(key, strokes, chars) => {
+                self.last_seen.insert(key, now);
+                self.queue_text(key, &strokes, chars);
             }
         }
     }
 
-    async fn event(&mut self, key: SessionKey, event: InputEvent) {
+    fn event(&mut self, key: SessionKey, event: InputEvent) {
         let report = match event {
             InputEvent::Key { usage, down } => self.keyboard.key(usage, down),
             InputEvent::MouseAbs { x, y, buttons } => Some(self.mouse.abs(x, y, buttons)),
             InputEvent::MouseRel { dx, dy, buttons } => Some(self.mouse.rel(dx, dy, buttons)),
-            InputEvent::Wheel { dy, .. } => Some(self.mouse.wheel(dy)),
-            InputEvent::Text(text) => {
-                self.type_text(&text).await;
-                None
-            }
+            InputEvent::Wheel { dx, dy } => Some(self.mouse.wheel(dx, dy)),
+            // `HidHandle::send` turns text into `Command::Type`.
+            InputEvent::Text { .. } => None,
             InputEvent::ReleaseAll => {
                 self.release_all("requested");
                 None
@@ -217,26 +275,44 @@ impl Worker {
         }
     }
 
-    async fn type_text(&mut self, text: &str) {
-        // Validated by `HidHandle::send`; a failure here types nothing.
-        let Ok(strokes) = report::type_text_us(text) else {
+    /// Queues strokes: each presses its modifiers, then the key, and lets go in reverse.
+    fn queue_text(&mut self, key: SessionKey, strokes: &[Stroke], chars: usize) {
+        if self.typing.is_empty() {
+            self.release_all("typing text");
+        }
+        let mut steps = Vec::with_capacity(strokes.len() * 4);
+        for stroke in strokes {
+            let mods: Vec<u8> = (0..8u8)
+                .filter(|bit| stroke.modifiers & (1 << bit) != 0)
+                .map(|bit| 0xE0 + bit)
+                .collect();
+            steps.extend(mods.iter().map(|m| TypeStep::Down(*m)));
+            steps.push(TypeStep::Down(stroke.usage));
+            steps.push(TypeStep::Up(stroke.usage));
+            steps.extend(mods.iter().rev().map(|m| TypeStep::Up(*m)));
+        }
+        if self.typing.len() + steps.len() > MAX_TYPING_STEPS {
+            tracing::warn!(target: "hid", chars, "text dropped: too much text waiting to be typed");
+            return;
+        }
+        tracing::debug!(target: "hid", session = key.0, chars, "typing text");
+        self.typing.extend(steps);
+        self.stats
+            .typed_chars
+            .fetch_add(chars as u64, Ordering::Relaxed);
+    }
+
+    /// Types the next step of queued text.
+    fn type_step(&mut self) {
+        let Some(step) = self.typing.pop_front() else {
             return;
         };
-        self.release_all("typing text");
-        for stroke in strokes {
-            let mut reports = Vec::with_capacity(4);
-            if stroke.shift {
-                reports.extend(self.keyboard.key(0xE1, true));
-            }
-            reports.extend(self.keyboard.key(stroke.usage, true));
-            reports.extend(self.keyboard.key(stroke.usage, false));
-            if stroke.shift {
-                reports.extend(self.keyboard.key(0xE1, false));
-            }
-            for r in reports {
-                self.deliver(&r);
-                tokio::time::sleep(TEXT_REPORT_INTERVAL).await;
-            }
+        let report = match step {
+            TypeStep::Down(u) => self.keyboard.key(u, true),
+            TypeStep::Up(u) => self.keyboard.key(u, false),
+        };
+        if let Some(report) = report {
+            self.deliver(&report);
         }
     }
 
@@ -251,15 +327,34 @@ impl Worker {
                 self.release_all("no message for 1 s from a session holding input");
             }
         }
-        if let Some(leds) = self.backend.poll_leds() {
+        let polled = self.backend.poll();
+        if polled.reconnected {
+            self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(target: "hid", backend = self.backend.name(), "link to the target is back");
+            self.force_release_all("backend reconnected");
+        }
+        if let Some(leds) = polled.leds {
             self.leds.send_replace(leds);
         }
     }
 
+    /// Releases everything the worker holds, and cancels text still being typed.
     fn release_all(&mut self, why: &str) {
+        let typing = !self.typing.is_empty();
+        if typing || self.keyboard.any_held() || self.mouse.any_held() {
+            self.force_release_all(why);
+        } else {
+            self.holders.clear();
+        }
+    }
+
+    /// Sends empty reports whatever the worker believes is held (after a reconnect the host's
+    /// view is unknown).
+    fn force_release_all(&mut self, why: &str) {
         self.holders.clear();
-        if !self.keyboard.any_held() && !self.mouse.any_held() {
-            return;
+        if !self.typing.is_empty() {
+            tracing::info!(target: "hid", steps = self.typing.len(), "typing cancelled");
+            self.typing.clear();
         }
         tracing::info!(target: "hid", reason = why, "release all");
         self.stats.release_alls.fetch_add(1, Ordering::Relaxed);
@@ -285,18 +380,51 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hid::HidError;
+    use crate::hid::{HidError, Polled};
     use std::sync::Mutex;
 
+    /// Records reports; `reconnect` makes the next poll say the link came back.
     #[derive(Clone, Default)]
-    struct FakeHid(Arc<Mutex<Vec<HidReport>>>);
+    struct FakeHid {
+        reports: Arc<Mutex<Vec<HidReport>>>,
+        reconnect: Arc<std::sync::atomic::AtomicBool>,
+    }
+    impl FakeHid {
+        fn got(&self) -> Vec<HidReport> {
+            self.reports.lock().unwrap().clone()
+        }
+        fn bytes(&self) -> Vec<Vec<u8>> {
+            self.got().iter().map(|r| r.bytes().to_vec()).collect()
+        }
+    }
     impl HidBackend for FakeHid {
         fn name(&self) -> &'static str {
             "fake"
         }
         fn send(&mut self, report: &HidReport) -> Result<(), HidError> {
-            self.0.lock().unwrap().push(report.clone());
+            self.reports.lock().unwrap().push(report.clone());
             Ok(())
+        }
+        fn poll(&mut self) -> Polled {
+            Polled {
+                leds: None,
+                reconnected: self.reconnect.swap(false, Ordering::SeqCst),
+            }
+        }
+    }
+
+    fn spawn(fake: &FakeHid) -> HidHandle {
+        HidHandle::spawn(Box::new(fake.clone()), Layout::Us, CancellationToken::new())
+    }
+
+    fn key(usage: u8, down: bool) -> InputEvent {
+        InputEvent::Key { usage, down }
+    }
+
+    fn text(t: &str) -> InputEvent {
+        InputEvent::Text {
+            text: t.into(),
+            layout: None,
         }
     }
 
@@ -307,20 +435,12 @@ mod tests {
     #[tokio::test]
     async fn closing_a_session_releases_its_keys() {
         let fake = FakeHid::default();
-        let h = HidHandle::spawn(Box::new(fake.clone()), CancellationToken::new());
+        let h = spawn(&fake);
         let s = h.open_session().await;
-        h.send(
-            s,
-            InputEvent::Key {
-                usage: 0x04,
-                down: true,
-            },
-        )
-        .await
-        .unwrap();
+        h.send(s, key(0x04, true)).await.unwrap();
         h.close_session(s).await;
         settle().await;
-        let got = fake.0.lock().unwrap().clone();
+        let got = fake.got();
         assert_eq!(got[0], HidReport::Keyboard([0, 0, 4, 0, 0, 0, 0, 0]));
         assert_eq!(got[1], HidReport::Keyboard([0; 8]));
     }
@@ -328,7 +448,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_silent_holder_is_released_after_one_second() {
         let fake = FakeHid::default();
-        let h = HidHandle::spawn(Box::new(fake.clone()), CancellationToken::new());
+        let h = spawn(&fake);
         let s = h.open_session().await;
         h.send(
             s,
@@ -345,37 +465,110 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(250)).await;
             h.send(s, InputEvent::Ping).await.unwrap();
         }
-        assert_eq!(fake.0.lock().unwrap().len(), 1, "held while pinging");
+        assert_eq!(fake.got().len(), 1, "held while pinging");
         tokio::time::sleep(Duration::from_millis(1300)).await;
-        let got = fake.0.lock().unwrap().clone();
-        assert_eq!(got.last(), Some(&HidReport::MouseAbs([0, 0, 0, 0, 0, 0])));
+        assert_eq!(fake.got().last(), Some(&HidReport::MouseAbs([0; 7])));
     }
 
     #[tokio::test(start_paused = true)]
     async fn text_is_typed_with_shift_and_untypeable_text_is_refused() {
         let fake = FakeHid::default();
-        let h = HidHandle::spawn(Box::new(fake.clone()), CancellationToken::new());
+        let h = spawn(&fake);
         let s = h.open_session().await;
-        assert!(matches!(
-            h.send(s, InputEvent::Text("ü".into())).await,
-            Err(SendError::Untypeable(_))
-        ));
-        h.send(s, InputEvent::Text("A".into())).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let got: Vec<_> = fake
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|r| r.bytes().to_vec())
-            .collect();
+        let e = h.send(s, text("ü")).await.unwrap_err();
         assert_eq!(
-            got,
+            e,
+            SendError::Untypeable("the us layout cannot type \"ü\"".into())
+        );
+        h.send(s, text("Ab")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            fake.bytes(),
             vec![
                 vec![2, 0, 0, 0, 0, 0, 0, 0],
                 vec![2, 0, 4, 0, 0, 0, 0, 0],
                 vec![2, 0, 0, 0, 0, 0, 0, 0],
                 vec![0; 8],
+                vec![0, 0, 5, 0, 0, 0, 0, 0],
+                vec![0; 8],
+            ]
+        );
+        assert_eq!(h.stats.typed_chars.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn typing_is_paced_and_a_release_all_cancels_the_rest() {
+        let fake = FakeHid::default();
+        let h = spawn(&fake);
+        let s = h.open_session().await;
+        h.send(s, text("aaaaaaaaaa")).await.unwrap();
+        // Ten characters are twenty reports: after 55 ms about six have gone out.
+        tokio::time::sleep(Duration::from_millis(55)).await;
+        let sent = fake.got().len();
+        assert!((4..=8).contains(&sent), "{sent} reports in 55 ms");
+        h.send(s, InputEvent::ReleaseAll).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got = fake.got();
+        assert!(
+            got.len() <= sent + 3,
+            "typing stopped: {} reports",
+            got.len()
+        );
+        assert_eq!(got.last(), Some(&HidReport::MouseAbs([0; 7])));
+        assert!(got.contains(&HidReport::Keyboard([0; 8])));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reconnected_backend_gets_a_release_all() {
+        let fake = FakeHid::default();
+        let h = spawn(&fake);
+        let s = h.open_session().await;
+        h.send(s, key(0xE0, true)).await.unwrap();
+        h.send(s, InputEvent::Ping).await.unwrap();
+        settle().await;
+        fake.reconnect.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(
+            fake.got(),
+            vec![
+                HidReport::Keyboard([1, 0, 0, 0, 0, 0, 0, 0]),
+                HidReport::Keyboard([0; 8]),
+                HidReport::MouseAbs([0; 7]),
+            ]
+        );
+        assert_eq!(h.stats.reconnects.load(Ordering::Relaxed), 1);
+        // Nothing held: a reconnect still clears the host's state.
+        fake.reconnect.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(fake.got().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn wheel_goes_to_the_pointer_used_last() {
+        let fake = FakeHid::default();
+        let h = spawn(&fake);
+        let s = h.open_session().await;
+        h.send(s, InputEvent::Wheel { dx: 0, dy: 1 }).await.unwrap();
+        h.send(
+            s,
+            InputEvent::MouseRel {
+                dx: 1,
+                dy: 0,
+                buttons: None,
+            },
+        )
+        .await
+        .unwrap();
+        h.send(s, InputEvent::Wheel { dx: -1, dy: 0 })
+            .await
+            .unwrap();
+        settle().await;
+        assert_eq!(
+            fake.got(),
+            vec![
+                HidReport::MouseAbs([0, 0, 0, 0, 0, 1, 0]),
+                HidReport::MouseRel([0, 1, 0, 0, 0]),
+                HidReport::MouseRel([0, 0, 0, 0, 0xFF]),
             ]
         );
     }

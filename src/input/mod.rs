@@ -4,6 +4,7 @@
 //! `hid` module turns events into reports and sends them.
 
 pub mod keymap;
+pub mod layout;
 pub mod wire;
 
 /// A validated input event from one viewer.
@@ -41,8 +42,13 @@ pub enum InputEvent {
         /// Vertical steps.
         dy: i8,
     },
-    /// Text to type with the configured layout.
-    Text(String),
+    /// Text to type, with the layout named in the message or else the configured one.
+    Text {
+        /// The text.
+        text: String,
+        /// The target host's layout, when the message names one.
+        layout: Option<layout::Layout>,
+    },
     /// Release every key and button.
     ReleaseAll,
     /// Keep-alive while something is held.

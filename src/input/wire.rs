@@ -4,6 +4,7 @@
 //! Pure: bytes in, events or a reason out. A malformed or unknown message is refused with a
 //! reason and changes nothing.
 
+use super::layout::Layout;
 use super::{keymap, InputEvent};
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,7 @@ enum Message {
     },
     Text {
         text: String,
+        layout: Option<String>,
     },
     ReleaseAll,
     Ping,
@@ -118,7 +120,12 @@ fn convert(message: Message) -> Result<InputEvent, WireError> {
             dx: clamp_i8("dx", dx.unwrap_or(0.0))?,
             dy: clamp_i8("dy", dy)?,
         },
-        Message::Text { text } => InputEvent::Text(text),
+        Message::Text { text, layout } => InputEvent::Text {
+            text,
+            layout: layout
+                .map(|l| l.parse::<Layout>().map_err(WireError::Malformed))
+                .transpose()?,
+        },
         Message::ReleaseAll => InputEvent::ReleaseAll,
         Message::Ping => InputEvent::Ping,
     })
@@ -238,8 +245,22 @@ mod tests {
         );
         assert_eq!(
             ok(r#"{"type":"text","text":"hello"}"#),
-            InputEvent::Text("hello".into())
+            InputEvent::Text {
+                text: "hello".into(),
+                layout: None
+            }
         );
+        assert_eq!(
+            ok(r#"{"type":"text","text":"hi","layout":"us"}"#),
+            InputEvent::Text {
+                text: "hi".into(),
+                layout: Some(Layout::Us)
+            }
+        );
+        assert!(decode(br#"{"type":"text","text":"hi","layout":"klingon"}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown keyboard layout"));
         assert_eq!(ok(r#"{"type":"release_all"}"#), InputEvent::ReleaseAll);
         assert_eq!(ok(r#"{"type":"ping"}"#), InputEvent::Ping);
     }

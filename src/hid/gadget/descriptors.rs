@@ -8,11 +8,12 @@
 //!   array's logical maximum is 0xDD (not Appendix B's 0x65) so that F13-F24, the
 //!   international and LANG keys `input::keymap` produces are legal in report protocol; the
 //!   boot layout is unchanged.
-//! - absolute pointer (subclass 0): `[buttons, X lo, X hi, Y lo, Y hi, wheel]`, 3 buttons, X/Y
-//!   0..=32767 (Windows 7 refuses larger or negative maxima), wheel -127..=127 relative, inside
-//!   a Physical collection (Apple's recovery mode wants it).
-//! - relative mouse (boot, subclass 1 protocol 2): `[buttons, dx, dy, wheel]`, the Appendix B
-//!   boot mouse plus a wheel byte that boot-protocol hosts ignore.
+//! - absolute pointer (subclass 0): `[buttons, X lo, X hi, Y lo, Y hi, wheel, pan]`, 3 buttons,
+//!   X/Y 0..=32767 (Windows 7 refuses larger or negative maxima), wheel and horizontal wheel
+//!   (Consumer AC Pan) -127..=127 relative, inside a Physical collection (Apple's recovery
+//!   mode wants it).
+//! - relative mouse (boot, subclass 1 protocol 2): `[buttons, dx, dy, wheel, pan]`, the
+//!   Appendix B boot mouse plus wheel bytes that boot-protocol hosts ignore.
 
 /// Everything configfs needs to know about one HID function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,11 +69,11 @@ pub const KEYBOARD: HidFunction = HidFunction {
     ],
 };
 
-/// Absolute pointer: three buttons, X/Y 0..=32767, wheel.
+/// Absolute pointer: three buttons, X/Y 0..=32767, wheel, horizontal wheel.
 pub const MOUSE_ABS: HidFunction = HidFunction {
     subclass: 0,
     protocol: 0,
-    report_length: 6,
+    report_length: 7,
     descriptor: &[
         0x05, 0x01, // Usage Page (Generic Desktop)
         0x09, 0x02, // Usage (Mouse)
@@ -104,16 +105,23 @@ pub const MOUSE_ABS: HidFunction = HidFunction {
         0x75, 0x08, //     Report Size (8)
         0x95, 0x01, //     Report Count (1)
         0x81, 0x06, //     Input (Data, Variable, Relative): wheel
+        0x05, 0x0C, //     Usage Page (Consumer)
+        0x0A, 0x38, 0x02, // Usage (AC Pan)
+        0x15, 0x81, //     Logical Minimum (-127)
+        0x25, 0x7F, //     Logical Maximum (127)
+        0x75, 0x08, //     Report Size (8)
+        0x95, 0x01, //     Report Count (1)
+        0x81, 0x06, //     Input (Data, Variable, Relative): horizontal wheel
         0xC0, //   End Collection
         0xC0, // End Collection
     ],
 };
 
-/// Relative boot mouse: three buttons, dx, dy, wheel.
+/// Relative boot mouse: three buttons, dx, dy, wheel, horizontal wheel.
 pub const MOUSE_REL: HidFunction = HidFunction {
     subclass: 1,
     protocol: 2,
-    report_length: 4,
+    report_length: 5,
     descriptor: &[
         0x05, 0x01, // Usage Page (Generic Desktop)
         0x09, 0x02, // Usage (Mouse)
@@ -140,6 +148,13 @@ pub const MOUSE_REL: HidFunction = HidFunction {
         0x75, 0x08, //     Report Size (8)
         0x95, 0x03, //     Report Count (3)
         0x81, 0x06, //     Input (Data, Variable, Relative): dx, dy, wheel
+        0x05, 0x0C, //     Usage Page (Consumer)
+        0x0A, 0x38, 0x02, // Usage (AC Pan)
+        0x15, 0x81, //     Logical Minimum (-127)
+        0x25, 0x7F, //     Logical Maximum (127)
+        0x75, 0x08, //     Report Size (8)
+        0x95, 0x01, //     Report Count (1)
+        0x81, 0x06, //     Input (Data, Variable, Relative): horizontal wheel
         0xC0, //   End Collection
         0xC0, // End Collection
     ],
@@ -197,8 +212,8 @@ mod tests {
             assert_eq!(depth, 0, "collections close");
         }
         assert_eq!(KEYBOARD.descriptor.len(), 64);
-        assert_eq!(MOUSE_ABS.descriptor.len(), 63);
-        assert_eq!(MOUSE_REL.descriptor.len(), 52);
+        assert_eq!(MOUSE_ABS.descriptor.len(), 78);
+        assert_eq!(MOUSE_REL.descriptor.len(), 67);
     }
 
     #[test]
@@ -236,11 +251,11 @@ mod tests {
             KEYBOARD.report_length as usize
         );
         assert_eq!(
-            HidReport::MouseAbs([0; 6]).bytes().len(),
+            HidReport::MouseAbs([0; 7]).bytes().len(),
             MOUSE_ABS.report_length as usize
         );
         assert_eq!(
-            HidReport::MouseRel([0; 4]).bytes().len(),
+            HidReport::MouseRel([0; 5]).bytes().len(),
             MOUSE_REL.report_length as usize
         );
     }

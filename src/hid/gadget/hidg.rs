@@ -13,7 +13,7 @@
 //! [`hidg_node`](super::apply::hidg_node)), not from creation order.
 
 use super::apply::{gadget_dir, hidg_node};
-use crate::hid::{HidBackend, HidError, HidReport, Leds};
+use crate::hid::{HidBackend, HidError, HidReport, Leds, Polled};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -239,6 +239,17 @@ impl OtgHid {
         }
     }
 
+    /// The host's LED state if it changed since the last call.
+    pub fn poll_leds(&mut self) -> Option<Leds> {
+        let node = self.nodes.iter_mut().find(|n| n.function == "keyboard")?;
+        let leds = parse_leds(&node.read_latest()?)?;
+        if self.leds == Some(leds) {
+            return None;
+        }
+        self.leds = Some(leds);
+        Some(leds)
+    }
+
     /// The nodes in use, for logs: (function, path).
     pub fn nodes(&self) -> Vec<(&'static str, &Path)> {
         self.nodes
@@ -267,14 +278,11 @@ impl HidBackend for OtgHid {
         node.write(report.bytes())
     }
 
-    fn poll_leds(&mut self) -> Option<Leds> {
-        let node = self.nodes.iter_mut().find(|n| n.function == "keyboard")?;
-        let leds = parse_leds(&node.read_latest()?)?;
-        if self.leds == Some(leds) {
-            return None;
+    fn poll(&mut self) -> Polled {
+        Polled {
+            leds: self.poll_leds(),
+            reconnected: false,
         }
-        self.leds = Some(leds);
-        Some(leds)
     }
 }
 

@@ -49,14 +49,17 @@ fn each_report_goes_to_its_own_node() {
     hid.send(&HidReport::Keyboard([0, 0, 4, 0, 0, 0, 0, 0]))
         .unwrap();
     hid.send(&HidReport::Keyboard([0; 8])).unwrap();
-    hid.send(&HidReport::MouseAbs([1, 0x00, 0x40, 0xff, 0x7f, 0]))
+    hid.send(&HidReport::MouseAbs([1, 0x00, 0x40, 0xff, 0x7f, 0, 0]))
         .unwrap();
     assert_eq!(
         std::fs::read(&k).unwrap(),
         [[0, 0, 4, 0, 0, 0, 0, 0], [0; 8]].concat()
     );
-    assert_eq!(std::fs::read(&m).unwrap(), [1, 0x00, 0x40, 0xff, 0x7f, 0]);
-    let e = hid.send(&HidReport::MouseRel([0, 1, 1, 0])).unwrap_err();
+    assert_eq!(
+        std::fs::read(&m).unwrap(),
+        [1, 0x00, 0x40, 0xff, 0x7f, 0, 0]
+    );
+    let e = hid.send(&HidReport::MouseRel([0, 1, 1, 0, 0])).unwrap_err();
     assert!(
         matches!(&e, HidError::DeviceMissing(s) if s.contains("mouse_rel")),
         "{e}"
@@ -164,7 +167,7 @@ fn open_finds_nodes_through_configfs() {
     );
     // hidg0 does not exist (yet): that report fails, the keyboard keeps working.
     assert!(matches!(
-        hid.send(&HidReport::MouseRel([0, 1, 0, 0])),
+        hid.send(&HidReport::MouseRel([0, 1, 0, 0, 0])),
         Err(HidError::DeviceMissing(_))
     ));
     // No HID functions at all.

@@ -264,11 +264,18 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// bcdDevice: changes whenever the ordered function list does, so Windows does not reuse
-/// descriptors it cached for another function set.
+/// bcdDevice: changes whenever the ordered function list or a HID report descriptor does,
+/// so Windows does not reuse descriptors it cached for another gadget.
 pub fn bcd_device(functions: &[FunctionSpec]) -> u16 {
-    let names: Vec<&str> = functions.iter().map(|f| f.name()).collect();
-    0x0100 | (fnv1a(names.join(",").as_bytes()) & 0xff) as u16
+    let mut key = Vec::new();
+    for f in functions {
+        key.extend_from_slice(f.name().as_bytes());
+        if let Some(hid) = f.hid() {
+            key.extend_from_slice(hid.descriptor);
+        }
+        key.push(b',');
+    }
+    0x0100 | (fnv1a(&key) & 0xff) as u16
 }
 
 /// A stable, locally administered unicast MAC from the serial number and a role.

@@ -53,7 +53,7 @@ fn keyboard_and_absolute_mouse_exact_ops() {
             "mouse_abs",
             "0",
             "0",
-            "6",
+            "7",
             descriptors::MOUSE_ABS.descriptor,
         ),
     ] {

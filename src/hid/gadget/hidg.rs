@@ -11,8 +11,12 @@
 //!
 //! Which node is which comes from configfs (`functions/hid.NAME/dev`, see
 //! [`hidg_node`](super::apply::hidg_node)), not from creation order.
+//!
+//! [`poll`](HidBackend::poll) reads the UDC's state (`/sys/class/udc/<udc>/state`): when it
+//! becomes `configured` again (the host rebooted, replugged, or re-authorized the device)
+//! it reports `reconnected`, and the worker sends a release-all to the fresh host.
 
-use super::apply::{gadget_dir, hidg_node};
+use super::apply::{self, gadget_dir, hidg_node};
 use crate::hid::{HidBackend, HidError, HidReport, Leds, Polled};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -184,6 +188,10 @@ impl Node {
 pub struct OtgHid {
     nodes: Vec<Node>,
     leds: Option<Leds>,
+    /// The system root whose configfs and sysfs describe the gadget (None: nodes only).
+    root: Option<PathBuf>,
+    /// The UDC state seen at the last poll.
+    udc_state: Option<String>,
 }
 
 impl OtgHid {
@@ -216,6 +224,7 @@ impl OtgHid {
             )));
         }
         let mut hid = OtgHid::with_nodes(nodes);
+        hid.root = Some(root.to_path_buf());
         for n in &mut hid.nodes {
             if let Err(e) = n.ensure_open() {
                 tracing::warn!(target: "hid", error = %e, "otg: node not ready yet");
@@ -236,7 +245,34 @@ impl OtgHid {
                 })
                 .collect(),
             leds: None,
+            root: None,
+            udc_state: None,
         }
+    }
+
+    /// Follows the UDC state; true when it just became `configured` again.
+    fn poll_udc(&mut self) -> bool {
+        let Some(root) = &self.root else {
+            return false;
+        };
+        let state = apply::status(root).state;
+        if state == self.udc_state {
+            return false;
+        }
+        let before = std::mem::replace(&mut self.udc_state, state);
+        let now = self.udc_state.as_deref().unwrap_or("unknown");
+        tracing::info!(
+            target: "hid",
+            from = before.as_deref().unwrap_or("unknown"),
+            to = now,
+            "otg: usb device controller state changed"
+        );
+        let reattached = before.is_some() && now == "configured";
+        if reattached {
+            // The fresh host sends its LED state again; forward it even if unchanged.
+            self.leds = None;
+        }
+        reattached
     }
 
     /// The host's LED state if it changed since the last call.
@@ -279,9 +315,10 @@ impl HidBackend for OtgHid {
     }
 
     fn poll(&mut self) -> Polled {
+        let reconnected = self.poll_udc();
         Polled {
             leds: self.poll_leds(),
-            reconnected: false,
+            reconnected,
         }
     }
 }

@@ -176,3 +176,37 @@ fn open_finds_nodes_through_configfs() {
     let e = OtgHid::open(root.path()).unwrap_err();
     assert!(e.to_string().contains("no hid functions"), "{e}");
 }
+
+#[cfg(feature = "gadget")]
+#[test]
+fn a_udc_that_is_configured_again_reports_a_reconnect() {
+    use crate::hid::gadget::plan::UDC_CLASS_DIR;
+    let root = tempfile::tempdir().unwrap();
+    let g = root.path().join(GADGET_DIR);
+    std::fs::create_dir_all(g.join("functions/hid.keyboard")).unwrap();
+    std::fs::write(g.join("functions/hid.keyboard/dev"), "239:0\n").unwrap();
+    std::fs::write(g.join("UDC"), "dummy_udc.0\n").unwrap();
+    let udc = root.path().join(UDC_CLASS_DIR).join("dummy_udc.0");
+    std::fs::create_dir_all(&udc).unwrap();
+    let state = |s: &str| std::fs::write(udc.join("state"), format!("{s}\n")).unwrap();
+    std::fs::create_dir_all(root.path().join("dev")).unwrap();
+    std::fs::write(root.path().join("dev/hidg0"), b"").unwrap();
+    state("configured");
+    let mut hid = OtgHid::open(root.path()).unwrap();
+    assert!(
+        !hid.poll().reconnected,
+        "configured at start is not a reconnect"
+    );
+    assert!(!hid.poll().reconnected, "unchanged");
+    state("not attached");
+    assert!(!hid.poll().reconnected, "detached");
+    state("default");
+    assert!(!hid.poll().reconnected, "enumerating");
+    state("configured");
+    assert!(hid.poll().reconnected, "configured again");
+    assert!(!hid.poll().reconnected, "reported once");
+    state("suspended");
+    assert!(!hid.poll().reconnected);
+    state("configured");
+    assert!(hid.poll().reconnected, "a resume also gets a release-all");
+}

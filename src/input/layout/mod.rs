@@ -4,8 +4,21 @@
 //! Pure: text in, [`Stroke`]s out. A character a layout cannot type is reported (all of them,
 //! once each), never skipped; nothing is typed then. Line ends (`\n`, `\r\n`, `\r`) are Enter
 //! and `\t` is Tab on every layout.
+//!
+//! Each layout is a data table (`us.rs`, `uk.rs`, `de.rs`, `fr.rs`) following the X11
+//! keymap of that name, looked up by `table.rs`. A character may take several strokes: a dead
+//! key, then the letter it accents (or Space for the accent alone). The tables are pinned
+//! by `tests/layouts/<layout>.txt`, which `tests/layouts/check.py` derives from xkb-data and
+//! replays through libxkbcommon (docs/HID.md, "Keyboard layouts for pasted text"). Never
+//! knows the target's OS: the layout named is trusted to be the one the host uses.
 
+mod de;
+mod fr;
+mod table;
+mod uk;
 mod us;
+#[cfg(test)]
+mod vectors;
 
 /// Modifier bit for Left Shift in the boot report's first byte.
 pub const SHIFT: u8 = 0x02;
@@ -43,14 +56,27 @@ impl Stroke {
             modifiers: ALTGR,
         }
     }
+    /// A key with Shift and AltGr.
+    pub const fn shift_altgr(usage: u8) -> Stroke {
+        Stroke {
+            usage,
+            modifiers: SHIFT | ALTGR,
+        }
+    }
 }
 
 /// A keyboard layout the target host may be set to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Layout {
-    /// US English (ANSI).
+    /// US English (ANSI), X11 `us`.
     #[default]
     Us,
+    /// UK English (ISO), X11 `gb`.
+    Uk,
+    /// German (ISO, QWERTZ), X11 `de`.
+    De,
+    /// French (ISO, AZERTY), X11 `fr`.
+    Fr,
 }
 
 /// Text with characters a layout cannot type. `Display` is the reason sent to the client.
@@ -65,12 +91,15 @@ pub struct Untypeable {
 
 impl Layout {
     /// Every layout.
-    pub const ALL: &'static [Layout] = &[Layout::Us];
+    pub const ALL: &'static [Layout] = &[Layout::Us, Layout::Uk, Layout::De, Layout::Fr];
 
-    /// The layout's name (`us`, …), as the flag, config and messages spell it.
+    /// The layout's name (`us`, `uk`, `de`, `fr`), as the flag, config and messages spell it.
     pub fn name(self) -> &'static str {
         match self {
             Layout::Us => "us",
+            Layout::Uk => "uk",
+            Layout::De => "de",
+            Layout::Fr => "fr",
         }
     }
 
@@ -109,8 +138,15 @@ impl Layout {
     }
 
     fn char_strokes(self, ch: char) -> Option<Vec<Stroke>> {
+        self.table().strokes(ch)
+    }
+
+    fn table(self) -> &'static table::Table {
         match self {
-            Layout::Us => us::strokes(ch),
+            Layout::Us => &us::TABLE,
+            Layout::Uk => &uk::TABLE,
+            Layout::De => &de::TABLE,
+            Layout::Fr => &fr::TABLE,
         }
     }
 }

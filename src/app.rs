@@ -73,6 +73,10 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&cfg.state_dir)
         .with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
     let (hash, origin) = auth::init_password(&cfg.state_dir, cfg.admin_password.as_deref())?;
+    let viewer_hash = auth::init_viewer_password(&cfg.state_dir, cfg.viewer_password.as_deref())?;
+    if viewer_hash.is_some() {
+        tracing::info!(target: "http", "the view-only user \"viewer\" is enabled");
+    }
     let profile = pick_profile(&cfg.profile)?;
     let cancel = CancellationToken::new();
 
@@ -101,7 +105,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         webrtc: Arc::clone(&webrtc),
     });
     let ctx = HttpContext {
-        auth: Arc::new(Auth::new(hash)),
+        auth: Arc::new(Auth::new(hash, viewer_hash)),
         host: webrtc,
         state: state.clone(),
         metrics: state,
@@ -311,6 +315,7 @@ impl StateSource for AppState {
             "viewers": self.pipeline_h264.viewers(),
             "mjpeg_viewers": self.pipeline_mjpeg.viewers(),
             "hid": self.hid.backend_name(),
+            "keyboard_layout": self.hid.layout().name(),
             "profile": self.profile,
             "capture_error": error,
         })
@@ -407,6 +412,30 @@ impl MetricsSource for AppState {
             "counter",
             h.release_alls.load(r) as f64,
         ));
+        for (name, help, v) in [
+            (
+                "hid_reconnects_total",
+                "Times the link to the target came back (host re-enumerated, chip reset).",
+                &h.reconnects,
+            ),
+            (
+                "hid_typed_chars_total",
+                "Characters typed from text messages.",
+                &h.typed_chars,
+            ),
+            (
+                "hid_rate_limited_total",
+                "Input messages dropped by the per-session rate limit.",
+                &h.rate_limited,
+            ),
+            (
+                "hid_dropped_moves_total",
+                "Mouse moves dropped because the HID queue was full.",
+                &h.dropped_moves,
+            ),
+        ] {
+            s.push(sample(name, help, "counter", v.load(r) as f64));
+        }
         let w = self.webrtc.stats();
         s.push(sample(
             "webrtc_sessions",

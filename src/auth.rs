@@ -1,6 +1,10 @@
 //! Authentication: the admin password (stored only as an argon2 hash in the state
 //! directory), login sessions (random bearer tokens, also set as a cookie), and the per-client
 //! login rate limiter. The limiter and the session table are pure: `now` is passed in.
+//!
+//! Roles: `admin` logs in as the controller (sees and types). An optional `viewer` user
+//! (enabled by `periscope passwd --user viewer` or `PERISCOPE_VIEWER_PASSWORD`) sees the
+//! screen only: its sessions carry [`Role::Viewer`] and the input channel refuses them.
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -13,8 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The only user.
+pub use periscope_signaling::Role;
+
+/// The controlling user.
 pub const ADMIN_USER: &str = "admin";
+/// The view-only user (exists when its password is set).
+pub const VIEWER_USER: &str = "viewer";
+/// File in the state directory holding the viewer's password hash.
+pub const VIEWER_HASH_FILE: &str = "viewer.argon2";
 /// Name of the session cookie.
 pub const COOKIE: &str = "periscope_session";
 /// A session unused for this long expires.
@@ -121,6 +131,44 @@ pub fn init_password(
     }
 }
 
+/// The viewer's password hash, if the viewer user exists: set from `env_password` (stored),
+/// else read from the state directory. No file and no variable: no viewer user.
+pub fn init_viewer_password(
+    state_dir: &Path,
+    env_password: Option<&str>,
+) -> Result<Option<String>, AuthError> {
+    let path = state_dir.join(VIEWER_HASH_FILE);
+    let io = |source| AuthError::Io {
+        path: path.clone(),
+        source,
+    };
+    if let Some(pw) = env_password.filter(|p| !p.is_empty()) {
+        let hash = hash_password(pw)?;
+        write_private(&path, &hash).map_err(io)?;
+        return Ok(Some(hash));
+    }
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let hash = text.trim().to_string();
+            if PasswordHash::new(&hash).is_err() {
+                return Err(AuthError::BadHash { path });
+            }
+            Ok(Some(hash))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// The hash file of a user (`admin` or `viewer`), or `None` for another name.
+pub fn hash_file(user: &str) -> Option<&'static str> {
+    match user {
+        ADMIN_USER => Some(HASH_FILE),
+        VIEWER_USER => Some(VIEWER_HASH_FILE),
+        _ => None,
+    }
+}
+
 /// Writes a file readable by its owner only.
 pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -137,21 +185,21 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Login sessions: token → last use.
+/// Login sessions: token → (last use, role).
 #[derive(Debug, Default)]
 pub struct Sessions {
-    tokens: HashMap<String, Instant>,
+    tokens: HashMap<String, (Instant, Role)>,
 }
 
 impl Sessions {
-    /// Creates a session and returns its token.
-    pub fn create(&mut self, now: Instant) -> String {
+    /// Creates a session with `role` and returns its token.
+    pub fn create(&mut self, now: Instant, role: Role) -> String {
         self.expire(now);
         if self.tokens.len() >= MAX_SESSIONS {
             if let Some(oldest) = self
                 .tokens
                 .iter()
-                .min_by_key(|(_, t)| **t)
+                .min_by_key(|(_, (t, _))| *t)
                 .map(|(k, _)| k.clone())
             {
                 self.tokens.remove(&oldest);
@@ -160,22 +208,22 @@ impl Sessions {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        self.tokens.insert(token.clone(), now);
+        self.tokens.insert(token.clone(), (now, role));
         token
     }
 
-    /// Whether `token` is a live session (and marks it used).
-    pub fn check(&mut self, token: &str, now: Instant) -> bool {
+    /// The role of a live session (and marks it used); `None` when unknown or expired.
+    pub fn check(&mut self, token: &str, now: Instant) -> Option<Role> {
         match self.tokens.get_mut(token) {
-            Some(last) if now.saturating_duration_since(*last) < SESSION_IDLE => {
+            Some((last, role)) if now.saturating_duration_since(*last) < SESSION_IDLE => {
                 *last = now;
-                true
+                Some(*role)
             }
             Some(_) => {
                 self.tokens.remove(token);
-                false
+                None
             }
-            None => false,
+            None => None,
         }
     }
 
@@ -186,7 +234,7 @@ impl Sessions {
 
     fn expire(&mut self, now: Instant) {
         self.tokens
-            .retain(|_, last| now.saturating_duration_since(*last) < SESSION_IDLE);
+            .retain(|_, (last, _)| now.saturating_duration_since(*last) < SESSION_IDLE);
     }
 }
 
@@ -225,6 +273,7 @@ impl LoginLimiter {
 #[derive(Debug)]
 pub struct Auth {
     hash: String,
+    viewer_hash: Option<String>,
     /// Live sessions.
     pub sessions: Mutex<Sessions>,
     /// Login limiter.
@@ -232,27 +281,38 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// Auth with the given password hash.
-    pub fn new(hash: String) -> Auth {
+    /// Auth with the admin's password hash and, when the viewer user exists, its hash.
+    pub fn new(hash: String, viewer_hash: Option<String>) -> Auth {
         Auth {
             hash,
+            viewer_hash,
             sessions: Mutex::default(),
             limiter: Mutex::default(),
         }
     }
 
-    /// Checks credentials (slow: argon2; call off the async threads).
-    pub fn verify(&self, user: &str, password: &str) -> bool {
-        let ok = verify_password(&self.hash, password);
-        ok && user == ADMIN_USER
+    /// Checks credentials (slow: argon2; call off the async threads): the role they log in
+    /// as, or `None`.
+    pub fn verify(&self, user: &str, password: &str) -> Option<Role> {
+        // Both hashes are always checked so timing does not tell which users exist.
+        let admin = verify_password(&self.hash, password);
+        let viewer = match &self.viewer_hash {
+            Some(h) => verify_password(h, password),
+            None => false,
+        };
+        match user {
+            ADMIN_USER if admin => Some(Role::Controller),
+            VIEWER_USER if viewer => Some(Role::Viewer),
+            _ => None,
+        }
     }
 
-    /// Whether a token is a live session.
-    pub fn check_token(&self, token: &str) -> bool {
+    /// The role of a live session token, or `None`.
+    pub fn check_token(&self, token: &str) -> Option<Role> {
         self.sessions
             .lock()
-            .map(|mut s| s.check(token, Instant::now()))
-            .unwrap_or(false)
+            .ok()
+            .and_then(|mut s| s.check(token, Instant::now()))
     }
 }
 
@@ -292,14 +352,53 @@ mod tests {
     }
 
     #[test]
+    fn the_viewer_exists_only_with_a_password_and_gets_the_viewer_role() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(init_viewer_password(dir.path(), None).unwrap(), None);
+        let admin = hash_password("admin-password").unwrap();
+        let no_viewer = Auth::new(admin.clone(), None);
+        assert_eq!(no_viewer.verify(VIEWER_USER, ""), None);
+        assert_eq!(
+            no_viewer.verify(ADMIN_USER, "admin-password"),
+            Some(Role::Controller)
+        );
+        let vh = init_viewer_password(dir.path(), Some("viewer-password"))
+            .unwrap()
+            .expect("set from the environment");
+        assert_eq!(
+            init_viewer_password(dir.path(), None).unwrap().as_deref(),
+            Some(vh.as_str()),
+            "stored"
+        );
+        let auth = Auth::new(admin, Some(vh));
+        assert_eq!(
+            auth.verify(VIEWER_USER, "viewer-password"),
+            Some(Role::Viewer)
+        );
+        assert_eq!(auth.verify(ADMIN_USER, "viewer-password"), None);
+        assert_eq!(auth.verify(VIEWER_USER, "admin-password"), None);
+        assert_eq!(auth.verify("root", "admin-password"), None);
+        assert_eq!(hash_file("viewer"), Some(VIEWER_HASH_FILE));
+        assert_eq!(hash_file("root"), None);
+    }
+
+    #[test]
     fn sessions_expire_when_idle() {
         let t0 = Instant::now();
         let mut s = Sessions::default();
-        let tok = s.create(t0);
-        assert!(s.check(&tok, t0 + Duration::from_secs(60)));
-        assert!(!s.check("other", t0));
-        assert!(!s.check(&tok, t0 + Duration::from_secs(60) + SESSION_IDLE));
-        assert!(!s.check(&tok, t0), "an expired session is gone");
+        let tok = s.create(t0, Role::Controller);
+        let view = s.create(t0, Role::Viewer);
+        assert_eq!(
+            s.check(&tok, t0 + Duration::from_secs(60)),
+            Some(Role::Controller)
+        );
+        assert_eq!(s.check(&view, t0), Some(Role::Viewer));
+        assert_eq!(s.check("other", t0), None);
+        assert_eq!(
+            s.check(&tok, t0 + Duration::from_secs(60) + SESSION_IDLE),
+            None
+        );
+        assert_eq!(s.check(&tok, t0), None, "an expired session is gone");
     }
 
     #[test]

@@ -154,6 +154,8 @@ pub struct DaemonConfig {
     /// The admin password to set at start (from `PERISCOPE_ADMIN_PASSWORD`; never a flag or
     /// a file key, so it stays out of process listings and config files).
     pub admin_password: Option<String>,
+    /// The view-only user's password to set at start (from `PERISCOPE_VIEWER_PASSWORD`).
+    pub viewer_password: Option<String>,
 }
 
 /// Parses `WxH`.
@@ -279,6 +281,7 @@ impl Settings {
             bitrate_bps: bitrate_kbps * 1000,
             max_sessions,
             admin_password: None,
+            viewer_password: None,
         })
     }
 }

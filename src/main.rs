@@ -22,8 +22,16 @@ struct Cli {
 enum Command {
     /// Serve the web UI, WebRTC and MJPEG (the default).
     Serve,
-    /// Set the admin password (read from standard input, one line).
-    Passwd,
+    /// Set a user's password (read from standard input, one line). `--user viewer` enables
+    /// the view-only user; `--user viewer --remove` disables it.
+    Passwd {
+        /// admin (sees and controls) or viewer (sees only).
+        #[arg(long, default_value = "admin")]
+        user: String,
+        /// Remove the user's password (viewer only: the admin always has one).
+        #[arg(long)]
+        remove: bool,
+    },
     /// Build, remove or show the USB OTG gadget described by the profile's [usb] section.
     Otg {
         #[command(subcommand)]
@@ -34,6 +42,11 @@ enum Command {
         /// System root holding sys/ and dev/ (a fake tree for tests).
         #[arg(long, global = true, default_value = "/")]
         root: PathBuf,
+    },
+    /// Show a CH9329 serial-to-HID chip's state, or change its serial speed.
+    Ch9329 {
+        #[command(subcommand)]
+        action: periscope::hid::ch9329::cli::Action,
     },
 }
 
@@ -65,6 +78,7 @@ fn main() -> anyhow::Result<()> {
     );
     let mut cfg = cli.settings.over(file).validate(default_state)?;
     cfg.admin_password = std::env::var("PERISCOPE_ADMIN_PASSWORD").ok();
+    cfg.viewer_password = std::env::var("PERISCOPE_VIEWER_PASSWORD").ok();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -73,12 +87,18 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(periscope::app::run(cfg))
         }
-        Command::Passwd => passwd(&cfg.state_dir),
+        Command::Passwd { user, remove } => passwd(&cfg.state_dir, &user, remove),
         Command::Otg {
             action,
             profile,
             root,
         } => otg(action, &root, profile.as_deref().unwrap_or(&cfg.profile)),
+        Command::Ch9329 { action } => {
+            let out = periscope::hid::ch9329::cli::run(&action)?;
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+            Ok(())
+        }
     }
 }
 
@@ -134,9 +154,31 @@ fn otg(action: OtgAction, root: &std::path::Path, profile: &str) -> anyhow::Resu
     Ok(())
 }
 
-fn passwd(state_dir: &std::path::Path) -> anyhow::Result<()> {
+fn passwd(state_dir: &std::path::Path, user: &str, remove: bool) -> anyhow::Result<()> {
+    use periscope::auth;
+    let Some(file) = auth::hash_file(user) else {
+        anyhow::bail!(
+            "passwd: unknown user {user:?} (users: {}, {})",
+            auth::ADMIN_USER,
+            auth::VIEWER_USER
+        );
+    };
+    let path = state_dir.join(file);
+    if remove {
+        if user == auth::ADMIN_USER {
+            anyhow::bail!("passwd: the admin password cannot be removed, only changed");
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => eprintln!("passwd: {user} removed (takes effect at the next start)"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("passwd: {user} had no password")
+            }
+            Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+        }
+        return Ok(());
+    }
     let mut line = String::new();
-    eprintln!("new admin password (one line on standard input):");
+    eprintln!("new {user} password (one line on standard input):");
     std::io::stdin()
         .read_line(&mut line)
         .context("reading the password")?;
@@ -146,10 +188,10 @@ fn passwd(state_dir: &std::path::Path) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
-    let hash = periscope::auth::hash_password(pw)?;
-    periscope::auth::write_private(&state_dir.join(periscope::auth::HASH_FILE), &hash)
+    let hash = auth::hash_password(pw)?;
+    auth::write_private(&path, &hash)
         .with_context(|| format!("writing the password hash into {}", state_dir.display()))?;
-    eprintln!("passwd: admin password changed");
+    eprintln!("passwd: {user} password changed (takes effect at the next start)");
     Ok(())
 }
 

@@ -108,6 +108,8 @@ async fn login_gives_a_token_and_a_secure_cookie() {
     assert_eq!(state["codec"], "h264");
     assert_eq!(state["hid"], "record");
     assert_eq!(state["profile"], "test-pattern");
+    assert_eq!(state["role"], "controller");
+    assert_eq!(state["keyboard_layout"], "us");
     // … and so does the bearer token, from a client without cookies.
     let bare = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
@@ -140,6 +142,46 @@ async fn login_gives_a_token_and_a_secure_cookie() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    d.running.shutdown().await;
+}
+
+/// The view-only user logs in with its own password and gets the viewer role; the admin's
+/// password does not open it, nor its password the admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_logs_in_with_the_viewer_role() {
+    let d = start_daemon(320, 240).await;
+    let login = |user: &'static str, password: &'static str| {
+        let (c, base) = (client(), d.base.clone());
+        async move {
+            let r = c
+                .post(format!("{base}/api/auth/login"))
+                .json(&serde_json::json!({"user": user, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), c)
+        }
+    };
+    assert_eq!(login("viewer", PASSWORD).await.0, 401);
+    assert_eq!(login("admin", common::VIEWER_PASSWORD).await.0, 401);
+    let (status, c) = login("viewer", common::VIEWER_PASSWORD).await;
+    assert_eq!(status, 200);
+    let state: serde_json::Value = c
+        .get(format!("{}/api/state", d.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["role"], "viewer");
+    // A viewer may watch: the MJPEG snapshot answers.
+    let r = c
+        .get(format!("{}/snapshot.jpg", d.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status() == 200 || r.status() == 503, "{}", r.status());
     d.running.shutdown().await;
 }
 

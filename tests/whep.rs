@@ -19,7 +19,7 @@ use periscope::media::encode::h264::{H264Config, OpenH264Encoder};
 use periscope::media::encode::jpeg::MjpegEncoder;
 use periscope::media::pipeline::{Pipeline, SourceFactory};
 use periscope::transport::webrtc::{WebRtcConfig, WebRtcHost};
-use periscope_signaling::{SessionHost, SignalError};
+use periscope_signaling::{Role, SessionHost, SignalError};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -79,7 +79,10 @@ async fn whep_session_streams_video_and_carries_hid() {
     let host = host(&pipeline, hid(&record, &cancel), None).await;
 
     let (mut client, offer) = client().await;
-    let opened = host.open(offer).await.expect("offer answered");
+    let opened = host
+        .open(offer, Role::Controller)
+        .await
+        .expect("offer answered");
     assert!(
         opened.answer_sdp.contains("H264/90000"),
         "H.264 answered although VP8 was offered first"
@@ -181,7 +184,10 @@ async fn two_sessions_share_one_udp_port() {
     // server learns B's address from its checks (peer-reflexive), routed by ICE ufrag.
     let offer_b = without_candidates(&offer_b);
     assert!(!offer_b.contains("a=candidate"));
-    let (opened_a, opened_b) = tokio::join!(host.open(offer_a), host.open(offer_b));
+    let (opened_a, opened_b) = tokio::join!(
+        host.open(offer_a, Role::Controller),
+        host.open(offer_b, Role::Controller)
+    );
     let (opened_a, opened_b) = (opened_a.expect("answer a"), opened_b.expect("answer b"));
     for answer in [&opened_a.answer_sdp, &opened_b.answer_sdp] {
         let ports = host_candidate_ports(answer);
@@ -219,6 +225,90 @@ async fn two_sessions_share_one_udp_port() {
     pipeline.stop();
 }
 
+/// A viewer's session sees the stream but its input is refused, and its arrival does not
+/// release what the controller holds; a controller's flood is rate-limited (with a reason)
+/// while its key release still gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn viewers_cannot_type_and_floods_are_rate_limited() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("hid.jsonl");
+    let cancel = CancellationToken::new();
+    let mut pipeline = pipeline();
+    let hid = hid(&record, &cancel);
+    let stats = Arc::clone(&hid.stats);
+    let host = host(&pipeline, hid, Some(0)).await;
+
+    let ((mut a, offer_a), (mut v, offer_v)) = tokio::join!(client(), client());
+    let opened_a = host
+        .open(offer_a, Role::Controller)
+        .await
+        .expect("answer a");
+    a.accept(&opened_a.answer_sdp).await;
+    a.send(r#"{"type":"key","code":"ShiftLeft","down":true}"#)
+        .await;
+    reports_recorded(&record, &["0200000000000000"]).await;
+    // A keeps its hold alive (contracts.md: ping every 250 ms while holding).
+    let pinger = {
+        let dc = Arc::clone(&a.dc);
+        tokio::spawn(async move {
+            loop {
+                let _ = dc.send_text(r#"{"type":"ping"}"#).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+
+    let opened_v = host.open(offer_v, Role::Viewer).await.expect("answer v");
+    v.accept(&opened_v.answer_sdp).await;
+    assert_counters_advance(&v.counters().await);
+    v.send(r#"{"type":"key","code":"KeyA","down":true}"#).await;
+    let reply = v.error_reply().await;
+    assert!(
+        reply["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("view-only")),
+        "{reply}"
+    );
+    v.send(r#"{"type":"release_all"}"#).await;
+    assert!(v.error_reply().await["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("view-only")));
+
+    // The controller keeps Shift held: nothing released it, and the viewer typed nothing.
+    let keyboard: Vec<String> = reports_recorded(&record, &["0200000000000000"]).await;
+    assert_eq!(
+        keyboard,
+        vec!["0200000000000000".to_string()],
+        "{keyboard:?}"
+    );
+
+    // 2000 moves at once: over the burst, so some are dropped and the client is told.
+    for i in 0..2000 {
+        let x = f64::from(i % 100) / 100.0;
+        a.send(&format!(r#"{{"type":"mouse_abs","x":{x},"y":0.5}}"#))
+            .await;
+    }
+    let reply = a.error_reply().await;
+    assert!(
+        reply["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("rate limit")),
+        "{reply}"
+    );
+    assert!(stats.rate_limited.load(Ordering::Relaxed) > 0);
+    pinger.abort();
+    // A release is never limited.
+    a.send(r#"{"type":"key","code":"ShiftLeft","down":false}"#)
+        .await;
+    reports_recorded(&record, &["0200000000000000", "0000000000000000"]).await;
+
+    let _ = a.pc.close().await;
+    let _ = v.pc.close().await;
+    cancel.cancel();
+    pipeline.stop();
+}
+
 #[tokio::test]
 async fn offers_without_h264_or_not_sdp_are_refused() {
     init_logs();
@@ -237,17 +327,29 @@ async fn offers_without_h264_or_not_sdp_are_refused() {
     let vp8_only = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
         m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n\
         a=rtpmap:96 VP8/90000\r\n";
-    let err = host.open(vp8_only.into()).await.unwrap_err();
+    let err = host
+        .open(vp8_only.into(), Role::Controller)
+        .await
+        .unwrap_err();
     assert!(matches!(err, SignalError::NoH264(_)), "{err:?}");
     assert_eq!(err.status() / 100, 4);
-    let err = host.open("hello".into()).await.unwrap_err();
+    let err = host
+        .open("hello".into(), Role::Controller)
+        .await
+        .unwrap_err();
     assert!(matches!(err, SignalError::BadOffer(_)), "{err:?}");
     assert_eq!(host.sessions(), 0);
 
     // max_sessions = 1: a second offer is refused while the first session is open.
     let ((_a, offer_a), (_b, offer_b)) = tokio::join!(client(), client());
-    let opened = host.open(offer_a).await.expect("first session");
-    assert_eq!(host.open(offer_b).await, Err(SignalError::TooMany(1)));
+    let opened = host
+        .open(offer_a, Role::Controller)
+        .await
+        .expect("first session");
+    assert_eq!(
+        host.open(offer_b, Role::Controller).await,
+        Err(SignalError::TooMany(1))
+    );
     host.close(opened.id).await.expect("close");
     assert_eq!(host.sessions(), 0);
     cancel.cancel();

@@ -15,11 +15,31 @@ pub struct Opened {
     pub answer_sdp: String,
 }
 
+/// What the caller's login allows in the session it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Sees the screen and controls keyboard and mouse (the admin).
+    #[default]
+    Controller,
+    /// Sees the screen only: input on the `hid` channel is refused.
+    Viewer,
+}
+
+impl Role {
+    /// `controller` or `viewer`, as /api/state reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Controller => "controller",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
 /// Creates and ends media sessions.
 #[async_trait]
 pub trait SessionHost: Send + Sync + 'static {
-    /// Answers an SDP offer and starts the session.
-    async fn open(&self, offer_sdp: String) -> Result<Opened, SignalError>;
+    /// Answers an SDP offer and starts the session with the caller's role.
+    async fn open(&self, offer_sdp: String, role: Role) -> Result<Opened, SignalError>;
     /// Ends a session (its input is released).
     async fn close(&self, id: SessionId) -> Result<(), SignalError>;
 }

@@ -24,4 +24,4 @@ pub mod whep;
 pub mod ws;
 
 pub use error::SignalError;
-pub use host::{Opened, SessionHost, SessionId, StateSource};
+pub use host::{Opened, Role, SessionHost, SessionId, StateSource};

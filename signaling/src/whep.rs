@@ -1,7 +1,8 @@
 //! WHEP routes: `POST /api/whep` (SDP offer → 201 + Location + SDP answer) and
-//! `DELETE /api/whep/{uuid}`. Authentication is the caller's filter, applied in front.
+//! `DELETE /api/whep/{uuid}`. Authentication is the caller's filter, applied in front; it
+//! also gives the caller's [`Role`].
 
-use crate::{SessionHost, SignalError};
+use crate::{Role, SessionHost, SignalError};
 use std::sync::Arc;
 use warp::http::{header, Response, StatusCode};
 use warp::hyper::body::Bytes;
@@ -10,19 +11,24 @@ use warp::Filter;
 /// Largest SDP offer accepted.
 pub const MAX_OFFER_BYTES: u64 = 64 * 1024;
 
-/// The WHEP routes.
-pub fn routes(
+/// The WHEP routes; `role` extracts the caller's role (after authentication).
+pub fn routes<R>(
     host: Arc<dyn SessionHost>,
-) -> impl Filter<Extract = (Response<String>,), Error = warp::Rejection> + Clone {
+    role: R,
+) -> impl Filter<Extract = (Response<String>,), Error = warp::Rejection> + Clone
+where
+    R: Filter<Extract = (Role,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+{
     let post_host = Arc::clone(&host);
     let post = warp::path!("api" / "whep")
         .and(warp::post())
+        .and(role)
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::body::content_length_limit(MAX_OFFER_BYTES))
         .and(warp::body::bytes())
-        .then(move |ctype: Option<String>, body: Bytes| {
+        .then(move |role: Role, ctype: Option<String>, body: Bytes| {
             let host = Arc::clone(&post_host);
-            async move { post_offer(host, ctype, body).await }
+            async move { post_offer(host, role, ctype, body).await }
         });
     let delete = warp::path!("api" / "whep" / String)
         .and(warp::delete())
@@ -35,6 +41,7 @@ pub fn routes(
 
 async fn post_offer(
     host: Arc<dyn SessionHost>,
+    role: Role,
     ctype: Option<String>,
     body: Bytes,
 ) -> Response<String> {
@@ -58,7 +65,7 @@ async fn post_offer(
         Ok(s) => s,
         Err(_) => return error(SignalError::BadOffer("not UTF-8".into())),
     };
-    match host.open(offer).await {
+    match host.open(offer, role).await {
         Ok(opened) => Response::builder()
             .status(StatusCode::CREATED)
             .header(header::CONTENT_TYPE, "application/sdp")

@@ -2,7 +2,7 @@
 //! the session ends when the socket closes. State is pushed about once a second.
 
 use crate::protocol::{self, ClientMsg, ServerMsg};
-use crate::{SessionHost, SessionId, StateSource};
+use crate::{Role, SessionHost, SessionId, StateSource};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,21 +12,31 @@ use warp::Filter;
 /// How often state is pushed to each UI client.
 pub const STATE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The `GET /ws` upgrade route.
-pub fn route(
+/// The `GET /ws` upgrade route; `role` extracts the caller's role (after authentication).
+pub fn route<R>(
     host: Arc<dyn SessionHost>,
     state: Arc<dyn StateSource>,
-) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
+    role: R,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone
+where
+    R: Filter<Extract = (Role,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+{
     warp::path!("ws")
+        .and(role)
         .and(warp::ws())
-        .map(move |ws: warp::ws::Ws| {
+        .map(move |role: Role, ws: warp::ws::Ws| {
             let (host, state) = (Arc::clone(&host), Arc::clone(&state));
             ws.max_message_size(protocol::MAX_MESSAGE_BYTES)
-                .on_upgrade(move |socket| serve(socket, host, state))
+                .on_upgrade(move |socket| serve(socket, host, state, role))
         })
 }
 
-async fn serve(socket: WebSocket, host: Arc<dyn SessionHost>, state: Arc<dyn StateSource>) {
+async fn serve(
+    socket: WebSocket,
+    host: Arc<dyn SessionHost>,
+    state: Arc<dyn StateSource>,
+    role: Role,
+) {
     let (mut tx, mut rx) = socket.split();
     let mut session: Option<SessionId> = None;
     let mut tick = tokio::time::interval(STATE_INTERVAL);
@@ -34,7 +44,7 @@ async fn serve(socket: WebSocket, host: Arc<dyn SessionHost>, state: Arc<dyn Sta
         let reply = tokio::select! {
             msg = rx.next() => match msg {
                 Some(Ok(msg)) if msg.is_text() => {
-                    handle(msg.to_str().unwrap_or(""), &host, &mut session).await
+                    handle(msg.to_str().unwrap_or(""), &host, &mut session, role).await
                 }
                 Some(Ok(msg)) if msg.is_close() => break,
                 Some(Ok(_)) => None,
@@ -44,7 +54,7 @@ async fn serve(socket: WebSocket, host: Arc<dyn SessionHost>, state: Arc<dyn Sta
                 }
                 None => break,
             },
-            _ = tick.tick() => Some(ServerMsg::State(state.state())),
+            _ = tick.tick() => Some(ServerMsg::State(with_role(state.state(), role))),
         };
         if let Some(reply) = reply {
             if tx.send(Message::text(reply.to_json())).await.is_err() {
@@ -57,10 +67,19 @@ async fn serve(socket: WebSocket, host: Arc<dyn SessionHost>, state: Arc<dyn Sta
     }
 }
 
+/// The state object with the caller's `role` added.
+pub fn with_role(mut state: serde_json::Value, role: Role) -> serde_json::Value {
+    if let Some(map) = state.as_object_mut() {
+        map.insert("role".into(), role.name().into());
+    }
+    state
+}
+
 async fn handle(
     text: &str,
     host: &Arc<dyn SessionHost>,
     session: &mut Option<SessionId>,
+    role: Role,
 ) -> Option<ServerMsg> {
     match protocol::parse(text) {
         Err(reason) => Some(ServerMsg::Error { reason }),
@@ -74,7 +93,7 @@ async fn handle(
             if let Some(id) = session.take() {
                 let _ = host.close(id).await;
             }
-            match host.open(sdp).await {
+            match host.open(sdp, role).await {
                 Ok(opened) => {
                     *session = Some(opened.id);
                     Some(ServerMsg::Answer {

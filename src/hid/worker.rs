@@ -69,6 +69,8 @@ pub struct HidStats {
     pub reconnects: AtomicU64,
     /// Characters typed from text messages.
     pub typed_chars: AtomicU64,
+    /// Input messages dropped by the per-session rate limit.
+    pub rate_limited: AtomicU64,
 }
 
 /// A cheap, cloneable way to send input to the worker.

@@ -4,10 +4,11 @@
 
 pub mod tls;
 
-use crate::auth::{Auth, ADMIN_USER, COOKIE};
+use crate::auth::{Auth, Role, COOKIE};
 use crate::media::fanout::FrameBus;
 use crate::media::pipeline::LatestFrame;
 use crate::transport::mjpeg;
+use periscope_signaling::ws::with_role;
 use periscope_signaling::{SessionHost, StateSource};
 use rust_embed::RustEmbed;
 use serde::Deserialize;
@@ -142,7 +143,8 @@ fn protected(
     let state_src = Arc::clone(&ctx.state);
     let api_state = warp::path!("api" / "state")
         .and(warp::get())
-        .map(move || warp::reply::json(&state_src.state()).into_response());
+        .and(session_role(Arc::clone(&ctx.auth)))
+        .map(move |role| warp::reply::json(&with_role(state_src.state(), role)).into_response());
     let metrics_src = Arc::clone(&ctx.metrics);
     let metrics = warp::path!("metrics").and(warp::get()).map(move || {
         warp::reply::with_header(
@@ -172,9 +174,17 @@ fn protected(
             }
         }
     });
-    let whep = periscope_signaling::whep::routes(Arc::clone(&ctx.host)).map(Reply::into_response);
-    let ws = periscope_signaling::ws::route(Arc::clone(&ctx.host), Arc::clone(&ctx.state))
-        .map(Reply::into_response);
+    let whep = periscope_signaling::whep::routes(
+        Arc::clone(&ctx.host),
+        session_role(Arc::clone(&ctx.auth)),
+    )
+    .map(Reply::into_response);
+    let ws = periscope_signaling::ws::route(
+        Arc::clone(&ctx.host),
+        Arc::clone(&ctx.state),
+        session_role(Arc::clone(&ctx.auth)),
+    )
+    .map(Reply::into_response);
     api_state
         .or(metrics)
         .unify()
@@ -196,19 +206,25 @@ fn token_from(bearer: Option<&str>, cookie: Option<&str>) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// Passes requests with a live session (rejects the rest with 401).
 fn authenticated(auth: Arc<Auth>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    session_role(auth).map(|_| ()).untuple_one()
+}
+
+/// The role of the request's session; 401 without a live one.
+fn session_role(
+    auth: Arc<Auth>,
+) -> impl Filter<Extract = (Role,), Error = Rejection> + Clone + Send + Sync + 'static {
     warp::header::optional::<String>("authorization")
         .and(warp::cookie::optional(COOKIE))
         .and_then(move |bearer: Option<String>, cookie: Option<String>| {
             let auth = Arc::clone(&auth);
             async move {
-                match token_from(bearer.as_deref(), cookie.as_deref()) {
-                    Some(t) if auth.check_token(&t) => Ok(()),
-                    _ => Err(warp::reject::custom(Unauthorized)),
-                }
+                token_from(bearer.as_deref(), cookie.as_deref())
+                    .and_then(|t| auth.check_token(&t))
+                    .ok_or_else(|| warp::reject::custom(Unauthorized))
             }
         })
-        .untuple_one()
 }
 
 async fn login(
@@ -239,10 +255,11 @@ async fn login(
         return Err(warp::reject::custom(TooManyAttempts));
     }
     let check = Arc::clone(&auth);
-    let ok = tokio::task::spawn_blocking(move || check.verify(&body.user, &body.password))
+    let user = body.user.clone();
+    let role = tokio::task::spawn_blocking(move || check.verify(&body.user, &body.password))
         .await
-        .unwrap_or(false);
-    if !ok {
+        .unwrap_or(None);
+    let Some(role) = role else {
         if let Ok(mut l) = auth.limiter.lock() {
             l.failed(ip, Instant::now());
         }
@@ -251,16 +268,16 @@ async fn login(
             StatusCode::UNAUTHORIZED,
             serde_json::json!({"error": "wrong user or password"}),
         ));
-    }
+    };
     if let Ok(mut l) = auth.limiter.lock() {
         l.succeeded(ip);
     }
     let token = auth
         .sessions
         .lock()
-        .map(|mut s| s.create(Instant::now()))
+        .map(|mut s| s.create(Instant::now(), role))
         .map_err(|_| warp::reject::reject())?;
-    tracing::info!(target: "http", %ip, user = ADMIN_USER, "login");
+    tracing::info!(target: "http", %ip, user, role = role.name(), "login");
     let cookie = format!("{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict");
     let reply = json_status(StatusCode::OK, serde_json::json!({ "token": token }));
     Ok(warp::reply::with_header(reply, header::SET_COOKIE, cookie).into_response())

@@ -5,6 +5,7 @@
 
 pub mod keymap;
 pub mod layout;
+pub mod rate;
 pub mod wire;
 
 /// A validated input event from one viewer.

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 /// The admin password the test daemons use.
 pub const PASSWORD: &str = "test-password-123";
+/// The view-only user's password the test daemons use.
+pub const VIEWER_PASSWORD: &str = "viewer-password-456";
 
 /// A daemon started for one test.
 pub struct Daemon {
@@ -41,6 +43,7 @@ pub async fn start_daemon(w: u32, h: u32) -> Daemon {
         .validate(dir.path().join("unused"))
         .expect("valid settings");
     cfg.admin_password = Some(PASSWORD.into());
+    cfg.viewer_password = Some(VIEWER_PASSWORD.into());
     let running = periscope::app::start(cfg).await.expect("daemon starts");
     let base = format!("https://127.0.0.1:{}", running.addr.port());
     Daemon {

@@ -4,11 +4,18 @@
 //! Owns one HID session per channel: opened when the channel opens, closed (everything held
 //! is released) when the channel closes, the session ends or the peer fails. Channels with
 //! another label are closed and drained, never left to stall the SCTP association.
+//!
+//! A viewer's channel never opens a HID session: its input is refused with a reason (pings
+//! pass). A controller's channel is rate-limited ([`RateLimit`]); releases always pass.
 
 use super::LOG;
 use crate::hid::worker::{HidHandle, SendError, SessionKey};
+use crate::input::rate::RateLimit;
 use crate::input::wire::{self, Reply};
+use crate::input::InputEvent;
+use periscope_signaling::Role;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelMessage};
 
@@ -21,6 +28,7 @@ pub async fn run(
     hid: HidHandle,
     cancel: CancellationToken,
     peer: String,
+    role: Role,
 ) {
     let label = dc.label().await.unwrap_or_default();
     if label != HID_LABEL {
@@ -30,6 +38,7 @@ pub async fn run(
         return;
     }
     let mut session: Option<SessionKey> = None;
+    let mut limit = RateLimit::default();
     let mut leds = hid.leds();
     // Only changes are forwarded (contracts.md); the state at open is taken as seen.
     leds.borrow_and_update();
@@ -47,17 +56,23 @@ pub async fn run(
             }
             event = dc.poll() => match event {
                 Some(DataChannelEvent::OnOpen) => {
-                    if session.is_none() {
+                    if role == Role::Viewer {
+                        tracing::info!(target: LOG, peer, "hid channel open (view only)");
+                    } else if session.is_none() {
                         session = Some(hid.open_session().await);
                         tracing::info!(target: LOG, peer, "hid channel open");
                     }
                 }
                 Some(DataChannelEvent::OnMessage(message)) => {
+                    if role == Role::Viewer {
+                        refuse_viewer(&*dc, &message, &peer).await;
+                        continue;
+                    }
                     let key = match session {
                         Some(key) => key,
                         None => *session.insert(hid.open_session().await),
                     };
-                    handle(&*dc, &hid, key, &message, &peer).await;
+                    handle(&*dc, &hid, key, &message, &mut limit, &peer).await;
                 }
                 Some(DataChannelEvent::OnClose) | None => break,
                 Some(_) => {}
@@ -70,16 +85,47 @@ pub async fn run(
     }
 }
 
-/// One message: decode, queue, or say why not.
+/// Releases and keep-alives: never rate-limited.
+fn exempt(event: &InputEvent) -> bool {
+    matches!(
+        event,
+        InputEvent::Key { down: false, .. } | InputEvent::ReleaseAll | InputEvent::Ping
+    )
+}
+
+/// A viewer's message: pings are fine, anything else is refused.
+async fn refuse_viewer(dc: &dyn DataChannel, message: &RTCDataChannelMessage, peer: &str) {
+    let reason = match wire::decode(&message.data) {
+        Ok(InputEvent::Ping) => return,
+        Err(e) => e.to_string(),
+        Ok(_) => "view-only session: log in as admin to control the keyboard and mouse".into(),
+    };
+    reply(dc, &Reply::Error { reason }, peer).await;
+}
+
+/// One message: decode, rate-limit, queue, or say why not.
 async fn handle(
     dc: &dyn DataChannel,
     hid: &HidHandle,
     key: SessionKey,
     message: &RTCDataChannelMessage,
+    limit: &mut RateLimit,
     peer: &str,
 ) {
     let refusal = match wire::decode(&message.data) {
         Err(e) => Some(e.to_string()),
+        Ok(event) if !exempt(&event) && !limit.allow(Instant::now()) => {
+            hid.stats
+                .rate_limited
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            limit.should_reply(Instant::now()).then(|| {
+                format!(
+                    "rate limit: over {} input messages a second; {} dropped so far",
+                    crate::input::rate::INPUT_RATE,
+                    limit.dropped()
+                )
+            })
+        }
         Ok(event) => match hid.send(key, event).await {
             Ok(()) => None,
             Err(SendError::Untypeable(reason)) => Some(reason),

@@ -23,7 +23,7 @@ mod video;
 use crate::hid::worker::HidHandle;
 use crate::media::fanout::FrameBus;
 use async_trait::async_trait;
-use periscope_signaling::{Opened, SessionHost, SessionId, SignalError};
+use periscope_signaling::{Opened, Role, SessionHost, SessionId, SignalError};
 use session::{Handler, Pending, Sessions};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -197,7 +197,7 @@ impl WebRtcHost {
 
 #[async_trait]
 impl SessionHost for WebRtcHost {
-    async fn open(&self, offer_sdp: String) -> Result<Opened, SignalError> {
+    async fn open(&self, offer_sdp: String, role: Role) -> Result<Opened, SignalError> {
         let offer = RTCSessionDescription::offer(offer_sdp)
             .map_err(|e| SignalError::BadOffer(e.to_string()))?;
         let choice = sdp::choose_h264(&offer.sdp).map_err(SignalError::NoH264)?;
@@ -214,6 +214,7 @@ impl SessionHost for WebRtcHost {
             hid: self.hid.clone(),
             cancel: cancel.clone(),
             peer: peer.clone(),
+            role,
         });
         let runtime =
             runtime::SessionRuntime::new(self.mux.clone(), pending.tag, Arc::clone(&self.wire));

@@ -8,7 +8,7 @@ use super::mux::UdpMux;
 use super::{input, WebRtcHost, CONNECT_TIMEOUT, DISCONNECT_GRACE, LOG};
 use crate::hid::worker::HidHandle;
 use async_trait::async_trait;
-use periscope_signaling::{SessionId, SignalError};
+use periscope_signaling::{Role, SessionId, SignalError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::sync::watch;
@@ -183,6 +183,8 @@ pub struct Handler {
     pub hid: HidHandle,
     pub cancel: CancellationToken,
     pub peer: String,
+    /// What the login that opened the session may do.
+    pub role: Role,
 }
 
 #[async_trait]
@@ -200,6 +202,6 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_data_channel(&self, dc: Arc<dyn DataChannel>) {
         let (hid, cancel, peer) = (self.hid.clone(), self.cancel.clone(), self.peer.clone());
-        tokio::spawn(input::run(dc, hid, cancel, peer));
+        tokio::spawn(input::run(dc, hid, cancel, peer, self.role));
     }
 }

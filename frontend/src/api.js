@@ -23,18 +23,18 @@ export async function fetchState() {
 }
 
 /**
- * POST /api/auth/login as the admin → {status, token, retryAfter}.
- * 200: logged in (the cookie is set); 401: wrong password; 429: too many attempts
- * (retryAfter: seconds from the Retry-After header, or null).
+ * POST /api/auth/login as `user` (`admin`, or `viewer` where the appliance has one) →
+ * {status, token, retryAfter}. 200: logged in (the cookie is set); 401: wrong user or
+ * password; 429: too many attempts (retryAfter: seconds from the Retry-After header, or null).
  */
-export async function login(password) {
+export async function login(user, password) {
   try {
     const res = await fetch('/api/auth/login', {
       method: 'POST',
       credentials: 'same-origin',
       cache: 'no-store',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify({ user: 'admin', password }),
+      body: JSON.stringify({ user, password }),
     });
     let token = null;
     if (res.status === 200) {

@@ -1,10 +1,15 @@
 // app.js — entry point of the web UI (index.html): decides between the login form and the
-// viewer, starts WebRTC over /ws (or the MJPEG fallback), wires input capture to the `hid`
-// data channel, and keeps the status line up to date.
+// viewer, starts WebRTC over /ws (or the MJPEG fallback), wires input capture, the
+// special-keys menu and the paste box to the `hid` data channel, shows what the device says
+// on it (keyboard LEDs, errors), and keeps the status line up to date. A session whose
+// /api/state says `"role":"viewer"` is view only: no input controls, no capture.
 //
 // Benchmarks and tests read `window.periscope`: {state, pc, frames, lastStrip, latencies,
 // fallback} (see probe.js for what the measurement fields mean), plus connection (the peer
-// connection's state), channel (the `hid` RTCDataChannel) and session (the server's id).
+// connection's state), channel (the `hid` RTCDataChannel), session (the server's id),
+// mouseMode ('absolute' | 'relative'), pointerLock (null, or the last of 'locked',
+// 'released', 'refused'), leds ({caps, num, scroll} as last reported), viewOnly and
+// fullscreen ({active, keyboardLocked}).
 // URL parameter `?mjpeg=1` forces the MJPEG fallback.
 
 import { fetchState, login, logout, viewerCount } from './api.js';
@@ -12,6 +17,9 @@ import { Signaling } from './signaling.js';
 import { WebRtcSession, webrtcAvailable } from './video.js';
 import { InputController } from './input.js';
 import { FrameProbe } from './probe.js';
+import { buildKeysMenu, closeOnOutsideClick, comboMessages } from './keys-menu.js';
+import { PasteBox, defaultLayout } from './paste.js';
+import { Fullscreen } from './fullscreen.js';
 
 /** Period of GET /api/state polling when no /ws pushes state (MJPEG fallback). */
 const STATE_POLL_MS = 2000;
@@ -19,6 +27,8 @@ const STATE_POLL_MS = 2000;
 const STATUS_MS = 500;
 /** How long a transient note stays up. */
 const TOAST_MS = 4000;
+/** Where the chosen mouse mode is remembered between visits. */
+const MOUSE_MODE_KEY = 'periscope.mouseMode';
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,6 +42,11 @@ const P = {
   connection: 'new',
   channel: null,
   session: null,
+  mouseMode: 'absolute',
+  pointerLock: null,
+  leds: null,
+  viewOnly: false,
+  fullscreen: { active: false, keyboardLocked: false },
 };
 window.periscope = P;
 
@@ -40,6 +55,8 @@ const ui = {
   signaling: null, // Signaling
   probe: null, // FrameProbe
   input: null, // InputController
+  paste: null, // PasteBox
+  fullscreen: null, // Fullscreen
   picture: null, // the <video> or <img> on screen
   pollTimer: null,
   toastTimer: null,
@@ -66,7 +83,7 @@ async function onLoginSubmit(ev) {
   const button = $('login-submit');
   button.disabled = true;
   loginError('');
-  const { status, retryAfter } = await login($('password').value);
+  const { status, retryAfter } = await login($('user').value.trim() || 'admin', $('password').value);
   button.disabled = false;
   if (status === 200) {
     $('password').value = '';
@@ -75,7 +92,7 @@ async function onLoginSubmit(ev) {
     if (s === 200) return startViewer(state);
     return loginError(`signed in, but /api/state answered ${s || 'nothing'}`);
   }
-  if (status === 401) loginError('wrong password');
+  if (status === 401) loginError('wrong user or password');
   else if (status === 429) {
     loginError(retryAfter ? `too many attempts, wait ${retryAfter} s` : 'too many attempts, wait');
   } else if (status === 0) loginError('cannot reach the appliance');
@@ -86,11 +103,9 @@ async function onLoginSubmit(ev) {
 // ===== viewer =====
 
 function startViewer(state) {
-  P.state = state;
   $('login').hidden = true;
   $('viewer').hidden = false;
   $('leds').hidden = false;
-  $('fullscreen').hidden = !document.fullscreenEnabled;
   ui.picture = $('video');
   const video = ui.picture;
   video.playsInline = true;
@@ -102,12 +117,14 @@ function startViewer(state) {
     picture: currentPicture,
     send: sendHid,
     onCaptureChange: captureChanged,
-    available: () => !!ui.session?.channelOpen,
+    onLockChange: pointerLockChanged,
+    available: () => !!ui.session?.channelOpen && !P.viewOnly,
+    escReleases: () => !ui.fullscreen?.keyboardLocked,
   });
-  $('release').addEventListener('click', () => ui.input.release());
+  setupControls();
+  applyState(state);
   $('logout').hidden = false;
   $('logout').addEventListener('click', signOut);
-  $('fullscreen').addEventListener('click', enterFullscreen);
   captureChanged(false);
   setInterval(renderStatus, STATUS_MS);
 
@@ -116,6 +133,45 @@ function startViewer(state) {
   if (!webrtcAvailable()) return useFallback('this browser has no RTCPeerConnection');
   ui.probe = new FrameProbe(P, isTestPattern).watchVideo(video);
   startWebRtc(video);
+}
+
+/** The input controls in the header: mouse mode, special keys, paste, release, fullscreen. */
+function setupControls() {
+  $('release').addEventListener('click', () => ui.input.release());
+  setMouseMode(localStorage.getItem(MOUSE_MODE_KEY) ?? 'absolute');
+  $('mouse-mode').addEventListener('click', () => {
+    const next = ui.input.mouseMode === 'relative' ? 'absolute' : 'relative';
+    setMouseMode(next);
+    localStorage.setItem(MOUSE_MODE_KEY, next);
+  });
+  buildKeysMenu($('keys-menu'), (item) => sendCombo(item));
+  ui.paste = new PasteBox(
+    { text: $('paste-text'), layout: $('paste-layout'), send: $('paste-send'), message: $('paste-message') },
+    sendHid,
+  );
+  closeOnOutsideClick($('paste-menu'));
+  if (Fullscreen.supported) {
+    ui.fullscreen = new Fullscreen($('screen'), fullscreenChanged);
+    $('fullscreen').hidden = false;
+    $('fullscreen').addEventListener('click', () => ui.fullscreen.toggle());
+  }
+}
+
+/**
+ * A new state object (GET /api/state or a /ws push): keeps the role and layout in step. A
+ * state without `role` leaves the role as it was (pushes need not repeat it).
+ */
+function applyState(state) {
+  const first = P.state === null;
+  P.state = state;
+  if (first && ui.paste) ui.paste.setLayout(defaultLayout(state));
+  const viewOnly = state && 'role' in state ? state.role === 'viewer' : P.viewOnly;
+  if (viewOnly === P.viewOnly && !first) return;
+  P.viewOnly = viewOnly;
+  if (viewOnly) ui.input?.release();
+  $('view-only').hidden = !viewOnly;
+  $('controls').hidden = viewOnly;
+  renderHint();
 }
 
 /** The picture element now shown and its intrinsic size, for mouse coordinates. */
@@ -131,9 +187,7 @@ function isTestPattern() {
 
 async function startWebRtc(video) {
   ui.signaling = new Signaling({
-    onState: (s) => {
-      P.state = stateFields(s);
-    },
+    onState: (s) => applyState(stateFields(s)),
     onError: (reason) => toast(`server: ${reason}`),
     onClose: () => {
       if (ui.session && !P.fallback) ui.session.fail('signalling connection closed');
@@ -206,7 +260,7 @@ function pollState() {
   if (ui.pollTimer) return;
   ui.pollTimer = setInterval(async () => {
     const { status, state } = await fetchState();
-    if (status === 200) P.state = state;
+    if (status === 200) applyState(state);
     else if (status === 401) toast('session expired: reload to sign in again');
   }, STATE_POLL_MS);
 }
@@ -230,20 +284,68 @@ function captureChanged(captured) {
   renderHint();
 }
 
+function setMouseMode(mode) {
+  ui.input.setMouseMode(mode);
+  P.mouseMode = ui.input.mouseMode;
+  const relative = P.mouseMode === 'relative';
+  const button = $('mouse-mode');
+  button.textContent = relative ? 'Mouse: relative' : 'Mouse: absolute';
+  button.setAttribute('aria-pressed', String(relative));
+  renderHint();
+}
+
+function pointerLockChanged(state) {
+  P.pointerLock = state;
+  if (state === 'released') toast('pointer lock released — click the screen to control again');
+  else if (state === 'refused') {
+    toast('pointer lock refused: relative motion is read while the pointer is over the screen');
+  }
+  renderHint();
+}
+
+function fullscreenChanged(active, keyboardLocked) {
+  P.fullscreen = { active, keyboardLocked };
+  if (active) {
+    ui.input?.capture(); // the fullscreen click is the user gesture Pointer Lock needs
+    if (keyboardLocked) toast('keyboard locked to the remote host — hold Esc to leave fullscreen');
+  }
+  renderHint();
+}
+
+/** Sends a special-keys menu entry: every key down, then every key up. */
+function sendCombo(item) {
+  if (P.viewOnly) return;
+  for (const msg of comboMessages(item.codes)) {
+    if (!sendHid(msg)) return toast(`${item.title ?? item.label} not sent: input is not connected`);
+  }
+}
+
+/** The line over the screen that says how to take or give back control. */
+function hintText() {
+  const input = ui.input;
+  if (P.viewOnly) return 'view only';
+  if (!ui.session?.channelOpen) return P.fallback ? 'view only' : 'connecting…';
+  const relative = input?.mouseMode === 'relative';
+  if (!input?.captured) return relative ? 'click to control (relative mouse: locks the pointer)' : 'click to control';
+  if (ui.fullscreen?.keyboardLocked) return 'keyboard locked — hold Esc to leave fullscreen';
+  if (relative && P.pointerLock === 'locked' && document.pointerLockElement) {
+    return 'pointer locked — press Esc to release';
+  }
+  if (relative) return 'relative mouse (no pointer lock) — press Esc twice to release';
+  return 'input captured — press Esc twice to release';
+}
+
 function renderHint() {
-  const captured = !!ui.input?.captured;
-  let text = 'click to control';
-  if (captured) text = 'input captured — press Esc twice to release';
-  else if (!ui.session?.channelOpen) text = P.fallback ? 'view only' : 'connecting…';
-  $('screen').classList.toggle('inputless', !ui.session?.channelOpen);
+  $('screen').classList.toggle('inputless', !ui.session?.channelOpen || P.viewOnly);
   const hint = $('capture-hint');
+  const text = hintText();
   if (hint.textContent !== text) hint.textContent = text;
 }
 
 function renderInputNote() {
   const open = !!ui.session?.channelOpen;
   const connecting = !P.fallback && !['connected', 'failed', 'closed'].includes(P.connection);
-  $('input-note').hidden = open || connecting;
+  $('input-note').hidden = open || connecting || P.viewOnly;
   renderHint();
   if (!open && ui.input?.captured) ui.input.release();
 }
@@ -257,12 +359,20 @@ function deviceMessage(text) {
     return;
   }
   if (msg?.type === 'leds') {
-    $('led-caps').classList.toggle('on', !!msg.caps);
-    $('led-num').classList.toggle('on', !!msg.num);
-    $('led-scroll').classList.toggle('on', !!msg.scroll);
+    P.leds = { caps: !!msg.caps, num: !!msg.num, scroll: !!msg.scroll };
+    showLed('led-caps', 'Caps Lock', P.leds.caps);
+    showLed('led-num', 'Num Lock', P.leds.num);
+    showLed('led-scroll', 'Scroll Lock', P.leds.scroll);
   } else if (msg?.type === 'error') {
-    toast(`input: ${msg.reason ?? 'refused'}`);
+    const reason = String(msg.reason ?? 'refused');
+    if (!ui.paste?.claimsError(reason)) toast(`input: ${reason}`);
   }
+}
+
+function showLed(id, name, on) {
+  const el = $(id);
+  el.classList.toggle('on', on);
+  el.title = `${name}: ${on ? 'on' : 'off'}`;
 }
 
 function toast(text) {
@@ -273,20 +383,6 @@ function toast(text) {
   ui.toastTimer = setTimeout(() => {
     el.hidden = true;
   }, TOAST_MS);
-}
-
-/**
- * Fullscreen on the screen element, with the Keyboard Lock API where the browser has it, so
- * Esc, Alt+Tab and the like reach the remote host (holding Esc leaves fullscreen).
- */
-async function enterFullscreen() {
-  try {
-    await $('screen').requestFullscreen();
-    await navigator.keyboard?.lock?.();
-  } catch (_) {
-    // fullscreen refused, or no keyboard lock: plain fullscreen or nothing
-  }
-  ui.input?.capture();
 }
 
 async function signOut() {

@@ -4,11 +4,18 @@
 // Environment:
 //   PERISCOPE_URL         base URL, e.g. https://127.0.0.1:18443 (self-signed cert is accepted)
 //   PERISCOPE_PASSWORD    the admin password the server was started with
+//   PERISCOPE_VIEWER_PASSWORD  the `viewer` user's password (PERISCOPE_VIEWER_PASSWORD of the
+//                         server); the view-only check needs it
 //   PERISCOPE_RECORD      the JSON-lines file the record HID backend appends reports to
 //   PERISCOPE_CHROMIUM    browser binary (default /usr/bin/chromium)
 //   PERISCOPE_SCREENSHOT  if set, a PNG of the logged-in page is saved there
 //   PERISCOPE_E2E_SKIP_LOCKOUT=1  skip the last check, which locks this address out of
 //                         logins for a while (so a re-run right after it would fail check 1)
+//   PERISCOPE_E2E_FRONTEND  a directory (e.g. frontend/) whose files the browser gets instead
+//                         of the binary's embedded UI: try UI changes without a rebuild
+//
+// LEDs: the record backend reads `PERISCOPE_RECORD.leds` (words among caps num scroll) as the
+// host's keyboard LEDs (src/hid/record.rs); the LED check writes it.
 //
 // Prints one line per check (PASS/FAIL name — detail) and then exactly `N passed, N failed`;
 // exits non-zero when any check failed. Each check leaves the browser logged in, so a failure
@@ -16,11 +23,13 @@
 
 import { chromium } from 'playwright-core';
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import https from 'node:https';
 import http from 'node:http';
 
 const BASE = (process.env.PERISCOPE_URL ?? 'https://127.0.0.1:18443').replace(/\/+$/, '');
 const PASSWORD = process.env.PERISCOPE_PASSWORD ?? '';
+const VIEWER_PASSWORD = process.env.PERISCOPE_VIEWER_PASSWORD ?? '';
 const RECORD = process.env.PERISCOPE_RECORD ?? '';
 const CHROMIUM = process.env.PERISCOPE_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOT = process.env.PERISCOPE_SCREENSHOT ?? '';
@@ -34,6 +43,20 @@ const HID_TIMEOUT_MS = 5_000;
 /** Press and release reports of KeyA (usage 0x04) in the 8-byte boot keyboard report. */
 const REPORT_KEY_A = '0000040000000000';
 const REPORT_NONE = '0000000000000000';
+/** Ctrl+Alt+Del from the special-keys menu: Ctrl, +Alt, +Del (usage 0x4C), then up in reverse. */
+const REPORTS_CTRL_ALT_DEL = [
+  '0100000000000000',
+  '0500000000000000',
+  '05004c0000000000',
+  '0500000000000000',
+  '0100000000000000',
+  REPORT_NONE,
+];
+/** "Hi" typed from the paste box: left shift + h (0x0B), then i (0x0C). */
+const REPORT_SHIFT_H = '02000b0000000000';
+const REPORT_I = '00000c0000000000';
+/** How long an LED change written to the sidecar may take to show in the page. */
+const LED_TIMEOUT_MS = 1500;
 /** Wrong passwords the lockout check tries before giving up on seeing a 429. */
 const LOCKOUT_MAX_ATTEMPTS = 30;
 
@@ -164,7 +187,12 @@ async function recordSize() {
 }
 
 /** Keyboard reports appended to the record file since byte `offset`. */
-async function keyboardReportsSince(offset) {
+function keyboardReportsSince(offset) {
+  return reportsSince(offset, 'keyboard');
+}
+
+/** Reports of `device` (keyboard, mouse_abs, mouse_rel) appended since byte `offset`. */
+async function reportsSince(offset, device) {
   let text;
   try {
     text = await fs.readFile(RECORD, 'utf8');
@@ -177,12 +205,51 @@ async function keyboardReportsSince(offset) {
     if (!line.trim()) continue;
     try {
       const rec = JSON.parse(line);
-      if (rec.device === 'keyboard') out.push(String(rec.report).toLowerCase());
+      if (rec.device === device) out.push(String(rec.report).toLowerCase());
     } catch (_) {
       // a half-written last line: read it next time
     }
   }
   return out;
+}
+
+/** Index in `xs` where `seq` occurs as a contiguous run, or -1. */
+function indexOfRun(xs, seq) {
+  for (let i = 0; i + seq.length <= xs.length; i++) {
+    if (seq.every((v, k) => xs[i + k] === v)) return i;
+  }
+  return -1;
+}
+
+/** Signed byte `i` of a hex report. */
+function reportByte(hex, i) {
+  const b = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return b > 127 ? b - 256 : b;
+}
+
+// ===== frontend from disk (PERISCOPE_E2E_FRONTEND) =====
+
+const CONTENT_TYPES = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.svg': 'image/svg+xml',
+};
+
+/** Serves the UI's static files from `dir` instead of the server (API calls still go through). */
+async function serveFrontendFrom(context, dir) {
+  await context.route(`${BASE}/**`, async (route) => {
+    const { pathname } = new URL(route.request().url());
+    const rel = pathname === '/' ? 'index.html' : pathname.slice(1);
+    const file = path.resolve(dir, rel);
+    const type = CONTENT_TYPES[path.extname(file)];
+    if (!type || !file.startsWith(path.resolve(dir))) return route.continue();
+    try {
+      await route.fulfill({ status: 200, contentType: type, body: await fs.readFile(file) });
+    } catch (_) {
+      await route.continue();
+    }
+  });
 }
 
 // ===== checks =====
@@ -194,7 +261,7 @@ async function checkLogin(page) {
   await page.click('#login-submit');
   await page.waitForSelector('#login-error', { state: 'visible', timeout: 5_000 });
   const wrong = (await page.textContent('#login-error')).trim();
-  assert(wrong === 'wrong password', `after a wrong password the form says "${wrong}"`);
+  assert(wrong === 'wrong user or password', `after a wrong password the form says "${wrong}"`);
   await page.fill('#password', PASSWORD);
   await page.click('#login-submit');
   const ok = await poll(async () => page.isVisible('#viewer'), 10_000);
@@ -205,7 +272,7 @@ async function checkLogin(page) {
   const cookies = await page.context().cookies(BASE);
   assert(cookies.length > 0, 'no session cookie set');
   const httpOnly = cookies.some((c) => c.httpOnly);
-  return `"wrong password" shown, then signed in (session cookie${httpOnly ? ', HttpOnly' : ' NOT HttpOnly'})`;
+  return `"wrong user or password" shown, then signed in (session cookie${httpOnly ? ', HttpOnly' : ' NOT HttpOnly'})`;
 }
 
 /** Signs in through the API if the form did not (so later checks still run). */
@@ -260,6 +327,241 @@ async function checkKey(page) {
   }, HID_TIMEOUT_MS, 100);
   assert(ok, `no KeyA press + release in ${RECORD} within 5 s; keyboard reports: [${reports.join(', ')}]`);
   return `press ${REPORT_KEY_A} then release ${REPORT_NONE} recorded`;
+}
+
+// ----- input UI: special keys, paste, LEDs, wheel, relative mouse, fullscreen, view only -----
+
+const isCaptured = (page) => page.evaluate(() => document.getElementById('screen').classList.contains('captured'));
+const hint = (page) => page.textContent('#capture-hint');
+const pageField = (page, name) => page.evaluate((n) => window.periscope[n], name);
+
+async function channelOpen(page) {
+  const open = await poll(async () => (await probe(page))?.channel === 'open', 10_000);
+  assert(open, 'the hid data channel never opened');
+}
+
+/** Ends any capture (Release button), so the next check starts from a known state. */
+async function uncapture(page) {
+  if (await page.isVisible('#release')) await page.click('#release');
+  assert(!(await isCaptured(page)), 'input is still captured after Release');
+}
+
+/** Clicks the middle of the screen and waits until input is captured; returns the centre. */
+async function captureAtCentre(page) {
+  const box = await page.locator('#screen').boundingBox();
+  const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  await page.mouse.move(at.x, at.y);
+  await page.mouse.click(at.x, at.y);
+  assert(await poll(() => isCaptured(page), 2000), 'clicking the screen did not capture input');
+  return at;
+}
+
+async function checkSpecialKeys(page) {
+  await channelOpen(page);
+  await uncapture(page);
+  const offset = await recordSize();
+  await page.click('#keys-menu summary');
+  await page.click('[data-combo="ctrl-alt-del"]');
+  let reports = [];
+  const ok = await poll(async () => {
+    reports = await keyboardReportsSince(offset);
+    return indexOfRun(reports, REPORTS_CTRL_ALT_DEL) >= 0;
+  }, HID_TIMEOUT_MS);
+  assert(ok, `no Ctrl+Alt+Del sequence [${REPORTS_CTRL_ALT_DEL.join(', ')}]; got [${reports.join(', ')}]`);
+  const open = await page.evaluate(() => document.getElementById('keys-menu').open);
+  assert(!open, 'the keys menu stayed open after choosing an entry');
+  return `reports ${REPORTS_CTRL_ALT_DEL.join(' → ')}`;
+}
+
+async function checkPaste(page) {
+  await channelOpen(page);
+  const state = (await probe(page)).state ?? {};
+  await page.click('#paste-menu summary');
+  const layout = await page.inputValue('#paste-layout');
+  const expected = state.keyboard_layout || 'us';
+  assert(layout === expected, `the layout select starts at "${layout}", not the server's "${expected}"`);
+  await page.selectOption('#paste-layout', 'us');
+  await page.fill('#paste-text', 'Hi');
+  let offset = await recordSize();
+  await page.click('#paste-send');
+  let reports = [];
+  const typed = await poll(async () => {
+    reports = await keyboardReportsSince(offset);
+    const h = reports.indexOf(REPORT_SHIFT_H);
+    const i = reports.indexOf(REPORT_I, h + 1);
+    return h >= 0 && i > h && reports.indexOf(REPORT_NONE, i + 1) > i;
+  }, HID_TIMEOUT_MS);
+  assert(typed, `"Hi" did not arrive as ${REPORT_SHIFT_H} … ${REPORT_I} … release; got [${reports.join(', ')}]`);
+
+  await page.fill('#paste-text', 'é');
+  offset = await recordSize();
+  await page.click('#paste-send');
+  const shown = await poll(async () => {
+    if (!(await page.isVisible('#paste-message'))) return null;
+    const text = await page.textContent('#paste-message');
+    return /cannot type/.test(text) && text.includes('é') ? text : null;
+  }, HID_TIMEOUT_MS);
+  const last = (await page.isVisible('#paste-message')) ? await page.textContent('#paste-message') : '(hidden)';
+  assert(shown, `no "cannot type" error next to the paste box; it says "${last}"`);
+  assert(await page.evaluate(() => document.getElementById('paste-message').classList.contains('error')),
+    'the paste error is not styled as an error');
+  const strays = (await keyboardReportsSince(offset)).filter((r) => r !== REPORT_NONE);
+  assert(strays.length === 0, `the refused text still typed: [${strays.join(', ')}]`);
+  await page.click('#paste-menu summary'); // close it
+  return `layout select started at "${layout}"; "Hi" typed as ${REPORT_SHIFT_H}, ${REPORT_I}; "é" → "${shown.trim()}"`;
+}
+
+async function checkLeds(page) {
+  await channelOpen(page);
+  const file = `${RECORD}.leds`;
+  const leds = () =>
+    page.evaluate(() => ['caps', 'num', 'scroll'].map((n) => document.getElementById(`led-${n}`).classList.contains('on')).join(','));
+  const t0 = Date.now();
+  await fs.writeFile(file, 'caps');
+  const lit = await poll(async () => (await leds()) === 'true,false,false', LED_TIMEOUT_MS, 50);
+  const ms = Date.now() - t0;
+  assert(lit, `Caps not lit alone within ${LED_TIMEOUT_MS} ms of writing "caps" (LEDs: ${await leds()})`);
+  await fs.writeFile(file, 'num scroll');
+  assert(await poll(async () => (await leds()) === 'false,true,true', LED_TIMEOUT_MS, 50),
+    `"num scroll" not shown (LEDs: ${await leds()})`);
+  await fs.writeFile(file, '');
+  assert(await poll(async () => (await leds()) === 'false,false,false', LED_TIMEOUT_MS, 50),
+    `all-off not shown (LEDs: ${await leds()})`);
+  return `Caps lit ${ms} ms after writing "caps"; "num scroll" and "" followed`;
+}
+
+async function checkWheel(page) {
+  await channelOpen(page);
+  await uncapture(page);
+  await captureAtCentre(page);
+  const offset = await recordSize();
+  await page.mouse.wheel(0, 100); // one notch down → dy -1
+  await sleep(400); // a new gesture
+  await page.mouse.wheel(0, -100); // one notch up → dy +1
+  let reports = [];
+  const ok = await poll(async () => {
+    reports = await reportsSince(offset, 'mouse_abs');
+    const down = reports.findIndex((r) => reportByte(r, 5) === -1);
+    return down >= 0 && reports.slice(down + 1).some((r) => reportByte(r, 5) === 1);
+  }, HID_TIMEOUT_MS);
+  assert(ok, `no mouse_abs reports with wheel byte ff then 01; got [${reports.join(', ')}]`);
+  await uncapture(page);
+  return 'wheel down → mouse_abs wheel byte ff, up → 01';
+}
+
+async function checkRelativeMouse(page) {
+  await channelOpen(page);
+  await uncapture(page);
+  await page.click('#mouse-mode');
+  assert((await pageField(page, 'mouseMode')) === 'relative', 'the mouse-mode button did not switch to relative');
+  const label = (await page.textContent('#mouse-mode')).trim();
+  assert(label === 'Mouse: relative', `the mouse-mode button says "${label}"`);
+  try {
+    const at = await captureAtCentre(page);
+    const lock = await poll(() => pageField(page, 'pointerLock'), 2000);
+    assert(lock === 'locked' || lock === 'refused', `pointer lock state is ${lock}`);
+    const locked = await page.evaluate(() => document.pointerLockElement?.id ?? null);
+    if (lock === 'locked') {
+      assert(locked === 'screen', `pointerLock says locked but pointerLockElement is ${locked}`);
+      assert(/pointer locked/.test(await hint(page)), `hint while locked: "${await hint(page)}"`);
+    }
+    await sleep(100);
+    const offset = await recordSize();
+    await page.mouse.move(at.x + 30, at.y + 10, { steps: 3 });
+    await sleep(150);
+    await page.mouse.move(at.x + 430, at.y + 10); // 400 px in one event: split into ±127 steps
+    await sleep(150);
+    await page.mouse.wheel(0, 100);
+    let reports = [];
+    const sum = (i) => reports.reduce((a, r) => a + reportByte(r, i), 0);
+    const ok = await poll(async () => {
+      reports = await reportsSince(offset, 'mouse_rel');
+      return sum(1) >= 430 && reports.some((r) => reportByte(r, 3) === -1);
+    }, HID_TIMEOUT_MS);
+    assert(ok, `mouse_rel reports sum dx ${sum(1)} (want 430) / no wheel; got [${reports.join(', ')}]`);
+    assert(sum(1) === 430 && sum(2) === 10, `mouse_rel sums to (${sum(1)}, ${sum(2)}), not (430, 10)`);
+    const big = Math.max(...reports.map((r) => Math.abs(reportByte(r, 1))));
+    assert(big <= 127, `a mouse_rel report moved ${big} > 127`);
+    const split = reports.filter((r) => reportByte(r, 1) === 100).length;
+    assert(split >= 4, `the 400 px move was not split into 4 × 100 (reports: [${reports.join(', ')}])`);
+
+    let ended;
+    if (lock === 'locked') {
+      await page.evaluate(() => document.exitPointerLock()); // what Esc does
+      ended = await poll(async () => !(await isCaptured(page)) && (await pageField(page, 'pointerLock')) === 'released', 2000);
+      assert(ended, 'leaving pointer lock did not end the capture');
+    } else {
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Escape');
+      ended = await poll(async () => !(await isCaptured(page)), 2000);
+      assert(ended, 'Esc Esc did not end the relative capture');
+    }
+    return (
+      `pointer lock ${lock === 'locked' ? 'obtained' : 'REFUSED (moves read without it)'}; ` +
+      `${reports.length} mouse_rel reports summing (430, 10), 400 px split into ${split} × 100, wheel byte ff; ` +
+      `${lock === 'locked' ? 'exiting the lock' : 'Esc Esc'} released the capture`
+    );
+  } finally {
+    if ((await pageField(page, 'mouseMode')) === 'relative') {
+      await uncapture(page).catch(() => {});
+      await page.click('#mouse-mode');
+    }
+  }
+}
+
+async function checkFullscreen(page) {
+  await channelOpen(page);
+  await uncapture(page);
+  assert(await page.isVisible('#fullscreen'), 'no Fullscreen button');
+  await page.click('#fullscreen');
+  const on = await poll(async () => (await pageField(page, 'fullscreen')).active, 3000);
+  assert(on, 'the Fullscreen button did not make the screen fullscreen');
+  const fs1 = await pageField(page, 'fullscreen');
+  const element = await page.evaluate(() => document.fullscreenElement?.id ?? null);
+  assert(element === 'screen', `fullscreen element is ${element}`);
+  const hasLock = await page.evaluate(() => typeof navigator.keyboard?.lock === 'function');
+  assert(fs1.keyboardLocked === hasLock, `keyboardLocked ${fs1.keyboardLocked} with navigator.keyboard.lock ${hasLock}`);
+  assert(await isCaptured(page), 'entering fullscreen did not capture input');
+  const text = await hint(page);
+  await page.evaluate(() => document.exitFullscreen());
+  const off = await poll(async () => !(await pageField(page, 'fullscreen')).active, 3000);
+  assert(off, 'leaving fullscreen was not noticed');
+  assert(!(await pageField(page, 'fullscreen')).keyboardLocked, 'the keyboard stayed locked after fullscreen');
+  await uncapture(page);
+  return `fullscreen on #screen, keyboard lock ${hasLock ? 'taken' : 'not offered by this browser'} ("${text}"), released on exit`;
+}
+
+/** Signed in as `viewer` through the form: "view only", no controls, no capture, nothing typed. */
+async function checkViewOnly(browser) {
+  assert(VIEWER_PASSWORD, 'PERISCOPE_VIEWER_PASSWORD is not set');
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+  if (process.env.PERISCOPE_E2E_FRONTEND) await serveFrontendFrom(context, process.env.PERISCOPE_E2E_FRONTEND);
+  try {
+    const page = watchPage(await context.newPage(), 'viewer');
+    await page.goto(`${BASE}/`);
+    await page.waitForSelector('#login-form', { state: 'visible', timeout: 10_000 });
+    await page.fill('#user', 'viewer');
+    await page.fill('#password', VIEWER_PASSWORD);
+    await page.click('#login-submit');
+    assert(await poll(() => page.isVisible('#viewer'), 10_000), 'the viewer could not sign in');
+    const role = await poll(async () => (await probe(page))?.state?.role, 5000);
+    assert(role === 'viewer', `/api/state says role ${role}`);
+    assert(await poll(async () => (await probe(page))?.videoWidth > 0, VIDEO_TIMEOUT_MS, 200), 'the viewer sees no video');
+    assert(await page.isVisible('#view-only'), 'no "view only" badge');
+    assert(!(await page.isVisible('#controls')), 'the input controls are shown to a viewer');
+    const offset = await recordSize();
+    await page.click('#screen');
+    await page.keyboard.press('KeyB');
+    await sleep(500);
+    assert(!(await isCaptured(page)), 'a viewer captured input');
+    const typed = (await keyboardReportsSince(offset)).filter((r) => r !== REPORT_NONE);
+    assert(typed.length === 0, `a viewer's key press reached the HID: [${typed.join(', ')}]`);
+    const text = (await hint(page)).trim();
+    assert(text === 'view only', `hint says "${text}"`);
+    return 'signed in as viewer: video, "view only" badge, no controls; click + KeyB captured and typed nothing';
+  } finally {
+    await context.close();
+  }
 }
 
 async function checkMjpegPage(context) {
@@ -343,9 +645,14 @@ async function main() {
     console.log('0 passed, 1 failed');
     process.exit(1);
   }
+  if (process.env.PERISCOPE_E2E_FRONTEND) {
+    // A document the test fulfils counts as "public", which may not reach 127.0.0.1 (/ws).
+    LAUNCH.args.push('--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessChecks');
+  }
   const browser = await chromium.launch(LAUNCH);
   try {
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+    if (process.env.PERISCOPE_E2E_FRONTEND) await serveFrontendFrom(context, process.env.PERISCOPE_E2E_FRONTEND);
     const page = watchPage(await context.newPage(), 'index');
 
     await check('1 login form (wrong password, then right)', () => checkLogin(page));
@@ -353,6 +660,13 @@ async function main() {
     await check('2 WebRTC video plays and the strip advances', () => checkVideo(page));
     if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT }).catch(() => {});
     await check('3 key typed in the page reaches the HID record', () => checkKey(page));
+    await check('3b special-keys menu: Ctrl+Alt+Del reaches the HID record', () => checkSpecialKeys(page));
+    await check('3c paste box types text; an untypeable character is shown as an error', () => checkPaste(page));
+    await check('3d keyboard LEDs from the device light in the page', () => checkLeds(page));
+    await check('3e wheel reaches the HID record', () => checkWheel(page));
+    await check('3f relative mouse (pointer lock) sends batched mouse_rel', () => checkRelativeMouse(page));
+    await check('3g fullscreen takes the Keyboard Lock and gives it back', () => checkFullscreen(page));
+    await check('3h a viewer session is view only', () => checkViewOnly(browser));
     await check('4a /mjpeg.html shows MJPEG frames', () => checkMjpegPage(context));
     await check('4b /?mjpeg=1 falls back to MJPEG', () => checkForcedFallback(context));
     await check('5 unauthenticated /stream.mjpeg is refused', () => checkUnauthenticated('/stream.mjpeg'));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# run.sh — starts a periscope binary (test pattern, record HID backend) on a loopback port
-# with a throw-away state dir, runs e2e.mjs against it, stops it and exits with e2e's status.
+# run.sh — starts a periscope binary (test pattern, record HID backend, an admin and a viewer
+# password) on a loopback port with a throw-away state dir, runs e2e.mjs against it, stops it
+# and exits with e2e's status.
 #
 # Environment (all optional):
 #   PERISCOPE_BIN     the binary (default: target/release/periscope at the repo root)
@@ -13,6 +14,7 @@ root="$(cd "$here/../.." && pwd)"
 bin="${PERISCOPE_BIN:-$root/target/release/periscope}"
 port="${PERISCOPE_PORT:-18443}"
 password="e2e-$RANDOM-$RANDOM"
+viewer_password="e2e-viewer-$RANDOM-$RANDOM"
 
 [ -x "$bin" ] || { echo "run.sh: no periscope binary at $bin (cargo build --release first)" >&2; exit 2; }
 [ -d "$here/node_modules/playwright-core" ] || (cd "$here" && npm install --no-audit --no-fund >/dev/null)
@@ -33,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PERISCOPE_ADMIN_PASSWORD="$password" "$bin" --listen "127.0.0.1:$port" --source test-pattern \
+PERISCOPE_ADMIN_PASSWORD="$password" PERISCOPE_VIEWER_PASSWORD="$viewer_password" "$bin" --listen "127.0.0.1:$port" --source test-pattern \
   --hid "record:$tmp/record.jsonl" --state-dir "$tmp/state" >"$tmp/server.log" 2>&1 &
 server_pid=$!
 
@@ -50,7 +52,7 @@ if ! kill -0 "$server_pid" 2>/dev/null; then
 fi
 
 set +e
-PERISCOPE_URL="https://127.0.0.1:$port" PERISCOPE_PASSWORD="$password" \
+PERISCOPE_URL="https://127.0.0.1:$port" PERISCOPE_PASSWORD="$password" PERISCOPE_VIEWER_PASSWORD="$viewer_password" \
   PERISCOPE_RECORD="$tmp/record.jsonl" node "$here/e2e.mjs"
 status=$?
 set -e

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bandHeight, readBand, latencyMs, median } from '../../frontend/src/strip.js';
-import { pictureCoords } from '../../frontend/src/input.js';
+import { pictureCoords } from '../../frontend/src/pointer.js';
 
 /** RGBA pixels of a W x (2*band) strip carrying `ts` and `counter`, luma 235/16 as RGB. */
 function paintStrip(W, H, ts, counter) {

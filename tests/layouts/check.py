@@ -21,8 +21,9 @@ Xlib do.
 From that it derives, with fixed rules, every character the layout types and its strokes:
 
 1. Direct: every key of the typing block at every level (plain, Shift, AltGr,
-   Shift+AltGr). Where several keys type a character, the lowest level wins, then the lowest
-   usage, except for the PREFER entries below.
+   Shift+AltGr); for ANSI layouts (us) without the ISO key left of Z. Where several keys
+   type a character, the lowest level wins, then the lowest usage, except for the PREFER
+   entries below.
 2. Dead keys (the first stroke that gives each dead keysym, in the same order): the dead
    key then a directly typed character, for every result that is a Latin-1 letter
    (U+00C0..U+00FF) and not typed otherwise; and the accent on its own, as the dead key
@@ -30,8 +31,10 @@ From that it derives, with fixed rules, every character the layout types and its
 
 The result is written to tests/layouts/<layout>.txt, which `cargo test` compares with the
 Rust tables both ways (every line typed exactly so, nothing else typeable). The check mode
-regenerates it, diffs it against the committed file, then replays every committed line
-through xkbcommon and confirms it types exactly that character. It lists what X11 can type
+first checks that src/input/keymap.rs, the usage -> evdev table and xkb agree on which key
+is which (KeyboardEvent.code and xkb both name keys by their place: Digit1 is <AE01>). It
+then regenerates each file, diffs it against the committed one, and replays every
+committed line through xkbcommon and confirms it types exactly that character. It lists what X11 can type
 that the tables leave out (compositions beyond Latin-1 letters).
 """
 
@@ -39,6 +42,7 @@ import argparse
 import ctypes
 import ctypes.util
 import pathlib
+import re
 import sys
 import unicodedata
 
@@ -65,16 +69,38 @@ HID_TO_EVDEV = {
     0x35: 41, 0x36: 51, 0x37: 52, 0x38: 53,
     0x64: 86,  # KEY_102ND, the ISO key left of Z
 }
+# W3C KeyboardEvent.code -> xkb key name, both named after the key's place on a US board.
+# check_key_names() goes code -> usage (src/input/keymap.rs) -> evdev -> xkb name with it,
+# which checks HID_TO_EVDEV and keymap.rs against each other.
+W3C_TO_XKB = {
+    **{f"Key{c}": n for c, n in zip(
+        "QWERTYUIOPASDFGHJKLZXCVBNM",
+        [f"AD{i:02}" for i in range(1, 11)] + [f"AC{i:02}" for i in range(1, 10)]
+        + [f"AB{i:02}" for i in range(1, 8)])},
+    **{f"Digit{d}": f"AE{d if d else 10:02}" for d in range(10)},
+    "Minus": "AE11", "Equal": "AE12", "BracketLeft": "AD11", "BracketRight": "AD12",
+    "Backslash": "BKSL", "Semicolon": "AC10", "Quote": "AC11", "Backquote": "TLDE",
+    "Comma": "AB08", "Period": "AB09", "Slash": "AB10", "Space": "SPCE",
+    "IntlBackslash": "LSGT",
+}
+
+# ANSI layouts: no key left of Z. X11's pc105 model puts "<" ">" there even for us, where
+# Windows types "\" "|", and a US keyboard has no such key at all.
+ANSI = {"us"}
 KEY_LEFTSHIFT = 42
 KEY_RIGHTALT = 100
 EVDEV_OFFSET = 8  # xkb keycode = evdev keycode + 8
 
 # Characters placed on purpose where the lowest-level rule would not put them, with why.
 PREFER = {
-    # X11 also has "~" on Shift+², but Windows' French layout types nothing there; AltGr+é
-    # types "~" on X11 and is the dead tilde on Windows, so this key is right on both more
-    # often (docs/HID.md).
-    "fr": {"~": [(0x1F, ALTGR)]},
+    "fr": {
+        # X11 also has "@" on AltGr+Q (from "latin"), where Windows' French layout has
+        # nothing; AltGr+à is "@" on both (the key cap).
+        "@": [(0x27, ALTGR)],
+        # X11 also has "~" on Shift+², where Windows types nothing; AltGr+é types "~" on X11
+        # and is Windows' dead tilde, right there more often than not (docs/HID.md).
+        "~": [(0x1F, ALTGR)],
+    },
 }
 
 
@@ -96,6 +122,7 @@ class Xkb:
             "xkb_state_update_key": (i32, [p, u32, i32]),
             "xkb_state_key_get_one_sym": (u32, [p, u32]),
             "xkb_keysym_to_utf32": (u32, [u32]),
+            "xkb_keymap_key_get_name": (ctypes.c_char_p, [p, u32]),
             "xkb_keysym_get_name": (i32, [u32, ctypes.c_char_p, sz]),
             "xkb_compose_table_new_from_locale": (p, [p, ctypes.c_char_p, i32]),
             "xkb_compose_state_new": (p, [p, i32]),
@@ -161,17 +188,33 @@ class Xkb:
         return None if lib.xkb_compose_state_get_status(st) == 1 else out
 
 
-def typing_usages():
-    return sorted(HID_TO_EVDEV)
+def typing_usages(name):
+    return sorted(u for u in HID_TO_EVDEV if not (u == 0x64 and name in ANSI))
 
 
 def printable(ch):
     return ch is not None and ch not in " \t\r\n" and unicodedata.category(ch)[0] != "C"
 
 
-def strokes_order():
+def strokes_order(name):
     """Every (usage, mods) in the order the tables search: level first, then usage."""
-    return [(u, m) for m in LEVELS for u in typing_usages()]
+    return [(u, m) for m in LEVELS for u in typing_usages(name)]
+
+
+def check_key_names(xkb):
+    """Problems found going code -> usage (keymap.rs) -> evdev keycode -> xkb key name."""
+    text = (HERE.parent.parent / "src/input/keymap.rs").read_text(encoding="utf-8")
+    usages = dict(re.findall(r'\("(\w+)", 0x([0-9A-Fa-f]{2})\)', text))
+    keymap = xkb.keymap("us", "")
+    bad = []
+    for code, want in W3C_TO_XKB.items():
+        usage = int(usages.get(code, "0"), 16)
+        evdev = HID_TO_EVDEV.get(usage)
+        raw = xkb.lib.xkb_keymap_key_get_name(keymap, evdev + EVDEV_OFFSET) if evdev else None
+        got = raw.decode() if raw else None
+        if got != want:
+            bad.append(f"{code}: usage 0x{usage:02X} is xkb <{got}>, want <{want}>")
+    return bad
 
 
 def derive(xkb, name):
@@ -179,7 +222,7 @@ def derive(xkb, name):
     dead keys list each dead key's stroke and what the table types through it."""
     keymap = xkb.keymap(*LAYOUTS[name])
     table, dead = {}, {}
-    for usage, mods in strokes_order():
+    for usage, mods in strokes_order(name):
         sym = xkb.sym(keymap, usage, mods)
         sname = xkb.name(sym)
         if sname.startswith("dead_"):
@@ -274,7 +317,7 @@ def draft(xkb, name):
     its dead keys."""
     keymap = xkb.keymap(*LAYOUTS[name])
     _, _, dead_rows = derive(xkb, name)
-    for usage in typing_usages():
+    for usage in typing_usages(name):
         if usage == SPACE:
             continue
         cells, notes = [], []
@@ -325,6 +368,12 @@ def main():
         draft(xkb, args.draft)
         return 0
     failed = False
+    names = check_key_names(xkb)
+    if not args.write:
+        failed = bool(names)
+        print(f"key names: {'ok' if not names else 'FAILED'}: {len(W3C_TO_XKB)} codes")
+        for line in names:
+            print(f"  {line}")
     for name in LAYOUTS:
         table, gaps, _ = derive(xkb, name)
         path = HERE / f"{name}.txt"

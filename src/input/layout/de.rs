@@ -170,4 +170,59 @@ const DEAD: &[DeadKey] = &[
 pub(super) static TABLE: Table = Table {
     keys: KEYS,
     dead: DEAD,
+    prefer: &[],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Layout, Stroke};
+
+    #[test]
+    fn a_sentence() {
+        let s = Layout::De
+            .strokes("Grüße: {ä} ^2 `x´ 3€@ â Zoë\r\n")
+            .unwrap();
+        let want = [
+            Stroke::shift(0x0A), // G
+            Stroke::plain(0x15), // r
+            Stroke::plain(0x2F), // ü
+            Stroke::plain(0x2D), // ß
+            Stroke::plain(0x08), // e
+            Stroke::shift(0x37), // :
+            Stroke::plain(0x2C), // space
+            Stroke::altgr(0x24), // {
+            Stroke::plain(0x34), // ä
+            Stroke::altgr(0x27), // }
+            Stroke::plain(0x2C), // space
+            Stroke::plain(0x35), // dead ^
+            Stroke::plain(0x2C), // space → ^
+            Stroke::plain(0x1F), // 2
+            Stroke::plain(0x2C), // space
+            Stroke::shift(0x2E), // dead `
+            Stroke::plain(0x2C), // space → `
+            Stroke::plain(0x1B), // x
+            Stroke::plain(0x2E), // dead ´
+            Stroke::plain(0x2E), // dead ´ again → ´ (Space would give ')
+            Stroke::plain(0x2C), // space
+            Stroke::plain(0x20), // 3
+            Stroke::altgr(0x08), // €
+            Stroke::altgr(0x14), // @
+            Stroke::plain(0x2C), // space
+            Stroke::plain(0x35), // dead ^
+            Stroke::plain(0x04), // a → â
+            Stroke::plain(0x2C), // space
+            Stroke::shift(0x1C), // Z (QWERTZ: the Y key position)
+            Stroke::plain(0x12), // o
+            Stroke::altgr(0x2F), // dead ¨ (AltGr+ü)
+            Stroke::plain(0x08), // e → ë
+            Stroke::plain(0x28), // \r\n: one Enter
+        ];
+        assert_eq!(s, want);
+    }
+
+    #[test]
+    fn untypeable_all_at_once() {
+        let e = Layout::De.strokes("Señor 🙂 ñ!").unwrap_err();
+        assert_eq!(e.to_string(), "the de layout cannot type \"ñ🙂\"");
+    }
+}

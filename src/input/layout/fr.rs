@@ -54,8 +54,7 @@ const KEYS: &[(u8, [char; 4])] = &[
     (0x31, ['*', 'µ', NO, NO]), // dead_grave, dead_breve
     (0x33, ['m', 'M', 'µ', 'º']),
     (0x34, ['ù', '%', NO, NO]), // dead_circumflex, dead_caron
-    // X11 has "~" on Shift+² too; Windows types nothing there, so "~" is AltGr+é (check.py PREFER).
-    (0x35, ['²', NO, '¬', '¬']),
+    (0x35, ['²', '~', '¬', '¬']),
     (0x36, [';', '.', '•', '×']),
     (0x37, [':', '/', '·', '÷']),
     (0x38, ['!', '§', NO, NO]), // dead_belowdot, dead_abovedot
@@ -175,8 +174,68 @@ const DEAD: &[DeadKey] = &[
     },
 ];
 
+/// Characters X11 has on two keys, typed with the key Windows' French layout agrees with
+/// (`PREFER` in tests/layouts/check.py, docs/HID.md).
+const PREFER: &[(char, Stroke)] = &[
+    // AltGr+Q is "@" on X11 only; AltGr+à (the key cap) on both.
+    ('@', Stroke::altgr(0x27)),
+    // Shift+² types nothing on Windows; AltGr+é is "~" on X11, the dead tilde on Windows.
+    ('~', Stroke::altgr(0x1F)),
+];
+
 /// The fr layout.
 pub(super) static TABLE: Table = Table {
     keys: KEYS,
     dead: DEAD,
+    prefer: PREFER,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Layout, Stroke};
+
+    #[test]
+    fn a_sentence() {
+        let s = Layout::Fr.strokes("Où êtes-vous ? ~/a|b@ ¨ÿ 1€\n").unwrap();
+        let want = [
+            Stroke::shift(0x12), // O
+            Stroke::plain(0x34), // ù
+            Stroke::plain(0x2C), // space
+            Stroke::plain(0x2F), // dead ^
+            Stroke::plain(0x08), // e → ê
+            Stroke::plain(0x17), // t
+            Stroke::plain(0x08), // e
+            Stroke::plain(0x16), // s
+            Stroke::plain(0x23), // -
+            Stroke::plain(0x19), // v
+            Stroke::plain(0x12), // o
+            Stroke::plain(0x18), // u
+            Stroke::plain(0x16), // s
+            Stroke::plain(0x2C), // space
+            Stroke::shift(0x10), // ? (the M key position)
+            Stroke::plain(0x2C), // space
+            Stroke::altgr(0x1F), // ~ (AltGr+é, preferred)
+            Stroke::shift(0x37), // /
+            Stroke::plain(0x14), // a (AZERTY: the Q key position)
+            Stroke::altgr(0x23), // |
+            Stroke::plain(0x05), // b
+            Stroke::altgr(0x27), // @ (AltGr+à, preferred)
+            Stroke::plain(0x2C), // space
+            Stroke::shift(0x2F), // dead ¨
+            Stroke::shift(0x2F), // dead ¨ again → ¨ (Space would give ")
+            Stroke::shift(0x2F), // dead ¨
+            Stroke::plain(0x1C), // y → ÿ
+            Stroke::plain(0x2C), // space
+            Stroke::shift(0x1E), // 1
+            Stroke::altgr(0x08), // €
+            Stroke::plain(0x28), // \n: Enter
+        ];
+        assert_eq!(s, want);
+    }
+
+    #[test]
+    fn untypeable_all_at_once() {
+        let e = Layout::Fr.strokes("Ÿ ß ñ Ÿ").unwrap_err();
+        assert_eq!(e.to_string(), "the fr layout cannot type \"Ÿñ\"");
+    }
+}

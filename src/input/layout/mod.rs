@@ -194,6 +194,10 @@ mod tests {
     #[test]
     fn names_parse() {
         assert_eq!("US".parse::<Layout>(), Ok(Layout::Us));
-        assert!("xx".parse::<Layout>().unwrap_err().contains("known: us"));
+        for &l in Layout::ALL {
+            assert_eq!(l.name().parse::<Layout>(), Ok(l));
+        }
+        let e = "gb".parse::<Layout>().unwrap_err();
+        assert_eq!(e, "unknown keyboard layout \"gb\" (known: us, uk, de, fr)");
     }
 }

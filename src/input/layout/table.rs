@@ -3,9 +3,10 @@
 //! the only logic; the layout files are data. Never decides what the caller does with
 //! space, tab or line ends (`mod.rs` does).
 //!
-//! Search order, which `tests/layouts/check.py` uses too: a key typing the character
-//! directly, lowest level first (plain, Shift, AltGr, Shift+AltGr), then lowest usage; else
-//! the first dead key in table order that composes it.
+//! Search order, which `tests/layouts/check.py` uses too: the layout's preferred stroke for
+//! the character, if any; else a key typing it directly, lowest level first (plain, Shift,
+//! AltGr, Shift+AltGr), then lowest usage; else the first dead key in table order that
+//! composes it.
 
 use super::{Stroke, ALTGR, SHIFT};
 
@@ -37,6 +38,8 @@ pub(super) struct Table {
     pub keys: &'static [(u8, [char; 4])],
     /// Dead keys, in the order their strokes are searched (level, then usage).
     pub dead: &'static [DeadKey],
+    /// Characters on more than one key, typed with this stroke rather than the first found.
+    pub prefer: &'static [(char, Stroke)],
 }
 
 impl Table {
@@ -58,6 +61,9 @@ impl Table {
     fn direct(&self, ch: char) -> Option<Stroke> {
         if ch == NO {
             return None;
+        }
+        if let Some(&(_, s)) = self.prefer.iter().find(|(c, _)| *c == ch) {
+            return Some(s);
         }
         LEVELS.iter().enumerate().find_map(|(level, &modifiers)| {
             self.keys

@@ -201,4 +201,41 @@ const DEAD: &[DeadKey] = &[
 pub(super) static TABLE: Table = Table {
     keys: KEYS,
     dead: DEAD,
+    prefer: &[],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Layout, Stroke};
+
+    #[test]
+    fn a_sentence() {
+        let s = Layout::Uk.strokes("£5 @\"#~\\| café€\r\n").unwrap();
+        let want = [
+            Stroke::shift(0x20), // £
+            Stroke::plain(0x22), // 5
+            Stroke::plain(0x2C), // space
+            Stroke::shift(0x34), // @
+            Stroke::shift(0x1F), // "
+            Stroke::plain(0x31), // #
+            Stroke::shift(0x31), // ~
+            Stroke::plain(0x64), // \
+            Stroke::shift(0x64), // |
+            Stroke::plain(0x2C), // space
+            Stroke::plain(0x06), // c
+            Stroke::plain(0x04), // a
+            Stroke::plain(0x09), // f
+            Stroke::altgr(0x33), // dead acute
+            Stroke::plain(0x08), // e → é
+            Stroke::altgr(0x21), // €
+            Stroke::plain(0x28), // \r\n: one Enter
+        ];
+        assert_eq!(s, want);
+    }
+
+    #[test]
+    fn untypeable_all_at_once() {
+        let e = Layout::Uk.strokes("ça ſ ĉ 中 ĉ").unwrap_err();
+        assert_eq!(e.to_string(), "the uk layout cannot type \"ĉ中\"");
+    }
+}

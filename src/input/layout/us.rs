@@ -1,5 +1,6 @@
 //! US English (ANSI): xkb layout `us`, default variant. Right Alt is Alt here, not AltGr, so
-//! only two levels; no dead keys.
+//! only two levels; no dead keys. No ISO key left of Z (usage 0x64): an ANSI keyboard has
+//! none, and X11 (`<` `>`) and Windows (`\` `|`) disagree on it.
 //!
 //! Data only (lookup in `table.rs`). Rows follow `xkbcli compile-keymap --layout us`; the
 //! characters and strokes are pinned by `tests/layouts/us.txt`, which
@@ -57,11 +58,11 @@ const KEYS: &[(u8, [char; 4])] = &[
     (0x36, [',', '<', NO, NO]),
     (0x37, ['.', '>', NO, NO]),
     (0x38, ['/', '?', NO, NO]),
-    (0x64, ['<', '>', NO, NO]),
 ];
 
 /// The us layout.
 pub(super) static TABLE: Table = Table {
     keys: KEYS,
     dead: &[],
+    prefer: &[],
 };

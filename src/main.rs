@@ -60,6 +60,21 @@ enum OtgAction {
     Status,
     /// Print the configfs operations `up` would perform, without doing anything.
     Plan,
+    /// The login console on the ACM serial function (getty on ttyGS0).
+    Console {
+        #[command(subcommand)]
+        what: ConsoleAction,
+    },
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum ConsoleAction {
+    /// Write the getty drop-in (TTYReset/TTYVHangup/TTYVTDisallocate=no) and enable it.
+    Install,
+    /// Remove the drop-in and disable the getty.
+    Remove,
+    /// Show whether it is installed and whether /dev/ttyGS0 exists.
+    Status,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -120,6 +135,7 @@ fn otg(action: OtgAction, root: &std::path::Path, profile: &str) -> anyhow::Resu
     };
     let mut out = String::new();
     match action {
+        OtgAction::Console { what } => out = console(what, root, spec)?,
         OtgAction::Status => out = format!("{}\n", apply::status(root)),
         OtgAction::Down => match apply::teardown(root)? {
             true => out.push_str("usb gadget periscope: removed\n"),
@@ -152,6 +168,51 @@ fn otg(action: OtgAction, root: &std::path::Path, profile: &str) -> anyhow::Resu
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
     Ok(())
+}
+
+fn console(
+    what: ConsoleAction,
+    root: &std::path::Path,
+    spec: impl Fn() -> anyhow::Result<periscope::hid::gadget::GadgetSpec>,
+) -> anyhow::Result<String> {
+    use periscope::hid::gadget::{console, FunctionSpec};
+    let mut out = String::new();
+    match what {
+        ConsoleAction::Status => {}
+        ConsoleAction::Remove => {
+            console::remove(root)
+                .with_context(|| format!("otg console under {}", root.display()))?;
+            out.push_str("serial console: removed\n");
+        }
+        ConsoleAction::Install => {
+            let has_acm = spec()
+                .map(|s| s.functions.iter().any(|f| matches!(f, FunctionSpec::Acm)))
+                .unwrap_or(false);
+            if !has_acm {
+                out.push_str(
+                    "serial console: warning: the profile's [usb] functions have no \"acm\"; \
+                     add it (3 endpoints) and run `periscope otg up`, or /dev/ttyGS0 never appears\n",
+                );
+            }
+            console::install(root)
+                .with_context(|| format!("otg console under {}", root.display()))?;
+            out.push_str(&format!(
+                "serial console: installed and enabled {}\n",
+                console::UNIT
+            ));
+            if root == std::path::Path::new("/") {
+                for args in [&["daemon-reload"][..], &["start", console::UNIT][..]] {
+                    match std::process::Command::new("systemctl").args(args).status() {
+                        Ok(s) if s.success() => {}
+                        Ok(s) => out.push_str(&format!("  systemctl {}: {s}\n", args.join(" "))),
+                        Err(e) => out.push_str(&format!("  systemctl {}: {e}\n", args.join(" "))),
+                    }
+                }
+            }
+        }
+    }
+    out.push_str(&format!("{}\n", console::status(root)));
+    Ok(out)
 }
 
 fn passwd(state_dir: &std::path::Path, user: &str, remove: bool) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@
 //! [`hidg`] is the backend.
 
 pub mod apply;
+pub mod console;
 pub mod descriptors;
 // poll(2) on /dev/hidgN: wait a bounded time for the host to take a report.
 #[allow(unsafe_code)]

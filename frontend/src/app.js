@@ -267,7 +267,9 @@ function pollState() {
 
 // ===== input =====
 
+/** Sends one `hid` message; false when it could not (no channel, or a view-only session). */
 function sendHid(msg) {
+  if (P.viewOnly) return false;
   const ch = ui.session?.channel;
   if (!ch || ch.readyState !== 'open') return false;
   try {

@@ -5,7 +5,7 @@
 //   frame, x/y in 0..1 of the picture with the letterboxing taken out.
 // relative: the capturing click asks for Pointer Lock on the screen; `movementX/Y` add up and
 //   go out once per animation frame as {"type":"mouse_rel",dx,dy,buttons}, split so no message
-//   exceeds ±127. Where the browser refuses the lock, motion is still read from `movementX/Y`
+//   exceeds ±127 (at most REL_STEPS_PER_SEND a frame; a faster flick finishes next frame). Where the browser refuses the lock, motion is still read from `movementX/Y`
 //   while the pointer is over the picture (onLockChange reports 'refused'). The lock ending
 //   (Esc, focus loss) is reported as 'released'; the input controller then ends the capture.
 // Both: buttons 1 left, 2 right, 4 middle; wheel → {"type":"wheel","dx","dy"} in whole steps,
@@ -123,6 +123,7 @@ export class Mouse {
       for (const [dx, dy] of this.rel.take()) {
         this.send({ type: 'mouse_rel', dx, dy, buttons: this.buttons });
       }
+      if (this.rel.pending) this.queueFrame(); // a flick beyond one send's worth: the rest next frame
     } else if (this.movePending && this.lastMouse) {
       this.sendAbs(this.lastMouse.cx, this.lastMouse.cy);
     }

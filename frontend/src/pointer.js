@@ -5,6 +5,12 @@
 
 /** Largest |dx| or |dy| one `mouse_rel` message carries (the HID report's i8 range). */
 export const REL_MAX = 127;
+/**
+ * At most this many `mouse_rel` messages per send (animation frame): 4 × 127 px a frame is a
+ * very fast flick; anything beyond waits for the next frame rather than flooding the channel
+ * (the device rate-limits a session to a few hundred messages a second).
+ */
+export const REL_STEPS_PER_SEND = 4;
 /** Pixel-mode wheel delta that makes one step (Chromium reports 100 per notch). */
 export const WHEEL_STEP_PX = 100;
 /** A wheel event after this much quiet starts a new gesture, which always moves one step. */
@@ -53,11 +59,13 @@ export function splitMotion(dx, dy, max = REL_MAX) {
 
 /**
  * Accumulates `movementX/Y` between sends. take() returns the whole pixels gathered so far as
- * REL_MAX-bounded steps and keeps the fraction (high-DPI screens report fractional movement).
+ * REL_MAX-bounded steps, at most `perSend` of them, and keeps the rest: the fraction (high-DPI
+ * screens report fractional movement) and any motion beyond perSend steps, for the next send.
  */
 export class RelMotion {
-  constructor(max = REL_MAX) {
+  constructor(max = REL_MAX, perSend = REL_STEPS_PER_SEND) {
     this.max = max;
+    this.perSend = perSend;
     this.dx = 0;
     this.dy = 0;
   }
@@ -71,10 +79,12 @@ export class RelMotion {
     return Math.trunc(this.dx) !== 0 || Math.trunc(this.dy) !== 0;
   }
 
-  /** The whole pixels gathered, as steps for `mouse_rel` messages; the fraction stays. */
+  /** The whole pixels gathered (up to perSend steps' worth), as `mouse_rel` steps. */
   take() {
-    const ix = Math.trunc(this.dx);
-    const iy = Math.trunc(this.dy);
+    const limit = this.max * this.perSend;
+    const clamp = (v) => Math.max(-limit, Math.min(limit, Math.trunc(v)));
+    const ix = clamp(this.dx);
+    const iy = clamp(this.dy);
     this.dx -= ix;
     this.dy -= iy;
     return splitMotion(ix, iy, this.max);

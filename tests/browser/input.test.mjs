@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { splitMotion, RelMotion, WheelStepper, REL_MAX } from '../../frontend/src/pointer.js';
+import { splitMotion, RelMotion, WheelStepper, REL_MAX, REL_STEPS_PER_SEND } from '../../frontend/src/pointer.js';
 import { KEY_GROUPS, comboById, comboMessages } from '../../frontend/src/keys-menu.js';
 import {
   textMessages,
@@ -54,6 +54,20 @@ test('RelMotion batches movement between frames and keeps fractions', () => {
   assert.deepEqual(m.take(), []);
   m.add(NaN, undefined); // events without movement fields change nothing
   assert.deepEqual(m.take(), []);
+});
+
+test('RelMotion sends at most REL_STEPS_PER_SEND steps at once; the rest follows', () => {
+  const m = new RelMotion();
+  m.add(-1200, 130); // 10 steps' worth on x
+  const first = m.take();
+  assert.equal(first.length, REL_STEPS_PER_SEND);
+  assert.equal(first.reduce((a, [x]) => a + x, 0), -REL_MAX * REL_STEPS_PER_SEND);
+  assert.equal(first.reduce((a, [, y]) => a + y, 0), 130);
+  assert.ok(m.pending);
+  let rest = [];
+  while (m.pending) rest = rest.concat(m.take());
+  assert.equal(rest.reduce((a, [x]) => a + x, 0), -1200 + REL_MAX * REL_STEPS_PER_SEND);
+  assert.equal(rest.reduce((a, [, y]) => a + y, 0), 0);
 });
 
 // ===== wheel =====

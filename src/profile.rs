@@ -54,6 +54,21 @@ struct UsbSection {
     udc: String,
     endpoint_budget: u32,
     functions: Vec<String>,
+    mass_storage: Option<MassStorageSection>,
+}
+
+/// `[usb.mass_storage]`: the medium of the `mass_storage` function.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MassStorageSection {
+    /// Backing image (absolute path); absent = no medium inserted.
+    file: Option<std::path::PathBuf>,
+    /// Present a CD-ROM (read-only) instead of a disk.
+    #[serde(default)]
+    cdrom: bool,
+    /// Refuse writes to a disk.
+    #[serde(default)]
+    read_only: bool,
 }
 
 /// The USB gadget the board's OTG port carries (`[usb]`).
@@ -204,7 +219,22 @@ fn validate_usb(u: &UsbSection) -> Result<UsbProfile, (&'static str, String)> {
                 ),
             )
         })?;
+        let f = match (f, &u.mass_storage) {
+            (FunctionSpec::MassStorage { removable, .. }, Some(ms)) => FunctionSpec::MassStorage {
+                file: ms.file.clone().unwrap_or_default(),
+                cdrom: ms.cdrom,
+                read_only: ms.read_only || ms.cdrom,
+                removable,
+            },
+            (f, _) => f,
+        };
         functions.push(f);
+    }
+    if u.mass_storage.is_some() && !u.functions.iter().any(|f| f == "mass_storage") {
+        return Err((
+            "usb.mass_storage",
+            "set, but \"mass_storage\" is not in usb.functions".into(),
+        ));
     }
     let usb = UsbProfile {
         udc: u.udc.clone(),
@@ -327,6 +357,40 @@ mod tests {
         );
         let no_usb = base.split("[usb]").next().unwrap();
         assert_eq!(validate("generic-uvc.toml", no_usb).unwrap().usb, None);
+    }
+
+    #[test]
+    fn mass_storage_takes_a_medium_from_its_own_table() {
+        let base = include_str!("../hw-profiles/generic-uvc.toml")
+            .replace("\"mouse_rel\"]", "\"mouse_rel\", \"mass_storage\"]");
+        let usb = validate("generic-uvc.toml", &base).unwrap().usb.unwrap();
+        assert!(matches!(
+            &usb.functions[3],
+            FunctionSpec::MassStorage { file, cdrom: false, read_only: false, removable: true }
+                if file.as_os_str().is_empty()
+        ));
+        let cd = format!(
+            "{base}\n[usb.mass_storage]\nfile = \"/var/lib/periscope/boot.iso\"\ncdrom = true\n"
+        );
+        let usb = validate("generic-uvc.toml", &cd).unwrap().usb.unwrap();
+        assert_eq!(
+            usb.functions[3],
+            FunctionSpec::MassStorage {
+                file: "/var/lib/periscope/boot.iso".into(),
+                cdrom: true,
+                read_only: true,
+                removable: true
+            }
+        );
+        let rel = format!("{base}\n[usb.mass_storage]\nfile = \"boot.iso\"\n");
+        let e = validate("generic-uvc.toml", &rel).unwrap_err();
+        assert!(e.message.contains("absolute"), "{e}");
+        let orphan = include_str!("../hw-profiles/generic-uvc.toml").to_string()
+            + "\n[usb.mass_storage]\ncdrom = true\n";
+        assert_eq!(
+            validate("generic-uvc.toml", &orphan).unwrap_err().key,
+            "usb.mass_storage"
+        );
     }
 
     #[test]

@@ -269,6 +269,33 @@ fn a_missing_port_is_device_missing() {
     }
 }
 
+#[test]
+fn a_vanished_port_is_reopened_when_it_comes_back() {
+    // A stable name for the port, as udev gives a USB-serial adapter.
+    let dir = tempfile::tempdir().unwrap();
+    let port = dir.path().join("ttyCH9329");
+    let sim = Ch9329Sim::start(9600);
+    std::os::unix::fs::symlink(sim.path(), &port).unwrap();
+    let mut hid = Ch9329Hid::open(&port, 9600).expect("opens");
+    // Unplugged: the pty goes away, and so does the name.
+    drop(sim);
+    std::fs::remove_file(&port).unwrap();
+    let key = HidReport::Keyboard([0, 0, 0x04, 0, 0, 0, 0, 0]);
+    for _ in 0..2 {
+        match hid.send(&key) {
+            Err(HidError::DeviceMissing(m)) => assert!(m.contains("ttyCH9329"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Plugged back in (another pty under the same name): reopened, reset, released.
+    let sim = Ch9329Sim::start(9600);
+    std::os::unix::fs::symlink(sim.path(), &port).unwrap();
+    poll_until(&mut hid, "reconnected", |p| p.reconnected);
+    assert_eq!(sim.state().commands()[..5], OPEN_SEQUENCE);
+    hid.send(&key).expect("delivered after the reopen");
+    assert_eq!(sim.state().keyboard[2], 0x04);
+}
+
 // ===== periscope ch9329 =====
 
 #[test]

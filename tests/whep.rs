@@ -309,6 +309,55 @@ async fn viewers_cannot_type_and_floods_are_rate_limited() {
     pipeline.stop();
 }
 
+/// The next `{"type":"leds",…}` reply (errors are skipped).
+async fn next_leds(replies: &mut tokio::sync::mpsc::Receiver<String>) -> serde_json::Value {
+    loop {
+        let text = timeout(BOUND, replies.recv())
+            .await
+            .expect("a leds reply")
+            .expect("channel open");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        if v["type"] == "leds" {
+            return v;
+        }
+    }
+}
+
+/// The `leds` reply: the state known when a channel opens is sent at once (the UI shows Caps
+/// Lock without waiting for a change), then every change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn led_state_is_sent_on_open_and_on_change() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("hid.jsonl");
+    let sidecar = dir.path().join("hid.jsonl.leds");
+    std::fs::write(&sidecar, "num").unwrap();
+    let cancel = CancellationToken::new();
+    let mut pipeline = pipeline();
+    let hid = hid(&record, &cancel);
+    let mut known = hid.leds();
+    timeout(BOUND, known.wait_for(|l| l.is_some()))
+        .await
+        .expect("the worker polls the backend")
+        .expect("leds watch");
+    let host = host(&pipeline, hid, None).await;
+    let (mut c, offer) = client().await;
+    let opened = host.open(offer, Role::Controller).await.expect("answer");
+    c.accept(&opened.answer_sdp).await;
+    assert_eq!(
+        next_leds(&mut c.replies).await,
+        serde_json::json!({"type":"leds","caps":false,"num":true,"scroll":false})
+    );
+    std::fs::write(&sidecar, "caps num").unwrap();
+    assert_eq!(
+        next_leds(&mut c.replies).await,
+        serde_json::json!({"type":"leds","caps":true,"num":true,"scroll":false})
+    );
+    let _ = c.pc.close().await;
+    cancel.cancel();
+    pipeline.stop();
+}
+
 #[tokio::test]
 async fn offers_without_h264_or_not_sdp_are_refused() {
     init_logs();

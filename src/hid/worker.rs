@@ -78,7 +78,7 @@ pub struct HidStats {
 pub struct HidHandle {
     /// Sender: every viewer's data channel. Receiver: the worker task.
     tx: mpsc::Sender<Command>,
-    leds: watch::Receiver<Leds>,
+    leds: watch::Receiver<Option<Leds>>,
     backend: &'static str,
     layout: Layout,
     next_session: Arc<AtomicU64>,
@@ -106,7 +106,7 @@ impl HidHandle {
         cancel: CancellationToken,
     ) -> HidHandle {
         let (tx, rx) = mpsc::channel(HID_QUEUE);
-        let (leds_tx, leds) = watch::channel(Leds::default());
+        let (leds_tx, leds) = watch::channel(None);
         let stats = Arc::new(HidStats::default());
         let name = backend.name();
         let worker = Worker {
@@ -140,8 +140,8 @@ impl HidHandle {
         self.layout
     }
 
-    /// LED state changes.
-    pub fn leds(&self) -> watch::Receiver<Leds> {
+    /// LED state: `None` until the backend has reported one.
+    pub fn leds(&self) -> watch::Receiver<Option<Leds>> {
         self.leds.clone()
     }
 
@@ -205,7 +205,7 @@ struct Worker {
     last_seen: HashMap<SessionKey, Instant>,
     /// Sessions that pressed something since the last release-all.
     holders: Vec<SessionKey>,
-    leds: watch::Sender<Leds>,
+    leds: watch::Sender<Option<Leds>>,
     stats: Arc<HidStats>,
     /// Text waiting to be typed, one step per report.
     typing: VecDeque<TypeStep>,
@@ -336,7 +336,7 @@ impl Worker {
             self.force_release_all("backend reconnected");
         }
         if let Some(leds) = polled.leds {
-            self.leds.send_replace(leds);
+            self.leds.send_replace(Some(leds));
         }
     }
 

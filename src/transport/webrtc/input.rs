@@ -40,8 +40,8 @@ pub async fn run(
     let mut session: Option<SessionKey> = None;
     let mut limit = RateLimit::default();
     let mut leds = hid.leds();
-    // Only changes are forwarded (contracts.md); the state at open is taken as seen.
-    leds.borrow_and_update();
+    // The state known at open is sent once the channel opens, then every change.
+    let mut leds_at_open = *leds.borrow_and_update();
     let mut leds_alive = true;
     loop {
         tokio::select! {
@@ -51,11 +51,16 @@ pub async fn run(
                     leds_alive = false;
                     continue;
                 }
-                let l = *leds.borrow_and_update();
-                reply(&*dc, &Reply::Leds { caps: l.caps, num: l.num, scroll: l.scroll }, &peer).await;
+                let now = *leds.borrow_and_update();
+                if let Some(l) = now {
+                    send_leds(&*dc, l, &peer).await;
+                }
             }
             event = dc.poll() => match event {
                 Some(DataChannelEvent::OnOpen) => {
+                    if let Some(l) = leds_at_open.take() {
+                        send_leds(&*dc, l, &peer).await;
+                    }
                     if role == Role::Viewer {
                         tracing::info!(target: LOG, peer, "hid channel open (view only)");
                     } else if session.is_none() {
@@ -136,6 +141,15 @@ async fn handle(
         tracing::debug!(target: LOG, peer, reason, "hid message refused");
         reply(dc, &Reply::Error { reason }, peer).await;
     }
+}
+
+async fn send_leds(dc: &dyn DataChannel, l: crate::hid::Leds, peer: &str) {
+    let leds = Reply::Leds {
+        caps: l.caps,
+        num: l.num,
+        scroll: l.scroll,
+    };
+    reply(dc, &leds, peer).await;
 }
 
 async fn reply(dc: &dyn DataChannel, reply: &Reply, peer: &str) {

@@ -220,16 +220,16 @@ fn resets_of_a_hung_chip_are_paced() {
     let mut hid = open(&sim);
     sim.hang(usize::MAX);
     sim.clear_received();
-    // Poll for ~3 s of worker ticks.
+    // Poll for ~4 s of worker ticks.
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(3) {
+    while start.elapsed() < Duration::from_secs(4) {
         hid.poll();
         std::thread::sleep(TICK);
     }
     let s = sim.state();
     let resets = s.commands().iter().filter(|c| **c == 0x0F).count();
-    // Hung after three unanswered GET_INFOs (1.5 s), then about one RESET a second.
-    assert!((1..=4).contains(&resets), "{resets} resets in 3 s");
+    // Hung after three unanswered GET_INFOs (~1.2 s), then one RESET a second at most.
+    assert!((1..=4).contains(&resets), "{resets} resets in 4 s");
     assert!(hid.is_hung());
 }
 

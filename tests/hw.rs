@@ -93,30 +93,197 @@ async fn capture_from_vivid_reaches_a_whep_client() {
     drop(vm);
 }
 
-/// periscope builds the USB gadget (keyboard + absolute mouse) on dummy_udc and serves with
-/// `--hid otg`; keys and a mouse move sent from the host over the `hid` data channel arrive as
-/// EV_KEY / EV_ABS events on the guest's input devices (asserted in the guest: hid.sh).
+/// The text the HID test pastes: letters in both cases, digits, a space, shifted and plain
+/// punctuation (every character the US layout types with Shift gets KEY_LEFTSHIFT around it).
+const PASTE: &str = r#"Hello, World! (1+2)*3 <= "4" ~/a_b? [x];'y'`z`\|{}@#$%^&"#;
+
+/// The key table both sides use (tests/vm/cases/us-keys.txt): ("key" | "mod", W3C code).
+fn us_keys() -> Vec<(&'static str, &'static str)> {
+    include_str!("vm/cases/us-keys.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?, f.next()?))
+        })
+        .collect()
+}
+
+/// The pointer messages of tests/vm/cases/hid-mouse.txt, in order.
+fn mouse_messages() -> Vec<&'static str> {
+    include_str!("vm/cases/hid-mouse.txt")
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| l.split(" => ").next().expect("MESSAGE => EVENTS"))
+        .collect()
+}
+
+fn key(code: &str, down: bool) -> String {
+    format!(r#"{{"type":"key","code":"{code}","down":{down}}}"#)
+}
+
+/// Sends `messages` on `hid`, 2 ms apart.
+async fn send_paced(client: &WhepClient, messages: &[String]) {
+    for m in messages {
+        client.send(m).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The first `leds` reply whose `lamp` is on (the state at channel open, all off, may come
+/// first); panics on an `error` reply meanwhile.
+async fn leds_where(client: &mut WhepClient, lamp: &str, bound: Duration) -> serde_json::Value {
+    let end = tokio::time::Instant::now() + bound;
+    loop {
+        let left = end.saturating_duration_since(tokio::time::Instant::now());
+        let leds = client.reply_of_type("leds", left).await;
+        if leds[lamp] == true {
+            return leds;
+        }
+    }
+}
+
+/// periscope builds the USB gadget (keyboard, absolute and relative mouse) on dummy_udc and
+/// serves with `--hid otg`. Over the `hid` data channel the host presses every printable key
+/// of the US layout, plain and with ShiftLeft, every modifier, pastes a line of text and sends
+/// absolute and relative moves, buttons and wheel steps: the guest (hid.sh) checks the exact
+/// EV_KEY / EV_ABS / EV_REL sequences on the three evdev nodes against us-keys.txt and
+/// hid-mouse.txt. Then the guest sets Caps Lock and Num Lock on the keyboard and each comes
+/// back here as a `leds` message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_and_mouse_reach_the_guest_as_input_events() {
+async fn every_us_key_text_pointer_and_leds_cross_the_usb_gadget() {
     let (https, udp) = (19444, 19520);
     let mut vm = Vm::boot(
         "hid.sh",
-        &["test-pattern"],
+        &["test-pattern", &udp.to_string(), PASTE],
         &[Forward::Tcp(https, 8443), Forward::Udp(udp, udp)],
         &[("PERISCOPE_ADMIN_PASSWORD", PASSWORD)],
     );
     tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
-    let (_http, client, _) = whep_session(&format!("https://127.0.0.1:{https}")).await;
-    for msg in [
-        r#"{"type":"key","code":"KeyA","down":true}"#,
-        r#"{"type":"key","code":"KeyA","down":false}"#,
-        r#"{"type":"mouse_abs","x":0.5,"y":0.25,"buttons":1}"#,
-        r#"{"type":"mouse_abs","x":0.5,"y":0.25,"buttons":0}"#,
-    ] {
-        client.send(msg).await;
+    let (_http, mut client, _) = whep_session(&format!("https://127.0.0.1:{https}")).await;
+    let keys = us_keys();
+    let printable: Vec<&str> = keys
+        .iter()
+        .filter(|(kind, _)| *kind == "key")
+        .map(|(_, code)| *code)
+        .collect();
+    assert_eq!(
+        printable.len(),
+        49,
+        "us-keys.txt: 48 US keys + IntlBackslash"
+    );
+    // At a fast typist's pace (and under the per-session rate limit): 2 ms per message.
+    let mut messages = Vec::new();
+    for code in &printable {
+        messages.extend([key(code, true), key(code, false)]);
     }
-    let status = tokio::task::block_in_place(|| vm.wait_exit(Duration::from_secs(180)));
-    assert_eq!(status, 0, "the guest saw the input events (hid.sh)");
+    for code in &printable {
+        messages.extend([
+            key("ShiftLeft", true),
+            key(code, true),
+            key(code, false),
+            key("ShiftLeft", false),
+        ]);
+    }
+    for (_, code) in keys.iter().filter(|(kind, _)| *kind == "mod") {
+        messages.extend([key(code, true), key(code, false)]);
+    }
+    messages.push(serde_json::json!({"type": "text", "text": PASTE}).to_string());
+    send_paced(&client, &messages).await;
+    // The guest checks the keys and the typed text, then the pointer.
+    tokio::task::block_in_place(|| vm.wait_for("KEYS-OK", Duration::from_secs(180)));
+    let pointer: Vec<String> = mouse_messages().iter().map(|m| m.to_string()).collect();
+    send_paced(&client, &pointer).await;
+
+    // Then it sets Caps Lock, then Num Lock; each `leds` is acknowledged with a move.
+    let bound = Duration::from_secs(30);
+    tokio::task::block_in_place(|| vm.wait_for("LEDS-CAPS", Duration::from_secs(90)));
+    let leds = leds_where(&mut client, "caps", bound).await;
+    assert_eq!(
+        leds,
+        serde_json::json!({"type": "leds", "caps": true, "num": false, "scroll": false})
+    );
+    client.send(r#"{"type":"mouse_abs","x":0.1,"y":0.5}"#).await;
+    tokio::task::block_in_place(|| vm.wait_for("LEDS-NUM", bound));
+    let leds = leds_where(&mut client, "num", bound).await;
+    assert_eq!(
+        leds,
+        serde_json::json!({"type": "leds", "caps": true, "num": true, "scroll": false})
+    );
+    client.send(r#"{"type":"mouse_abs","x":0.2,"y":0.5}"#).await;
+    let status = tokio::task::block_in_place(|| vm.wait_exit(Duration::from_secs(60)));
+    assert_eq!(
+        status, 0,
+        "the guest saw exactly the expected input events (hid.sh)"
+    );
+}
+
+/// Held input never stays down on the target, and the keyboard survives the USB link being
+/// dropped (hid-safety.sh has the details and the bounds): a key and a button held while
+/// pinging come up when the data channel closes; in a new session, held keys and a button come
+/// up after 1 s without a message; after the guest de-authorizes and re-authorizes the
+/// gadget's USB device, keys and moves arrive again from the same periscope process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_input_is_released_on_close_and_silence_and_keys_work_after_reattach() {
+    let (https, udp) = (19446, 19540);
+    let mut vm = Vm::boot(
+        "hid-safety.sh",
+        &["test-pattern", &udp.to_string()],
+        &[Forward::Tcp(https, 8443), Forward::Udp(udp, udp)],
+        &[("PERISCOPE_ADMIN_PASSWORD", PASSWORD)],
+    );
+    tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
+    let base = format!("https://127.0.0.1:{https}");
+    let bound = Duration::from_secs(30);
+
+    // 1. Hold, keep pinging (so the silence rule cannot fire), then close the channel.
+    let (_http, first, _) = whep_session(&base).await;
+    first.send(&key("KeyA", true)).await;
+    first
+        .send(r#"{"type":"mouse_abs","x":0.5,"y":0.5,"buttons":1}"#)
+        .await;
+    let dc = std::sync::Arc::clone(&first.dc);
+    let pinger = tokio::spawn(async move {
+        loop {
+            dc.send_text(r#"{"type":"ping"}"#).await.expect("ping");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    tokio::task::block_in_place(|| vm.wait_for("HELD", bound));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    pinger.abort();
+    let _ = pinger.await;
+    // The last message: its event dates the close on the guest.
+    first.send(r#"{"type":"mouse_abs","x":0.25,"y":0.5}"#).await;
+    // (The webrtc crate drops a message still queued when the channel closes; a browser
+    // sends it first.)
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    first.dc.close().await.expect("close the hid channel");
+    tokio::task::block_in_place(|| vm.wait_for("RELEASED-ON-CLOSE", bound));
+    first
+        .pc
+        .close()
+        .await
+        .expect("close the first peer connection");
+
+    // 2. Hold in a new session and say nothing.
+    let (_http, second, _) = whep_session(&base).await;
+    second.send(&key("ShiftLeft", true)).await;
+    second.send(&key("KeyB", true)).await;
+    second
+        .send(r#"{"type":"mouse_abs","x":0.5,"y":0.5,"buttons":2}"#)
+        .await;
+    tokio::task::block_in_place(|| vm.wait_for("RELEASED-ON-SILENCE", bound));
+
+    // 3. The guest drops and re-attaches the USB link; then keys and a move must arrive.
+    tokio::task::block_in_place(|| vm.wait_for("REATTACHED", Duration::from_secs(60)));
+    second.send(&key("KeyC", true)).await;
+    second.send(&key("KeyC", false)).await;
+    second
+        .send(r#"{"type":"mouse_abs","x":0.75,"y":0.75}"#)
+        .await;
+    let status = tokio::task::block_in_place(|| vm.wait_exit(Duration::from_secs(60)));
+    assert_eq!(status, 0, "hid-safety.sh");
 }
 
 /// A gadget that needs more endpoints than the profile's budget is refused before binding,
@@ -127,7 +294,8 @@ fn an_over_budget_gadget_is_refused_before_binding() {
     assert_eq!(vm.wait_exit(BOOT_BOUND), 0, "budget.sh");
 }
 
-/// Mass storage and ACM serial enumerate on the host side of the same kernel.
+/// Mass storage and ACM serial enumerate on the host side of the same kernel; the serial port
+/// is /dev/ttyACM0.
 #[test]
 fn mass_storage_and_acm_enumerate_on_the_host_side() {
     let vm = Vm::boot("storage.sh", &[], &[], &[]);

@@ -334,6 +334,24 @@ impl Client {
         self.dc.send_text(text).await.expect("send on hid");
     }
 
+    /// The next reply of type `kind` within `bound`, skipping others; panics on an
+    /// `{"type":"error",…}` reply meanwhile (a message the device refused) unless `kind` is
+    /// "error".
+    pub async fn reply_of_type(&mut self, kind: &str, bound: Duration) -> serde_json::Value {
+        let end = tokio::time::Instant::now() + bound;
+        loop {
+            let text = tokio::time::timeout_at(end, self.replies.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind:?} reply within {bound:?}"))
+                .expect("channel open");
+            let v: serde_json::Value = serde_json::from_str(&text).expect("reply is JSON");
+            if v["type"] == kind {
+                return v;
+            }
+            assert_ne!(v["type"], "error", "the device refused a message: {v}");
+        }
+    }
+
     /// The next `{"type":"error",…}` reply (LED updates are skipped).
     pub async fn error_reply(&mut self) -> serde_json::Value {
         loop {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Guest case: with mass storage and ACM in the profile, `periscope otg up` gives the host side
 # of the same kernel a USB disk (/dev/sdX, removable, no medium yet) and a serial port
-# (/dev/ttyACMn) that carries bytes written to the gadget's /dev/ttyGS0.
+# that is exactly /dev/ttyACM0 (the only ttyACM) and carries bytes written to the gadget's
+# /dev/ttyGS0.
 . /vm/lib.sh
 periscope otg up --profile /cases/profiles/storage-acm.toml || vm_fail "periscope otg up"
 vm_usb_devices
@@ -9,6 +10,9 @@ disk=$(vm_usb_disk "" 20) || vm_fail "no USB disk on the host side"
 echo "disk $disk"
 tty=$(vm_usb_tty "" 20) || vm_fail "no ttyACM on the host side"
 echo "serial $tty"
+[ "$tty" = /dev/ttyACM0 ] || vm_fail "the ACM function is $tty, not /dev/ttyACM0"
+acms=$(echo /sys/class/tty/ttyACM*)
+[ "$acms" = /sys/class/tty/ttyACM0 ] || vm_fail "ttyACM devices: $acms (one expected)"
 vm_wait /dev/ttyGS0 10 || vm_fail "no /dev/ttyGS0 on the gadget side"
 stty -F "$tty" raw -echo 2>/dev/null
 stty -F /dev/ttyGS0 raw -echo 2>/dev/null

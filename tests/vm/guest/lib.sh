@@ -153,6 +153,39 @@ vm_ev_decode() {
     }'
 }
 
+# vm_ev_keys FILE: the EV_KEY presses and releases recorded in FILE, "1 CODE VALUE" per event
+# (autorepeat, value 2, left out).
+vm_ev_keys() {
+  vm_ev_decode "$1" | awk '$1 == 1 && $3 != 2'
+}
+
+# vm_ev_held FILE: the EV_KEY codes (keys and buttons) still down at the end of FILE, one a line.
+vm_ev_held() {
+  vm_ev_decode "$1" | awk '$1 == 1 && $3 != 2 { down[$2] = $3 }
+    END { for (c in down) if (down[c]) print c }'
+}
+
+# _vm_le VALUE BYTES: VALUE as BYTES little-endian printf escapes (two's complement if < 0).
+_vm_le() {
+  local _v=$1 _n=$2 _s=""
+  [ "$_v" -lt 0 ] && _v=$(( _v + (1 << (8 * _n)) ))
+  while [ "$_n" -gt 0 ]; do
+    _s="$_s\\x$(printf %02x $(( _v & 255 )))"; _v=$(( _v >> 8 )); _n=$(( _n - 1 ))
+  done
+  echo "$_s"
+}
+
+# vm_ev_write DEV TYPE CODE VALUE: inject one event and a SYN_REPORT into an evdev node, as
+# a desktop does (e.g. vm_ev_write /dev/input/event2 17 1 1: EV_LED LED_CAPSL on, which the
+# kernel sends to the keyboard as an output report). One write of two 24-byte input_events.
+vm_ev_write() {
+  local _z='\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' _f=/tmp/.vm-ev.$$
+  # shellcheck disable=SC2059
+  printf "$_z$(_vm_le "$2" 2)$(_vm_le "$3" 2)$(_vm_le "$4" 4)$_z\x00\x00\x00\x00\x00\x00\x00\x00" > "$_f"
+  dd if="$_f" of="$1" bs=48 count=1 2> /dev/null || { rm -f "$_f"; vm_log "vm_ev_write: cannot write $1"; return 1; }
+  rm -f "$_f"
+}
+
 # ------------------------------------------------------------------------------ USB host side
 # vm_usb_devices [-a]: one line per enumerated USB device: "BUSPATH VID:PID DRIVERS PRODUCT",
 # DRIVERS the comma-separated interface drivers ("-" if none). Root hubs only with -a.
@@ -185,6 +218,28 @@ vm_usb_wait() {
       [ "$_vm_v:$_vm_p" = "$_want" ] && { echo "${_vm_d##*/}"; return 0; }
     done
     _vm_expired _end && { vm_log "no USB device $1"; return 1; }
+    sleep 0.1
+  done
+}
+
+# vm_usb_authorize BUSPATH 0|1 [SECONDS=15]: de-authorize a USB device in sysfs (the host
+# side unconfigures it: its interfaces, drivers and their /dev nodes go away, as on unplug) or
+# authorize it again (it is configured and its drivers bind, as on replug); waits for that.
+vm_usb_authorize() {
+  local _d=/sys/bus/usb/devices/$1 _end _i _ok
+  [ -f "$_d/authorized" ] || { vm_log "vm_usb_authorize: no USB device $1"; return 1; }
+  echo "$2" > "$_d/authorized" || { vm_log "vm_usb_authorize: cannot write $2 to $_d/authorized"; return 1; }
+  _vm_deadline "${3:-15}" _end
+  while :; do
+    _ok=1
+    if [ "$2" = 0 ]; then
+      for _i in "$_d/$1":*; do [ -e "$_i" ] && _ok=0; done
+    else
+      [ -n "$(cat "$_d/bConfigurationValue" 2> /dev/null)" ] || _ok=0
+      for _i in "$_d/$1":*; do [ -e "$_i" ] && { [ -L "$_i/driver" ] || _ok=0; }; done
+    fi
+    [ "$_ok" = 1 ] && return 0
+    _vm_expired _end && { vm_log "vm_usb_authorize: $1 not done after authorized=$2"; return 1; }
     sleep 0.1
   done
 }

@@ -316,6 +316,7 @@ impl StateSource for AppState {
             "mjpeg_viewers": self.pipeline_mjpeg.viewers(),
             "hid": self.hid.backend_name(),
             "keyboard_layout": self.hid.layout().name(),
+            "hid_target": self.hid.stats.target_name(),
             "profile": self.profile,
             "capture_error": error,
         })

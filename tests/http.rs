@@ -110,6 +110,10 @@ async fn login_gives_a_token_and_a_secure_cookie() {
     assert_eq!(state["profile"], "test-pattern");
     assert_eq!(state["role"], "controller");
     assert_eq!(state["keyboard_layout"], "us");
+    assert_eq!(
+        state["hid_target"], "unknown",
+        "the record backend cannot tell"
+    );
     // … and so does the bearer token, from a client without cookies.
     let bare = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)

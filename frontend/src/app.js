@@ -412,7 +412,7 @@ function renderStatus() {
     const l = ui.probe.latencyMs;
     parts.push(l === null ? 'latency …' : `latency ${Math.round(l)} ms`);
   }
-  if (s.hid) parts.push(`HID ${s.hid}`);
+  if (s.hid) parts.push(s.hid_target === 'disconnected' ? `HID ${s.hid}: target not connected` : `HID ${s.hid}`);
   if (!P.fallback) parts.push(`WebRTC ${P.connection}`);
   $('status').textContent = parts.join(' · ') || 'connecting…';
   renderInputNote();

@@ -60,6 +60,9 @@ pub struct Polled {
     /// The link to the target came back: the host (re-)configured the gadget, or the chip was
     /// reset. The worker then releases everything so the host starts from a clean state.
     pub reconnected: bool,
+    /// Whether the target has the device enumerated right now (OTG: the UDC is
+    /// `configured`; CH9329: GET_INFO's USB flag), when the backend can tell.
+    pub target_connected: Option<bool>,
 }
 
 /// Which backend the `--hid` flag asked for.

@@ -107,7 +107,7 @@ impl HidBackend for RecordHid {
         self.leds = Some(leds);
         Polled {
             leds: Some(leds),
-            reconnected: false,
+            ..Polled::default()
         }
     }
 }

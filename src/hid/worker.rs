@@ -71,6 +71,26 @@ pub struct HidStats {
     pub typed_chars: AtomicU64,
     /// Input messages dropped by the per-session rate limit.
     pub rate_limited: AtomicU64,
+    /// Whether the target has the device enumerated: [`TARGET_UNKNOWN`], …
+    pub target: std::sync::atomic::AtomicU8,
+}
+
+/// [`HidStats::target`]: the backend cannot tell.
+pub const TARGET_UNKNOWN: u8 = 0;
+/// [`HidStats::target`]: enumerated by the target.
+pub const TARGET_CONNECTED: u8 = 1;
+/// [`HidStats::target`]: not enumerated (target off, asleep, unplugged).
+pub const TARGET_DISCONNECTED: u8 = 2;
+
+impl HidStats {
+    /// The target link as /api/state reports it: `connected`, `disconnected` or `unknown`.
+    pub fn target_name(&self) -> &'static str {
+        match self.target.load(Ordering::Relaxed) {
+            TARGET_CONNECTED => "connected",
+            TARGET_DISCONNECTED => "disconnected",
+            _ => "unknown",
+        }
+    }
 }
 
 /// A cheap, cloneable way to send input to the worker.
@@ -338,6 +358,14 @@ impl Worker {
         if let Some(leds) = polled.leds {
             self.leds.send_replace(Some(leds));
         }
+        let target = match polled.target_connected {
+            None => TARGET_UNKNOWN,
+            Some(true) => TARGET_CONNECTED,
+            Some(false) => TARGET_DISCONNECTED,
+        };
+        if self.stats.target.swap(target, Ordering::Relaxed) != target {
+            tracing::info!(target: "hid", connected = ?polled.target_connected, "target link");
+        }
     }
 
     /// Releases everything the worker holds, and cancels text still being typed.
@@ -409,8 +437,8 @@ mod tests {
         }
         fn poll(&mut self) -> Polled {
             Polled {
-                leds: None,
                 reconnected: self.reconnect.swap(false, Ordering::SeqCst),
+                ..Polled::default()
             }
         }
     }

@@ -174,6 +174,7 @@ impl Link {
         Polled {
             leds,
             reconnected: std::mem::take(&mut self.reconnected),
+            target_connected: self.enumerated,
         }
     }
 }

@@ -319,6 +319,7 @@ impl HidBackend for OtgHid {
         Polled {
             leds: self.poll_leds(),
             reconnected,
+            target_connected: self.udc_state.as_ref().map(|s| s == "configured"),
         }
     }
 }

@@ -199,11 +199,15 @@ fn a_udc_that_is_configured_again_reports_a_reconnect() {
     );
     assert!(!hid.poll().reconnected, "unchanged");
     state("not attached");
-    assert!(!hid.poll().reconnected, "detached");
+    let p = hid.poll();
+    assert!(!p.reconnected, "detached");
+    assert_eq!(p.target_connected, Some(false));
     state("default");
     assert!(!hid.poll().reconnected, "enumerating");
     state("configured");
-    assert!(hid.poll().reconnected, "configured again");
+    let p = hid.poll();
+    assert!(p.reconnected, "configured again");
+    assert_eq!(p.target_connected, Some(true));
     assert!(!hid.poll().reconnected, "reported once");
     state("suspended");
     assert!(!hid.poll().reconnected);

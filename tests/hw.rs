@@ -255,8 +255,8 @@ async fn held_input_is_released_on_close_and_silence_and_keys_work_after_reattac
     let _ = pinger.await;
     // The last message: its event dates the close on the guest.
     first.send(r#"{"type":"mouse_abs","x":0.25,"y":0.5}"#).await;
-    // (The webrtc crate drops a message still queued when the channel closes; a browser
-    // sends it first.)
+    // A message sent right before close() did not arrive in trials (the close overtook it
+    // somewhere in the webrtc crate); a browser sends pending messages before closing.
     tokio::time::sleep(Duration::from_millis(100)).await;
     first.dc.close().await.expect("close the hid channel");
     tokio::task::block_in_place(|| vm.wait_for("RELEASED-ON-CLOSE", bound));

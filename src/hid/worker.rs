@@ -292,9 +292,18 @@ impl Worker {
         if let Some(report) = report {
             self.deliver(&report);
         }
-        if (self.keyboard.any_held() || self.mouse.any_held()) && !self.holders.contains(&key) {
+        if !self.user_held() {
+            self.holders.clear();
+        } else if !self.holders.contains(&key) {
             self.holders.push(key);
         }
+    }
+
+    /// Whether a viewer holds a key or button. Keys down while text is typed belong to the
+    /// typing, which ends by itself: they do not count (a click during a long paste followed
+    /// by a quiet second must not cancel the paste).
+    fn user_held(&self) -> bool {
+        self.mouse.any_held() || (self.typing.is_empty() && self.keyboard.any_held())
     }
 
     /// Queues strokes: each presses its modifiers, then the key, and lets go in reverse.
@@ -339,8 +348,7 @@ impl Worker {
     }
 
     fn tick(&mut self, now: Instant) {
-        let held = self.keyboard.any_held() || self.mouse.any_held();
-        if held {
+        if self.user_held() {
             let dead = self.holders.iter().any(|k| match self.last_seen.get(k) {
                 Some(seen) => now.saturating_duration_since(*seen) > DEAD_LINK,
                 None => true,
@@ -546,6 +554,45 @@ mod tests {
         );
         assert_eq!(got.last(), Some(&HidReport::MouseAbs([0; 7])));
         assert!(got.contains(&HidReport::Keyboard([0; 8])));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_click_during_a_long_paste_then_quiet_does_not_cancel_it() {
+        let fake = FakeHid::default();
+        let h = spawn(&fake);
+        let s = h.open_session().await;
+        h.send(
+            s,
+            text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJabcdefghijklmnopqrstuvwxyzABCDEFGHIJ"),
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for buttons in [1, 0] {
+            h.send(
+                s,
+                InputEvent::MouseAbs {
+                    x: 0.5,
+                    y: 0.5,
+                    buttons: Some(buttons),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        // 72 characters, 20 of them shifted: 184 reports, ~1.8 s; then quiet for a while.
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        let typed = fake
+            .got()
+            .iter()
+            .filter(|r| matches!(r, HidReport::Keyboard(b) if b[2] != 0))
+            .count();
+        assert_eq!(typed, 72, "every character was typed");
+        assert_eq!(
+            h.stats.release_alls.load(Ordering::Relaxed),
+            0,
+            "nothing cancelled it"
+        );
     }
 
     #[tokio::test(start_paused = true)]

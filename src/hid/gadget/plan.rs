@@ -265,7 +265,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// bcdDevice: changes whenever the ordered function list or a HID report descriptor does,
-/// so Windows does not reuse descriptors it cached for another gadget.
+/// so Windows does not reuse descriptors it cached for another gadget. Binary-coded decimal
+/// `01.xy` (configfs refuses a bcdDevice with a nibble above 9 with EINVAL).
 pub fn bcd_device(functions: &[FunctionSpec]) -> u16 {
     let mut key = Vec::new();
     for f in functions {
@@ -275,7 +276,8 @@ pub fn bcd_device(functions: &[FunctionSpec]) -> u16 {
         }
         key.push(b',');
     }
-    0x0100 | (fnv1a(&key) & 0xff) as u16
+    let h = (fnv1a(&key) % 100) as u16;
+    0x0100 | ((h / 10) << 4) | (h % 10)
 }
 
 /// A stable, locally administered unicast MAC from the serial number and a role.

@@ -225,4 +225,22 @@ fn names_round_trip_and_bcd_device_follows_the_function_set() {
     assert_eq!(a, bcd_device(&[Keyboard, MouseAbs]), "stable");
     assert_ne!(a, bcd_device(&[Keyboard, MouseAbs, MouseRel]));
     assert_eq!(a & 0xff00, 0x0100);
+    // Every function subset gives valid BCD (each nibble 0..=9): the kernel refuses others.
+    let all: Vec<FunctionSpec> = FunctionSpec::NAMES
+        .iter()
+        .filter_map(|n| FunctionSpec::from_name(n))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for mask in 1u32..(1 << all.len()) {
+        let set: Vec<FunctionSpec> = (0..all.len())
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| all[i].clone())
+            .collect();
+        let bcd = bcd_device(&set);
+        for shift in [0, 4, 8, 12] {
+            assert!((bcd >> shift) & 0xf <= 9, "{bcd:#06x} for {set:?}");
+        }
+        seen.insert(bcd);
+    }
+    assert!(seen.len() > 50, "spread: {} values", seen.len());
 }

@@ -282,6 +282,20 @@ async fn held_input_is_released_on_close_and_silence_and_keys_work_after_reattac
     second
         .send(r#"{"type":"mouse_abs","x":0.75,"y":0.75}"#)
         .await;
+
+    // 4. Hold KeyD across another re-attach, pinging all along: the reconnect releases it.
+    tokio::task::block_in_place(|| vm.wait_for("REATTACHED-OK", Duration::from_secs(60)));
+    second.send(&key("KeyD", true)).await;
+    let dc = std::sync::Arc::clone(&second.dc);
+    let pinger = tokio::spawn(async move {
+        loop {
+            dc.send_text(r#"{"type":"ping"}"#).await.expect("ping");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    tokio::task::block_in_place(|| vm.wait_for("RELEASED-ON-REATTACH", Duration::from_secs(60)));
+    pinger.abort();
+    let _ = pinger.await;
     let status = tokio::task::block_in_place(|| vm.wait_exit(Duration::from_secs(60)));
     assert_eq!(status, 0, "hid-safety.sh");
 }

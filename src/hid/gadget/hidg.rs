@@ -12,11 +12,15 @@
 //! Which node is which comes from configfs (`functions/hid.NAME/dev`, see
 //! [`hidg_node`](super::apply::hidg_node)), not from creation order.
 //!
-//! [`poll`](HidBackend::poll) reads the UDC's state (`/sys/class/udc/<udc>/state`): when it
-//! becomes `configured` again (the host rebooted, replugged, or re-authorized the device)
-//! it reports `reconnected`, and the worker sends a release-all to the fresh host.
+//! [`poll`](HidBackend::poll) reads the UDC's state (`/sys/class/udc/<udc>/state`) and the
+//! count of kernel notifications on it ([`UdcWatch`]): when the host configured the gadget
+//! again — it rebooted, was replugged, resumed, or re-authorized the device, even without a
+//! state change a poll could see — it reports `reconnected`, and the worker sends a
+//! release-all to the fresh host (which may otherwise see a key still down).
 
 use super::apply::{self, gadget_dir, hidg_node};
+use super::plan::UDC_CLASS_DIR;
+use super::udc_watch::UdcWatch;
 use crate::hid::{HidBackend, HidError, HidReport, Leds, Polled};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -192,6 +196,9 @@ pub struct OtgHid {
     root: Option<PathBuf>,
     /// The UDC state seen at the last poll.
     udc_state: Option<String>,
+    /// Notifications on the UDC state, and the count seen at the last poll.
+    watch: Option<UdcWatch>,
+    watch_seen: u64,
 }
 
 impl OtgHid {
@@ -225,6 +232,11 @@ impl OtgHid {
         }
         let mut hid = OtgHid::with_nodes(nodes);
         hid.root = Some(root.to_path_buf());
+        let watch_root = root.to_path_buf();
+        hid.watch = UdcWatch::start(move || {
+            let udc = apply::status(&watch_root).udc?;
+            Some(watch_root.join(UDC_CLASS_DIR).join(udc).join("state"))
+        });
         for n in &mut hid.nodes {
             if let Err(e) = n.ensure_open() {
                 tracing::warn!(target: "hid", error = %e, "otg: node not ready yet");
@@ -247,6 +259,8 @@ impl OtgHid {
             leds: None,
             root: None,
             udc_state: None,
+            watch: None,
+            watch_seen: 0,
         }
     }
 
@@ -255,19 +269,32 @@ impl OtgHid {
         let Some(root) = &self.root else {
             return false;
         };
+        let notified = match &self.watch {
+            Some(w) => {
+                let events = w.events();
+                std::mem::replace(&mut self.watch_seen, events) != events
+            }
+            None => false,
+        };
         let state = apply::status(root).state;
-        if state == self.udc_state {
+        if state == self.udc_state && !notified {
             return false;
         }
+        let changed = state != self.udc_state;
         let before = std::mem::replace(&mut self.udc_state, state);
         let now = self.udc_state.as_deref().unwrap_or("unknown");
-        tracing::info!(
-            target: "hid",
-            from = before.as_deref().unwrap_or("unknown"),
-            to = now,
-            "otg: usb device controller state changed"
-        );
-        let reattached = before.is_some() && now == "configured";
+        if changed {
+            tracing::info!(
+                target: "hid",
+                from = before.as_deref().unwrap_or("unknown"),
+                to = now,
+                "otg: usb device controller state changed"
+            );
+        }
+        let reattached = now == "configured" && (notified || (changed && before.is_some()));
+        if reattached && !changed {
+            tracing::info!(target: "hid", "otg: the host configured the gadget again");
+        }
         if reattached {
             // The fresh host sends its LED state again; forward it even if unchanged.
             self.leds = None;

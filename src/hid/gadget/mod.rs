@@ -18,6 +18,9 @@ pub mod descriptors;
 pub mod hidg;
 pub mod plan;
 pub mod spec;
+// poll(2) with POLLPRI on the UDC's sysfs state attribute.
+#[allow(unsafe_code)]
+pub mod udc_watch;
 
 pub use apply::{GadgetError, GadgetStatus};
 pub use hidg::OtgHid;

@@ -15,8 +15,14 @@
 #      eventN numbers), prints REATTACHED, and the host sends KeyC down/up and an absolute
 #      move to (0.75, 0.75): exactly those must arrive on the new devices, from the same
 #      periscope process.
+#   4. HELD ACROSS A RE-ATTACH: the host holds KeyD (and keeps pinging, so no other rule
+#      releases it); once KEY_D is down this script de-authorizes and re-authorizes the
+#      device again. periscope must notice the host configured the gadget again and release
+#      everything: the new keyboard is left with no key down, and periscope logs that the
+#      link is back (once more than before this step). Prints RELEASED-ON-REATTACH.
 # After each step no key or button is left down (every press has a later release).
-# Prints READY, HELD, RELEASED-ON-CLOSE, RELEASED-ON-SILENCE, REATTACHED, HID-SAFETY-OK.
+# Prints READY, HELD, RELEASED-ON-CLOSE, RELEASED-ON-SILENCE, REATTACHED, RELEASED-ON-REATTACH,
+# HID-SAFETY-OK.
 # Args: PROFILE (keyboard, mouse_abs first in its [usb] functions) UDP_PORT
 . /vm/lib.sh
 profile=$1 udp=$2
@@ -44,6 +50,7 @@ show() {
   echo "mouse events:"; events /tmp/abs.ev
   [ -f /tmp/kbd2.ev ] && { echo "keyboard events after re-attach:"; events /tmp/kbd2.ev; }
   [ -f /tmp/abs2.ev ] && { echo "mouse events after re-attach:"; events /tmp/abs2.ev; }
+  [ -f /tmp/kbd3.ev ] && { echo "keyboard events after the second re-attach:"; events /tmp/kbd3.ev; }
   echo "periscope log:"; tail -n 40 /tmp/periscope.log
 }
 fail() { show; vm_fail "$*"; }
@@ -117,10 +124,27 @@ vm_ev_start "$abs2" /tmp/abs2.ev || fail "record $abs2"
 echo "REATTACHED"
 wait_ev 30 /tmp/kbd2.ev "1 46 1" "1 46 0" || fail "KEY_C did not arrive after re-attaching"
 wait_ev 10 /tmp/abs2.ev "3 0 24575" "3 1 24575" || fail "the pointer did not move after re-attaching"
-vm_ev_stop 0.3
+sleep 0.3
 [ "$(vm_ev_keys /tmp/kbd2.ev | tr '\n' ' ')" = "1 46 1 1 46 0 " ] ||
   fail "after re-attaching, the keyboard gave more than KEY_C down, up"
 none_held /tmp/kbd2.ev /tmp/abs2.ev
+echo "REATTACHED-OK"
+
+# 4. HELD ACROSS A RE-ATTACH
+wait_ev 30 /tmp/kbd2.ev "1 32 1" || fail "KEY_D did not go down"
+vm_ev_stop 0.1
+backs=$(grep -c 'link to the target is back' /tmp/periscope.log)
+vm_usb_authorize "$bus" 0 || fail "de-authorizing $bus (again)"
+vm_usb_authorize "$bus" 1 || fail "authorizing $bus again (again)"
+kbd3=$(vm_input_dev '*|usb-dummy_hcd.0-1/input0' 20) || fail "no keyboard after the second re-attach"
+vm_ev_start "$kbd3" /tmp/kbd3.ev || fail "record $kbd3"
+vm_wait_cmd 10 sh -c "[ \$(grep -c 'link to the target is back' /tmp/periscope.log) -gt $backs ]" ||
+  fail "periscope did not notice the host configure the gadget again"
+sleep 1
+vm_ev_stop 0.2
+echo "keyboard events after the second re-attach:"; events /tmp/kbd3.ev
+none_held /tmp/kbd3.ev
+echo "RELEASED-ON-REATTACH"
 kill -0 "$pid" 2> /dev/null || fail "periscope is not running any more"
 echo "periscope's HID log:"
 grep -E 'hid|otg' /tmp/periscope.log | grep -v 'hid node' | tail -n 12

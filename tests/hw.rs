@@ -309,7 +309,7 @@ fn an_over_budget_gadget_is_refused_before_binding() {
 }
 
 /// Mass storage and ACM serial enumerate on the host side of the same kernel; the serial port
-/// is /dev/ttyACM0.
+/// is /dev/ttyACM0, and with `periscope otg console install`'s getty it is a shell console.
 #[test]
 fn mass_storage_and_acm_enumerate_on_the_host_side() {
     let vm = Vm::boot("storage.sh", &[], &[], &[]);

@@ -4,6 +4,7 @@
 //! subscribe to a [`fanout::FrameBus`] and take [`EncodedFrame`]s from it.
 
 pub mod capture;
+pub mod card;
 pub mod convert;
 pub mod encode;
 pub mod fanout;

@@ -58,14 +58,14 @@ pub async fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Picks the profile: a name, or `auto`.
+/// Picks the profile: a name, or `auto` (detection over `/`, as `periscope detect`).
 fn pick_profile(name: &str) -> anyhow::Result<HwProfile> {
-    let p = if name == "auto" {
-        profile::auto(Path::new("/dev/video0").exists())
-    } else {
-        profile::load(name)
-    };
-    Ok(p?)
+    if name != "auto" {
+        return Ok(profile::load(name)?);
+    }
+    let (p, d) = crate::board::detect_root(Path::new("/"))?;
+    tracing::info!(profile = %p.name, reasons = ?d.reasons, "profile detected");
+    Ok(p)
 }
 
 /// Starts every stage; returns once the HTTPS listener is bound.

@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod board;
 pub mod config;
 pub mod hid;
 pub mod http;

@@ -43,6 +43,22 @@ enum Command {
         #[arg(long, global = true, default_value = "/")]
         root: PathBuf,
     },
+    /// Pick the hardware profile for this machine and say why (what `--profile auto` uses).
+    Detect {
+        /// System root holding sys/, proc/ and dev/ (a captured or fake tree).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+    /// Check the profile's expectations (overlays, capture device, UDC, permissions) and
+    /// print the fix for each failure; exits non-zero when a check fails.
+    Doctor {
+        /// System root holding sys/, proc/ and dev/ (a captured or fake tree).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Hardware profile name, a profile file, or auto (detected from the root).
+        #[arg(long)]
+        profile: Option<String>,
+    },
     /// Show a CH9329 serial-to-HID chip's state, or change its serial speed.
     Ch9329 {
         #[command(subcommand)]
@@ -108,6 +124,10 @@ fn main() -> anyhow::Result<()> {
             profile,
             root,
         } => otg(action, &root, profile.as_deref().unwrap_or(&cfg.profile)),
+        Command::Detect { root } => detect(&root),
+        Command::Doctor { root, profile } => {
+            doctor(&root, profile.as_deref().unwrap_or(&cfg.profile))
+        }
         Command::Ch9329 { action } => {
             let out = periscope::hid::ch9329::cli::run(&action)?;
             // A closed pipe (`| head`) is not an error worth a panic.
@@ -121,7 +141,7 @@ fn otg(action: OtgAction, root: &std::path::Path, profile: &str) -> anyhow::Resu
     use periscope::hid::gadget::{self, apply};
     let spec = || -> anyhow::Result<gadget::GadgetSpec> {
         let p = if profile == "auto" {
-            periscope::profile::auto(root.join("dev/video0").exists())?
+            periscope::board::detect_root(root)?.0
         } else {
             periscope::profile::load(profile)?
         };
@@ -167,6 +187,43 @@ fn otg(action: OtgAction, root: &std::path::Path, profile: &str) -> anyhow::Resu
     }
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+    Ok(())
+}
+
+/// `periscope detect`: the chosen profile, then one line per deciding fact.
+fn detect(root: &std::path::Path) -> anyhow::Result<()> {
+    let (p, d) = periscope::board::detect_root(root)?;
+    let mut out = format!("profile: {} ({})\n", p.name, p.description);
+    for r in &d.reasons {
+        out.push_str(&format!("  because {r}\n"));
+    }
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+    Ok(())
+}
+
+/// `periscope doctor`: every check of the profile against the root; exit 1 on a failure.
+fn doctor(root: &std::path::Path, profile: &str) -> anyhow::Result<()> {
+    use periscope::board::{doctor, snapshot};
+    let (p, how) = if profile == "auto" {
+        let (p, d) = periscope::board::detect_root(root)?;
+        let why = d.reasons.first().cloned().unwrap_or_default();
+        (p, format!("detected ({why})"))
+    } else {
+        (periscope::profile::load(profile)?, "--profile".to_string())
+    };
+    let snap = snapshot::read(root);
+    let checks = doctor::check(&p, &snap, &snapshot::Identity::current());
+    let out = format!(
+        "doctor: root {}, profile {} {how}\n{}",
+        root.display(),
+        p.name,
+        doctor::render(&checks)
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+    if doctor::failed(&checks) {
+        std::process::exit(1);
+    }
     Ok(())
 }
 

@@ -1,10 +1,11 @@
 //! Hardware profiles (`hw-profiles/*.toml`, embedded in the binary): which capture device a
 //! board has, its pixel formats in order of preference, its size and rate, its encoder, and
 //! the USB gadget its OTG port can carry (`[usb]`, checked against the endpoint budget).
-//! `validate` is pure and its errors name the file, the key and the allowed values.
-//! (Board detection from device tree and USB ids comes with the profiles issue; `auto` here
-//! picks `generic-uvc` when a V4L2 device exists, else `test-pattern`.)
+//! `validate` is pure and its errors name the file, the key and the allowed values. The
+//! board-facing sections (`[board]`, `[[overlays]]`, the capture device's identity, the
+//! encoder chain) are checked in `board::spec`; detection lives in `board::detect`.
 
+use crate::board::spec::{self, BoardMatch, BoardSection, OneOrMany, Overlay, OverlaySection};
 use crate::config::parse_resolution;
 use crate::hid::gadget::{self, FunctionSpec};
 use crate::media::PixelFormat;
@@ -20,6 +21,22 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "generic-uvc.toml",
         include_str!("../hw-profiles/generic-uvc.toml"),
     ),
+    (
+        "rpi4-tc358743.toml",
+        include_str!("../hw-profiles/rpi4-tc358743.toml"),
+    ),
+    (
+        "rpi4-ms2109.toml",
+        include_str!("../hw-profiles/rpi4-ms2109.toml"),
+    ),
+    (
+        "rpi-zero2w-ms2109.toml",
+        include_str!("../hw-profiles/rpi-zero2w-ms2109.toml"),
+    ),
+    (
+        "radxa-zero3w-tc358743.toml",
+        include_str!("../hw-profiles/radxa-zero3w-tc358743.toml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -27,25 +44,32 @@ pub const SHIPPED: &[(&str, &str)] = &[
 struct ProfileFile {
     name: String,
     description: String,
+    board: Option<BoardSection>,
     capture: CaptureSection,
     encoder: EncoderSection,
     usb: Option<UsbSection>,
+    #[serde(default)]
+    overlays: Vec<OverlaySection>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CaptureSection {
     device: String,
-    driver: Option<String>,
+    driver: Option<OneOrMany>,
+    bridge: Option<String>,
+    usb_id: Option<String>,
     formats: Vec<String>,
     resolution: Option<String>,
+    #[serde(default)]
+    resolutions: Vec<String>,
     fps: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EncoderSection {
-    h264: String,
+    h264: OneOrMany,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,18 +115,32 @@ pub struct HwProfile {
     pub description: String,
     /// "test-pattern" or a device node.
     pub device: String,
-    /// Expected V4L2 driver name.
+    /// Expected V4L2 driver name (the first of `drivers`).
     pub driver: Option<String>,
+    /// Every accepted driver of the video node, most likely first.
+    pub drivers: Vec<String>,
+    /// The I²C bridge driver behind a CSI receiver (`tc358743`).
+    pub bridge: Option<String>,
+    /// The USB capture device's VID:PID (534d:2109 for the MS2109).
+    pub usb_id: Option<(u16, u16)>,
     /// Pixel formats, most preferred first.
     pub formats: Vec<PixelFormat>,
     /// Capture size.
     pub resolution: Option<(u32, u32)>,
+    /// Sizes the device is expected to offer, most useful first.
+    pub resolutions: Vec<(u32, u32)>,
     /// Frame rate.
     pub fps: Option<u32>,
-    /// H.264 encoder chain.
+    /// The H.264 encoder this build uses: the chain's `openh264` fallback.
     pub h264: String,
+    /// The H.264 encoder chain, most preferred first, ending with `openh264`.
+    pub h264_chain: Vec<String>,
     /// The USB gadget, for boards with an OTG port.
     pub usb: Option<UsbProfile>,
+    /// How to recognise the board; `None`: any machine (a fallback profile).
+    pub board: Option<BoardMatch>,
+    /// Device-tree overlays the board needs.
+    pub overlays: Vec<Overlay>,
 }
 
 /// A profile file that cannot be used.
@@ -180,30 +218,72 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
             return Err(err("capture.fps", format!("{fps}: must be 1..=120")));
         }
     }
-    if raw.encoder.h264 != "openh264" {
-        return Err(err(
-            "encoder.h264",
-            format!(
-                "{:?}: must be openh264 (gstreamer encoders come later)",
-                raw.encoder.h264
-            ),
-        ));
-    }
+    let ke = |(key, message): (&str, String)| err(key, message);
+    let h264_chain = spec::validate_chain(raw.encoder.h264.into_vec()).map_err(ke)?;
     let usb = match &raw.usb {
-        Some(u) => Some(validate_usb(u).map_err(|(key, message)| err(key, message))?),
+        Some(u) => Some(validate_usb(u).map_err(ke)?),
         None => None,
     };
+    let ident = identity(raw.capture.driver, raw.capture.bridge, raw.capture.usb_id).map_err(ke)?;
+    let mut resolutions = Vec::new();
+    for r in &raw.capture.resolutions {
+        let r = parse_resolution(r).map_err(|e| err("capture.resolutions", e.expected))?;
+        resolutions.push(r);
+    }
+    if let Some(r) = resolution.filter(|r| !resolutions.is_empty() && !resolutions.contains(r)) {
+        return Err(err(
+            "capture.resolution",
+            format!("{}x{}: must be one of capture.resolutions", r.0, r.1),
+        ));
+    }
+    let board = raw
+        .board
+        .map(spec::validate_board)
+        .transpose()
+        .map_err(ke)?;
+    let overlays = raw
+        .overlays
+        .into_iter()
+        .map(spec::validate_overlay)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ke)?;
     Ok(HwProfile {
         name: raw.name,
         description: raw.description,
         device: raw.capture.device,
-        driver: raw.capture.driver,
+        driver: ident.0.first().cloned(),
+        drivers: ident.0,
+        bridge: ident.1,
+        usb_id: ident.2,
         formats,
         resolution,
+        resolutions,
         fps: raw.capture.fps,
-        h264: raw.encoder.h264,
+        h264: "openh264".into(),
+        h264_chain,
         usb,
+        board,
+        overlays,
     })
+}
+
+/// The capture device's identity: video-node drivers, I²C bridge, USB id.
+type Identity = (Vec<String>, Option<String>, Option<(u16, u16)>);
+
+fn identity(
+    driver: Option<OneOrMany>,
+    bridge: Option<String>,
+    usb_id: Option<String>,
+) -> Result<Identity, (&'static str, String)> {
+    let drivers = driver.map(OneOrMany::into_vec).unwrap_or_default();
+    for d in &drivers {
+        spec::validate_driver_name("capture.driver", d)?;
+    }
+    if let Some(b) = &bridge {
+        spec::validate_driver_name("capture.bridge", b)?;
+    }
+    let usb_id = usb_id.as_deref().map(spec::parse_usb_id).transpose()?;
+    Ok((drivers, bridge, usb_id))
 }
 
 /// `[usb]`: known function names, and a gadget that plans (fits its endpoint budget).
@@ -282,7 +362,8 @@ pub fn load(arg: &str) -> Result<HwProfile, ProfileError> {
     validate(&file, &text)
 }
 
-/// `auto`: `generic-uvc` when `video_device_exists`, else `test-pattern`.
+/// The rule used before detection: `generic-uvc` when `video_device_exists`, else
+/// `test-pattern`. `--profile auto` now uses `board::detect_root`.
 pub fn auto(video_device_exists: bool) -> Result<HwProfile, ProfileError> {
     by_name(if video_device_exists {
         "generic-uvc"
@@ -391,6 +472,88 @@ mod tests {
             validate("generic-uvc.toml", &orphan).unwrap_err().key,
             "usb.mass_storage"
         );
+    }
+
+    #[test]
+    fn board_sections_are_checked_with_their_keys() {
+        let p = by_name("rpi4-tc358743").unwrap();
+        assert_eq!(p.formats[0], PixelFormat::Uyvy);
+        assert_eq!(p.h264_chain, ["v4l2h264enc", "openh264"]);
+        assert_eq!(
+            (p.h264.as_str(), p.bridge.as_deref()),
+            ("openh264", Some("tc358743"))
+        );
+        assert_eq!(p.usb.unwrap().endpoint_budget, 8);
+        assert_eq!(p.overlays[0].snippet, "dtoverlay=tc358743");
+        let ms = by_name("rpi4-ms2109").unwrap();
+        assert_eq!(
+            (ms.usb_id, ms.formats[0]),
+            (Some((0x534d, 0x2109)), PixelFormat::Mjpeg)
+        );
+        let rk = by_name("radxa-zero3w-tc358743").unwrap();
+        assert_eq!(rk.drivers, ["rkisp", "rkcif"]);
+        assert_eq!(rk.h264_chain[0], "mpph264enc");
+        let base = include_str!("../hw-profiles/rpi4-tc358743.toml");
+        let bad = |from: &str, to: &str| validate("rpi4-tc358743.toml", &base.replace(from, to));
+        let cases = [
+            (
+                "\"v4l2h264enc\", \"openh264\"]",
+                "\"openh264\", \"v4l2h264enc\"]",
+                "encoder.h264",
+                "must end with",
+            ),
+            ("\"v4l2h264enc\"", "\"nvenc\"", "encoder.h264", "mpph264enc"),
+            (
+                "driver = \"unicam\"",
+                "driver = \"Uni cam\"",
+                "capture.driver",
+                "kernel driver",
+            ),
+            (
+                "bridge = \"tc358743\"",
+                "usb_id = \"534d\"",
+                "capture.usb_id",
+                "534d:2109",
+            ),
+            (
+                "resolution = \"1920x1080\"",
+                "resolution = \"1920x1200\"",
+                "capture.resolution",
+                "capture.resolutions",
+            ),
+            (
+                "compatible = [\"raspberrypi,4-model-b\", ",
+                "compatible = [\"pi4\", ",
+                "board.compatible",
+                "vendor,board",
+            ),
+            (
+                "property = \"dr_mode\"",
+                "property = \"reg\"",
+                "overlays.property",
+                "dr_mode",
+            ),
+            (
+                "file = \"/boot/firmware/config.txt\"\nnode = \"tc358743\"",
+                "file = \"config.txt\"\nnode = \"tc358743\"",
+                "overlays.file",
+                "absolute",
+            ),
+            (
+                "[board]",
+                "[board]\nrevision = 1",
+                "(file)",
+                "unknown field",
+            ),
+        ];
+        for (from, to, key, needle) in cases {
+            let e = bad(from, to).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(
+                e.to_string().contains(needle) && e.file == "rpi4-tc358743.toml",
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,475 @@
+//! Board detection and doctor over fake system trees (device tree, sysfs, /dev) built in
+//! temp dirs: one per shipped profile, one that matches no board, and broken variants whose
+//! doctor lines must say what is wrong and how to fix it; then the real binary with --root.
+
+use periscope::board::{self, detect, doctor, snapshot};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A fake system tree in a temp dir, laid out as the kernel lays out the parts we read.
+struct Tree {
+    dir: tempfile::TempDir,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        Tree {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+    fn p(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+    fn file(&self, rel: &str, bytes: &[u8]) -> &Tree {
+        let path = self.p(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, bytes).expect("write");
+        self
+    }
+    fn dir(&self, rel: &str) -> &Tree {
+        std::fs::create_dir_all(self.p(rel)).expect("mkdir");
+        self
+    }
+    /// A symlink at `rel` pointing at `target` (relative to the root), made absolute.
+    fn link(&self, rel: &str, target: &str) -> &Tree {
+        let path = self.p(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        symlink(self.p(target), path).expect("symlink");
+        self
+    }
+    /// /proc/device-tree model and compatible (NUL-terminated, as the kernel writes them).
+    fn dt(&self, model: &str, compatible: &[&str]) -> &Tree {
+        let compat: Vec<u8> = compatible
+            .iter()
+            .flat_map(|c| c.bytes().chain([0]))
+            .collect();
+        self.file("proc/device-tree/model", format!("{model}\0").as_bytes())
+            .file("proc/device-tree/compatible", &compat)
+    }
+    /// A device-tree node with string properties.
+    fn dt_node(&self, path: &str, props: &[(&str, &str)]) -> &Tree {
+        self.dir(&format!("proc/device-tree/{path}"));
+        for (k, v) in props {
+            self.file(
+                &format!("proc/device-tree/{path}/{k}"),
+                format!("{v}\0").as_bytes(),
+            );
+        }
+        self
+    }
+    /// A platform video node (unicam, rkisp, vivid): sysfs dirs, class link, /dev node.
+    fn platform_video(&self, n: u32, dev: &str, name: &str, driver: &str) -> &Tree {
+        let d = format!("sys/devices/platform/soc/{dev}");
+        let v = format!("{d}/video4linux/video{n}");
+        self.link(
+            &format!("{d}/driver"),
+            &format!("sys/bus/platform/drivers/{driver}"),
+        )
+        .file(&format!("{v}/name"), format!("{name}\n").as_bytes())
+        .link(&format!("{v}/device"), &d)
+        .link(&format!("sys/class/video4linux/video{n}"), &v)
+        .file(&format!("dev/video{n}"), b"")
+    }
+    /// A UVC dongle: USB device with ids, interface bound to uvcvideo, its video node.
+    fn uvc(&self, n: u32, bus: &str, id: (&str, &str), product: &str) -> &Tree {
+        let d = format!("sys/devices/platform/usb/usb1/{bus}");
+        let i = format!("{d}/{bus}:1.0");
+        let v = format!("{i}/video4linux/video{n}");
+        self.file(&format!("{d}/idVendor"), format!("{}\n", id.0).as_bytes())
+            .file(&format!("{d}/idProduct"), format!("{}\n", id.1).as_bytes())
+            .file(&format!("{d}/product"), format!("{product}\n").as_bytes())
+            .link(&format!("sys/bus/usb/devices/{bus}"), &d)
+            .link(&format!("{i}/driver"), "sys/bus/usb/drivers/uvcvideo")
+            .file(
+                &format!("{v}/name"),
+                format!("{product}: {product}\n").as_bytes(),
+            )
+            .link(&format!("{v}/device"), &i)
+            .link(&format!("sys/class/video4linux/video{n}"), &v)
+            .file(&format!("dev/video{n}"), b"")
+    }
+    /// An I²C device bound to `driver` (`sys/bus/i2c/drivers/DRIVER/BUS-ADDR`).
+    fn i2c(&self, driver: &str, dev: &str) -> &Tree {
+        let d = format!("sys/devices/platform/soc/i2c/{dev}");
+        self.dir(&d)
+            .file(&format!("sys/bus/i2c/drivers/{driver}/bind"), b"")
+            .link(&format!("sys/bus/i2c/drivers/{driver}/{dev}"), &d)
+    }
+    /// A UDC and the configfs gadget directory.
+    fn udc(&self, name: &str) -> &Tree {
+        self.dir(&format!("sys/class/udc/{name}"))
+            .dir("sys/kernel/config/usb_gadget")
+    }
+    fn snapshot(&self) -> snapshot::Snapshot {
+        snapshot::read(self.root())
+    }
+}
+
+const PI4: (&str, &[&str]) = (
+    "Raspberry Pi 4 Model B Rev 1.4",
+    &["raspberrypi,4-model-b", "brcm,bcm2711"],
+);
+
+fn pi4_base(t: &Tree) {
+    t.dt(PI4.0, PI4.1)
+        .dt_node(
+            "soc/usb@7e980000",
+            &[("dr_mode", "peripheral"), ("status", "okay")],
+        )
+        .platform_video(10, "bcm2835-codec", "bcm2835-codec-decode", "bcm2835-codec")
+        .udc("fe980000.usb");
+}
+
+fn pi4_tc358743() -> Tree {
+    let t = Tree::new();
+    pi4_base(&t);
+    t.dt_node("soc/i2c0mux/i2c@1/tc358743@f", &[("status", "okay")])
+        .i2c("tc358743", "10-000f")
+        .platform_video(0, "fe801000.csi", "unicam-image", "unicam");
+    t
+}
+
+fn pi4_ms2109() -> Tree {
+    let t = Tree::new();
+    pi4_base(&t);
+    t.uvc(0, "1-1.2", ("534d", "2109"), "USB Video");
+    t
+}
+
+fn zero2w_ms2109() -> Tree {
+    let t = Tree::new();
+    t.dt(
+        "Raspberry Pi Zero 2 W Rev 1.0",
+        &["raspberrypi,model-zero-2-w", "brcm,bcm2837"],
+    )
+    .dt_node("soc/usb@7e980000", &[("dr_mode", "peripheral")])
+    .udc("3f980000.usb")
+    .uvc(0, "1-1", ("534d", "2109"), "USB Video");
+    t
+}
+
+fn radxa_tc358743(dr_mode: &str) -> Tree {
+    let t = Tree::new();
+    t.dt("Radxa ZERO 3", &["radxa,zero3", "rockchip,rk3566"])
+        .dt_node(
+            "usbdrd/usb@fcc00000",
+            &[("dr_mode", dr_mode), ("status", "okay")],
+        )
+        .dt_node("i2c@fe5a0000/tc358743@f", &[("status", "okay")])
+        .i2c("tc358743", "2-000f")
+        .platform_video(0, "ffca0000.isp", "rkisp_mainpath", "rkisp")
+        .udc("fcc00000.usb");
+    t
+}
+
+fn x86_uvc() -> Tree {
+    let t = Tree::new();
+    t.uvc(0, "3-2", ("345f", "2130"), "USB3 Video");
+    t
+}
+
+fn detected(t: &Tree) -> detect::Detection {
+    let profiles = board::shipped().expect("shipped profiles");
+    detect::detect(&t.snapshot(), &profiles)
+}
+
+fn has(reasons: &[String], needle: &str) -> bool {
+    reasons.iter().any(|r| r.contains(needle))
+}
+
+#[test]
+fn every_board_profile_is_detected_from_its_tree() {
+    let cases: [(Tree, &str, &[&str]); 6] = [
+        (
+            pi4_tc358743(),
+            "rpi4-tc358743",
+            &[
+                "\"Raspberry Pi 4 Model B\"",
+                "10-000f is bound to the tc358743",
+                "unicam",
+            ],
+        ),
+        (pi4_ms2109(), "rpi4-ms2109", &["534d:2109", "1-1.2"]),
+        (
+            zero2w_ms2109(),
+            "rpi-zero2w-ms2109",
+            &["Raspberry Pi Zero 2 W", "534d:2109"],
+        ),
+        (
+            radxa_tc358743("otg"),
+            "radxa-zero3w-tc358743",
+            &["Radxa ZERO 3", "2-000f", "rkisp"],
+        ),
+        (
+            x86_uvc(),
+            "generic-uvc",
+            &["no device tree", "driver uvcvideo"],
+        ),
+        (Tree::new(), "test-pattern", &["no V4L2 capture device"]),
+    ];
+    for (tree, want, facts) in cases {
+        let d = detected(&tree);
+        assert_eq!(d.profile, want, "{:#?}", d.reasons);
+        for f in facts {
+            assert!(
+                has(&d.reasons, f),
+                "{want}: no reason with {f:?}: {:#?}",
+                d.reasons
+            );
+        }
+    }
+}
+
+#[test]
+fn a_machine_no_profile_fits_falls_back_and_says_why() {
+    let t = Tree::new();
+    t.dt(
+        "Pine64 RockPro64 v2.1",
+        &["pine64,rockpro64", "rockchip,rk3399"],
+    )
+    .platform_video(0, "vivid.0", "vivid-000-vid-cap", "vivid");
+    let d = detected(&t);
+    assert_eq!(d.profile, "generic-uvc");
+    assert!(
+        has(&d.reasons, "no profile's [board] matches"),
+        "{:#?}",
+        d.reasons
+    );
+    assert!(has(&d.reasons, "RockPro64"), "{:#?}", d.reasons);
+    assert!(has(&d.reasons, "fallback"), "{:#?}", d.reasons);
+    // Only a codec node (a Pi 3's bcm2835-codec) is not a capture device.
+    let t = Tree::new();
+    t.dt("Raspberry Pi 3 Model B Rev 1.2", &["raspberrypi,3-model-b"])
+        .platform_video(10, "codec", "bcm2835-codec-decode", "bcm2835-codec");
+    assert_eq!(detected(&t).profile, "test-pattern");
+}
+
+#[test]
+fn a_known_board_without_its_capture_device_keeps_its_profile() {
+    let t = Tree::new();
+    pi4_base(&t);
+    let d = detected(&t);
+    assert_eq!(d.profile, "rpi4-tc358743");
+    assert!(
+        has(&d.reasons, "none of this board's capture devices"),
+        "{:#?}",
+        d.reasons
+    );
+    // A Radxa with a UVC dongle instead of its bridge: the dongle's generic profile.
+    let t = Tree::new();
+    t.dt("Radxa ZERO 3", &["radxa,zero3"])
+        .uvc(0, "1-1", ("534d", "2109"), "USB Video");
+    let d = detected(&t);
+    assert_eq!(d.profile, "generic-uvc", "{:#?}", d.reasons);
+    assert!(
+        has(&d.reasons, "recognised for radxa-zero3w-tc358743"),
+        "{:#?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn compatible_alone_is_enough_and_the_fdt_path_is_read_too() {
+    let t = Tree::new();
+    t.file(
+        "sys/firmware/devicetree/base/compatible",
+        b"raspberrypi,model-zero-2-w\0brcm,bcm2837\0",
+    )
+    .uvc(0, "1-1", ("534d", "2109"), "USB Video");
+    let d = detected(&t);
+    assert_eq!(d.profile, "rpi-zero2w-ms2109", "{:#?}", d.reasons);
+    assert!(has(
+        &d.reasons,
+        "compatible lists \"raspberrypi,model-zero-2-w\""
+    ));
+}
+
+const ROOT: snapshot::Identity = snapshot::Identity {
+    uid: 0,
+    gids: Vec::new(),
+};
+
+fn doctor_of(t: &Tree, profile: &str) -> Vec<doctor::Check> {
+    let p = periscope::profile::by_name(profile).expect("profile");
+    doctor::check(&p, &t.snapshot(), &ROOT)
+}
+
+fn fail_with<'a>(checks: &'a [doctor::Check], what: &str) -> &'a doctor::Check {
+    checks
+        .iter()
+        .find(|c| c.status == doctor::Status::Fail && c.what.contains(what))
+        .unwrap_or_else(|| panic!("no FAIL with {what:?}:\n{}", doctor::render(checks)))
+}
+
+#[test]
+fn healthy_trees_pass_doctor() {
+    let cases = [
+        (pi4_tc358743(), "rpi4-tc358743"),
+        (pi4_ms2109(), "rpi4-ms2109"),
+        (zero2w_ms2109(), "rpi-zero2w-ms2109"),
+        (radxa_tc358743("otg"), "radxa-zero3w-tc358743"),
+        (x86_uvc(), "generic-uvc"),
+        (Tree::new(), "test-pattern"),
+    ];
+    for (t, name) in cases {
+        let checks = doctor_of(&t, name);
+        assert!(
+            !doctor::failed(&checks),
+            "{name}:\n{}",
+            doctor::render(&checks)
+        );
+    }
+    let report = doctor::render(&doctor_of(&pi4_tc358743(), "rpi4-tc358743"));
+    for line in [
+        "ok   overlay tc358743: node soc/i2c0mux/i2c@1/tc358743@f present",
+        "ok   overlay dwc2: node soc/usb@7e980000 has dr_mode = peripheral",
+        "ok   video: /dev/video0 is \"unicam-image\", driver unicam",
+        "ok   udc: fe980000.usb present (budget 8 endpoints)",
+        "skip edid: not checkable offline",
+        "warn hid: no /dev/hidg* yet",
+    ] {
+        assert!(report.contains(line), "no {line:?} in\n{report}");
+    }
+}
+
+#[test]
+fn a_missing_overlay_fails_with_its_snippet() {
+    let t = Tree::new();
+    pi4_base(&t);
+    let checks = doctor_of(&t, "rpi4-tc358743");
+    let c = fail_with(&checks, "overlay tc358743: no device-tree node tc358743");
+    let fix = c.fix.as_deref().unwrap_or("");
+    assert!(
+        fix.contains("add `dtoverlay=tc358743` to /boot/firmware/config.txt"),
+        "{fix}"
+    );
+    assert!(fail_with(&checks, "bridge: no I2C device").fix.is_some());
+    let fix = fail_with(&checks, "video: no /dev/video0")
+        .fix
+        .clone()
+        .unwrap_or_default();
+    assert!(fix.contains("tc358743"), "{fix}");
+    // Radxa with the USB port left in host mode.
+    let checks = doctor_of(&radxa_tc358743("host"), "radxa-zero3w-tc358743");
+    let c = fail_with(&checks, "dr_mode = host, expected otg or peripheral");
+    assert!(c
+        .fix
+        .as_deref()
+        .unwrap_or("")
+        .contains("/boot/armbianEnv.txt"));
+}
+
+#[test]
+fn a_missing_video_node_or_udc_fails_with_the_fix() {
+    let t = Tree::new();
+    t.dt(PI4.0, PI4.1)
+        .dt_node("soc/usb@7e980000", &[("dr_mode", "peripheral")]);
+    let checks = doctor_of(&t, "rpi4-ms2109");
+    let fix = fail_with(&checks, "usb: no USB device 534d:2109")
+        .fix
+        .clone();
+    assert!(fix.unwrap_or_default().contains("lsusb"));
+    fail_with(&checks, "video: no /dev/video0");
+    let c = fail_with(&checks, "udc: no USB device controller");
+    let fix = c.fix.as_deref().unwrap_or("");
+    assert!(fix.contains("dtoverlay=dwc2,dr_mode=peripheral"), "{fix}");
+    fail_with(&checks, "configfs: no /sys/kernel/config/usb_gadget");
+    // The video node is there but another driver holds it.
+    let t = pi4_ms2109();
+    std::fs::remove_file(t.p("sys/class/video4linux/video0")).expect("rm");
+    t.platform_video(0, "fe801000.csi", "unicam-image", "unicam")
+        .uvc(1, "1-1.3", ("534d", "2109"), "USB Video");
+    let checks = doctor_of(&t, "rpi4-ms2109");
+    let c = fail_with(&checks, "driver unicam, expected uvcvideo");
+    assert!(
+        c.fix.as_deref().unwrap_or("").contains("/dev/video1"),
+        "{:?}",
+        c.fix
+    );
+}
+
+#[test]
+fn permissions_come_from_the_trees_modes() {
+    let t = pi4_ms2109();
+    let video = t.p("dev/video0");
+    std::fs::set_permissions(&video, std::fs::Permissions::from_mode(0o660)).expect("chmod");
+    let owner = std::fs::metadata(&video).expect("meta").uid();
+    let p = periscope::profile::by_name("rpi4-ms2109").expect("profile");
+    let stranger = snapshot::Identity {
+        uid: owner + 1,
+        gids: vec![owner + 12345],
+    };
+    let checks = doctor::check(&p, &t.snapshot(), &stranger);
+    let c = fail_with(&checks, "permissions: /dev/video0 mode 0660");
+    assert!(
+        c.fix.as_deref().unwrap_or("").contains("udev"),
+        "{:?}",
+        c.fix
+    );
+    fail_with(
+        &checks,
+        "configfs: /sys/kernel/config/usb_gadget not writable",
+    );
+    assert_eq!(
+        snapshot::parse_status(
+            "Uid:\t1000\t1001\t1000\t1000\nGid:\t44\t44\t44\t44\nGroups:\t27 44 \n"
+        ),
+        Some(snapshot::Identity {
+            uid: 1001,
+            gids: vec![44, 44, 27, 44]
+        })
+    );
+}
+
+fn run(args: &[&str], root: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_periscope"))
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .env("PERISCOPE_LOG", "error")
+        .output()
+        .expect("run periscope");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn cli_detect_prints_the_profile_and_why() {
+    let (code, out) = run(&["detect"], pi4_tc358743().root());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("profile: rpi4-tc358743 ("), "{out}");
+    assert!(out.contains("because board: device-tree model"), "{out}");
+    assert!(out.contains("tc358743 driver"), "{out}");
+    let (code, out) = run(&["detect"], Tree::new().root());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("profile: test-pattern"), "{out}");
+    assert!(out.contains("no V4L2 capture device"), "{out}");
+}
+
+#[test]
+fn cli_doctor_exits_non_zero_on_a_failure_and_prints_the_fix() {
+    let (code, out) = run(&["doctor"], radxa_tc358743("otg").root());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("profile radxa-zero3w-tc358743 detected"),
+        "{out}"
+    );
+    assert!(out.contains("ok   overlay tc358743"), "{out}");
+    let t = Tree::new();
+    pi4_base(&t);
+    let (code, out) = run(&["doctor", "--profile", "rpi4-tc358743"], t.root());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL overlay tc358743"), "{out}");
+    assert!(
+        out.contains("     fix: add `dtoverlay=tc358743` to /boot/firmware/config.txt"),
+        "{out}"
+    );
+    let (code, out) = run(&["doctor"], Tree::new().root());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("profile test-pattern"), "{out}");
+}

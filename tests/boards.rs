@@ -473,3 +473,23 @@ fn cli_doctor_exits_non_zero_on_a_failure_and_prints_the_fix() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("profile test-pattern"), "{out}");
 }
+
+#[test]
+fn malformed_sysfs_contents_are_absent_facts_not_panics() {
+    let t = Tree::new();
+    t.file("proc/device-tree/model", b"\xff\xfe\0")
+        .file("proc/device-tree/compatible", b"")
+        .file("sys/bus/usb/devices/1-1/idVendor", b"zzzz\n")
+        .file("sys/bus/usb/devices/1-1/idProduct", b"\n")
+        .file("sys/class/video4linux/video0/name", b"")
+        .file("sys/bus/i2c/drivers/tc358743/-", b"")
+        .dir("sys/class/udc");
+    let s = t.snapshot();
+    assert!(s.usb_devices.is_empty() && s.i2c_bound.is_empty(), "{s:?}");
+    assert_eq!(s.videos[0].driver, None);
+    let d = detected(&t);
+    assert_eq!(d.profile, "generic-uvc", "{:#?}", d.reasons);
+    let checks = doctor_of(&t, "rpi4-ms2109");
+    fail_with(&checks, "video: /dev/video0 has no device node");
+    fail_with(&checks, "udc: no USB device controller");
+}

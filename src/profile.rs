@@ -362,16 +362,6 @@ pub fn load(arg: &str) -> Result<HwProfile, ProfileError> {
     validate(&file, &text)
 }
 
-/// The rule used before detection: `generic-uvc` when `video_device_exists`, else
-/// `test-pattern`. `--profile auto` now uses `board::detect_root`.
-pub fn auto(video_device_exists: bool) -> Result<HwProfile, ProfileError> {
-    by_name(if video_device_exists {
-        "generic-uvc"
-    } else {
-        "test-pattern"
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -319,6 +319,7 @@ impl StateSource for AppState {
             "hid_target": self.hid.stats.target_name(),
             "profile": self.profile,
             "capture_error": error,
+            "capture_state": self.capture.phase.lock().map_or("unknown", |p| p.name()),
         })
     }
 }
@@ -332,6 +333,41 @@ impl MetricsSource for AppState {
             "counter",
             self.capture.frames.load(r) as f64,
         )];
+        let c = &self.capture;
+        for (name, help, v) in [
+            (
+                "capture_stalls_total",
+                "Capture stalls noticed (no frame, errors, device gone).",
+                &c.stalls,
+            ),
+            (
+                "capture_reopens_total",
+                "Attempts to reopen the capture device after a stall.",
+                &c.reopens,
+            ),
+            (
+                "capture_reopen_failures_total",
+                "Reopen attempts that failed.",
+                &c.reopen_failures,
+            ),
+            (
+                "capture_usb_resets_total",
+                "USB resets of the capture device.",
+                &c.usb_resets,
+            ),
+            (
+                "capture_usb_reset_failures_total",
+                "USB resets that failed.",
+                &c.usb_reset_failures,
+            ),
+            (
+                "capture_recoveries_total",
+                "Capture outages that ended with frames flowing again.",
+                &c.recoveries,
+            ),
+        ] {
+            s.push(sample(name, help, "counter", v.load(r) as f64));
+        }
         let streams = [
             ("h264", &self.h264_stats, &self.pipeline_h264),
             ("mjpeg", &self.mjpeg_stats, &self.pipeline_mjpeg),

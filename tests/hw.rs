@@ -93,6 +93,94 @@ async fn capture_from_vivid_reaches_a_whep_client() {
     drop(vm);
 }
 
+/// The value of the unlabelled metric `name` in a /metrics text.
+fn metric(text: &str, name: &str) -> f64 {
+    let prefix = format!("periscope_{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in /metrics:\n{text}"))
+}
+
+/// Removing and re-adding the capture device heals without restarting periscope
+/// (recover.sh): once the host's WHEP client shows pictures it connects to the guest's port
+/// 9000, the guest unbinds vivid from its driver (/dev/video0 disappears), waits 5 s and binds
+/// it again. The same periscope process (same PID) then sends pictures again on the same WHEP
+/// session (no new POST), /api/state says `streaming` with no error, and /metrics counts the
+/// stall, the reopens (the failed ones while the node was gone) and the recovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unbound_and_rebound_capture_device_recovers_on_the_same_session() {
+    let (https, udp, go) = (19448, 19560, 19449);
+    let mut vm = Vm::boot(
+        "recover.sh",
+        &[
+            "--source",
+            "/dev/video0",
+            "--resolution",
+            "640x480",
+            "--fps",
+            "30",
+            "--hid",
+            "none",
+            "--webrtc-udp-port",
+            &udp.to_string(),
+            "--webrtc-advertise",
+            "127.0.0.1",
+        ],
+        &[
+            Forward::Tcp(https, 8443),
+            Forward::Udp(udp, udp),
+            Forward::Tcp(go, 9000),
+        ],
+        &[("PERISCOPE_ADMIN_PASSWORD", PASSWORD)],
+    );
+    let ready = tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
+    let pid = |line: &str| line.split("pid=").nth(1).map(|p| p.trim().to_owned());
+    let first_pid = pid(&ready).expect("READY pid=N");
+    let base = format!("https://127.0.0.1:{https}");
+    let (http, mut client, _) = whep_session(&base).await;
+    let before = client.pictures(10, Duration::from_secs(60)).await;
+    assert!(before.iter().all(|p| (p.0, p.1) == (640, 480)));
+
+    // Go: the guest unbinds vivid, waits, binds it again, and says REBOUND.
+    let conn = tokio::net::TcpStream::connect(("127.0.0.1", go)).await;
+    drop(conn.expect("connect to the guest's go-ahead port"));
+    tokio::task::block_in_place(|| vm.wait_for("UNBOUND", Duration::from_secs(60)));
+    // /dev/video0 is gone: decode what came before (buffered meanwhile), so that what is read
+    // after REBOUND was captured after the rebind.
+    while let Ok(unit) = client.units.try_recv() {
+        let _ = client.decoder.decode(&unit);
+    }
+    let rebound = tokio::task::block_in_place(|| vm.wait_for("REBOUND", Duration::from_secs(60)));
+    assert_eq!(pid(&rebound), Some(first_pid), "the same periscope process");
+
+    // The first pictures may be the "no picture" card (drawn once a second while the device
+    // was gone); vivid's moving picture must follow.
+    let after = client.pictures(30, Duration::from_secs(60)).await;
+    let last = &after[20..];
+    for (w, h, _) in last {
+        assert_eq!((*w, *h), (640, 480), "the negotiated size again");
+    }
+    let distinct: std::collections::HashSet<u64> = last.iter().map(|p| p.2).collect();
+    assert!(
+        distinct.len() >= 3,
+        "vivid's moving picture, not a card: {distinct:?}"
+    );
+    let state = get_state(&http, &base).await;
+    assert_eq!(state["capture_state"], "streaming", "{state}");
+    assert_eq!(state["capture_error"], serde_json::Value::Null, "{state}");
+    let r = http.get(format!("{base}/metrics")).send().await;
+    let text = r.expect("GET /metrics").text().await.expect("metrics text");
+    assert!(metric(&text, "capture_stalls_total") >= 1.0, "{text}");
+    assert!(metric(&text, "capture_reopens_total") >= 1.0, "{text}");
+    assert!(metric(&text, "capture_recoveries_total") >= 1.0, "{text}");
+    assert_eq!(
+        metric(&text, "capture_usb_resets_total"),
+        0.0,
+        "vivid is no USB device"
+    );
+    drop(vm);
+}
+
 /// The text the HID test pastes: letters in both cases, digits, a space, shifted and plain
 /// punctuation (every character the US layout types with Shift gets KEY_LEFTSHIFT around it).
 const PASTE: &str = r#"Hello, World! (1+2)*3 <= "4" ~/a_b? [x];'y'`z`\|{}@#$%^&"#;

@@ -4,12 +4,22 @@
 //!
 //! Capture never waits for an encoder; an encoder that is slower than the source skips to
 //! the newest frame. A stream with no viewers encodes nothing.
+//!
+//! The capture thread heals itself: `capture::watchdog` decides when a source is stalled (no
+//! frame for a few seconds, errors in a row, the node gone), when to reopen it and when to
+//! reset its USB device (`capture::usb_reset`); this loop does the I/O, keeps the counters in
+//! [`CaptureState`] and asks the H.264 encoder for a keyframe when frames return. Viewers'
+//! sessions are never touched: they just see no new frame while the device is down.
 
+use super::capture::usb_reset::{self, UsbDevice};
+use super::capture::watchdog::{Change, Grab, Phase, StallReason, Step, Timings, Watchdog};
 use super::capture::{CaptureError, CaptureSource, SourceInfo};
+use super::card::{self, NoPicture};
 use super::encode::Encoder;
 use super::fanout::FrameBus;
 use super::keyframe::KeyframeGate;
-use super::RawFrame;
+use super::{CaptureTime, RawFrame};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -17,10 +27,8 @@ use std::time::{Duration, Instant};
 
 /// How long threads wait before re-checking the stop flag.
 const POLL: Duration = Duration::from_millis(100);
-/// Pause between attempts to open a source that failed.
-const REOPEN_DELAY: Duration = Duration::from_secs(1);
-/// Consecutive grab errors (other than timeouts) after which the source is reopened.
-const MAX_GRAB_ERRORS: u32 = 10;
+/// Shortest time between two [`Recovery::while_down`] frames.
+const DOWN_FRAME_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The newest captured frame; older ones are overwritten, never queued.
 #[derive(Debug, Default)]
@@ -88,10 +96,62 @@ pub struct CaptureState {
     pub error: Mutex<Option<String>>,
     /// Frames captured.
     pub frames: AtomicU64,
+    /// Where the capture watchdog is (`streaming`, `reopening`, …).
+    pub phase: Mutex<Phase>,
+    /// Stalls noticed (no frame for a while, errors in a row, the node gone).
+    pub stalls: AtomicU64,
+    /// Attempts to open the source again after a stall.
+    pub reopens: AtomicU64,
+    /// Of those, the ones that failed.
+    pub reopen_failures: AtomicU64,
+    /// USB resets done (ioctl or `authorized` toggle).
+    pub usb_resets: AtomicU64,
+    /// USB resets that failed (device not found, both ways refused).
+    pub usb_reset_failures: AtomicU64,
+    /// Outages that ended with frames flowing again.
+    pub recoveries: AtomicU64,
 }
 
 /// Opens (or reopens) the source. Called on the capture thread.
 pub type SourceFactory = Box<dyn FnMut() -> Result<Box<dyn CaptureSource>, CaptureError> + Send>;
+
+/// Makes the frame viewers see while the source is down, from the last open source (if
+/// any) and what is wrong; `None` keeps the last picture. The default draws the "no
+/// picture" card ([`card_frame`]).
+pub type DownFrame = Box<dyn FnMut(Option<&SourceInfo>, &NoPicture) -> Option<RawFrame> + Send>;
+
+/// The "no picture" card at the last source's size (1280x720 if none opened yet).
+pub fn card_frame(info: Option<&SourceInfo>, why: &NoPicture) -> Option<RawFrame> {
+    let (width, height) = info.map_or((1280, 720), |i| (i.width, i.height));
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let captured = CaptureTime {
+        instant: Instant::now(),
+        unix_ms,
+    };
+    Some(card::frame(width, height, why, 0, captured))
+}
+
+/// How the capture thread recovers a failing source.
+pub struct Recovery {
+    /// The watchdog's timings.
+    pub timings: Timings,
+    /// Root that sysfs and `/dev` paths are joined onto (`/` on the appliance).
+    pub root: PathBuf,
+    /// Called at most once a second while the source is down (see [`DownFrame`]).
+    pub while_down: Option<DownFrame>,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Recovery {
+            timings: Timings::default(),
+            root: PathBuf::from("/"),
+            while_down: Some(Box::new(card_frame)),
+        }
+    }
+}
 
 /// A running pipeline. Dropping it does not stop it; call [`Pipeline::stop`].
 pub struct Pipeline {
@@ -114,11 +174,21 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts the capture thread and both encode threads.
+    /// Starts the capture thread and both encode threads, recovering with the defaults.
     pub fn start(
         factory: SourceFactory,
         h264: Box<dyn Encoder>,
         mjpeg: Box<dyn Encoder>,
+    ) -> std::io::Result<Pipeline> {
+        Pipeline::start_with(factory, h264, mjpeg, Recovery::default())
+    }
+
+    /// Starts the capture thread and both encode threads.
+    pub fn start_with(
+        factory: SourceFactory,
+        h264: Box<dyn Encoder>,
+        mjpeg: Box<dyn Encoder>,
+        recovery: Recovery,
     ) -> std::io::Result<Pipeline> {
         let stop = Arc::new(AtomicBool::new(false));
         let raw = Arc::new(LatestFrame::default());
@@ -131,10 +201,19 @@ impl Pipeline {
         let mut threads = Vec::new();
         {
             let (stop, raw, capture) = (Arc::clone(&stop), Arc::clone(&raw), Arc::clone(&capture));
+            let h264_bus = Arc::clone(&h264_bus);
+            let mut shell = CaptureShell {
+                factory,
+                recovery,
+                raw,
+                state: capture,
+                h264: h264_bus,
+                stop,
+            };
             threads.push(
                 std::thread::Builder::new()
                     .name("capture".into())
-                    .spawn(move || capture_loop(factory, &raw, &capture, &stop))?,
+                    .spawn(move || shell.run())?,
             );
         }
         for (name, enc, bus, stats) in [
@@ -192,51 +271,207 @@ fn set_error(state: &CaptureState, error: Option<String>) {
     }
 }
 
-fn capture_loop(
-    mut factory: SourceFactory,
-    raw: &LatestFrame,
-    state: &CaptureState,
-    stop: &AtomicBool,
-) {
-    while !stop.load(Ordering::SeqCst) {
-        let mut source = match factory() {
-            Ok(s) => s,
-            Err(e) => {
-                set_error(state, Some(e.to_string()));
-                sleep_unless_stopped(REOPEN_DELAY, stop);
-                continue;
+/// The capture thread: asks the watchdog what to do and does it.
+struct CaptureShell {
+    factory: SourceFactory,
+    recovery: Recovery,
+    raw: Arc<LatestFrame>,
+    state: Arc<CaptureState>,
+    /// Asked for a keyframe when frames return after an outage.
+    h264: Arc<FrameBus>,
+    stop: Arc<AtomicBool>,
+}
+
+/// What the capture thread keeps between steps.
+#[derive(Default)]
+struct Held {
+    source: Option<Box<dyn CaptureSource>>,
+    /// The last source that opened.
+    info: Option<SourceInfo>,
+    /// Its USB device, if it is on USB.
+    usb: Option<UsbDevice>,
+    /// When the outage began.
+    down_since: Option<Instant>,
+    /// When the last `while_down` frame was made.
+    down_frame_at: Option<Instant>,
+    /// What is wrong while the source is down (for the card).
+    why: Option<NoPicture>,
+}
+
+impl CaptureShell {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn run(&mut self) {
+        let mut dog = Watchdog::new(self.recovery.timings, Instant::now());
+        let mut held = Held::default();
+        let r = Ordering::Relaxed;
+        while !self.stopped() {
+            let now = Instant::now();
+            let before = dog.phase();
+            match dog.next(now) {
+                Step::Grab => self.grab(&mut dog, &mut held),
+                Step::Close(reason) => {
+                    self.state.stalls.fetch_add(1, r);
+                    held.source = None;
+                    held.down_since.get_or_insert(now);
+                    let name = held.info.as_ref().map_or("source", |i| i.name.as_str());
+                    let msg = format!("capture: {name}: stalled ({reason}), reopening");
+                    held.why = Some(match reason {
+                        StallReason::Gone => NoPicture::DeviceMissing(format!("{name} is gone")),
+                        _ => NoPicture::Stalled,
+                    });
+                    set_error(&self.state, Some(msg));
+                    dog.closed(now);
+                }
+                Step::Open => {
+                    let again = held.info.is_some();
+                    if again {
+                        self.state.reopens.fetch_add(1, r);
+                    }
+                    match (self.factory)() {
+                        Ok(source) => {
+                            let info = source.info();
+                            tracing::info!(target: "capture", source = %info.name, driver = %info.driver, format = %info.format,
+                                width = info.width, height = info.height, fps = info.fps, "source open");
+                            held.usb =
+                                usb_reset::usb_parent_of_video(&self.recovery.root, &info.name)
+                                    .or(held.usb.take());
+                            if let Ok(mut i) = self.state.info.lock() {
+                                *i = Some(info.clone());
+                            }
+                            held.info = Some(info);
+                            held.source = Some(source);
+                            dog.opened(Instant::now());
+                        }
+                        Err(e) => {
+                            if again {
+                                self.state.reopen_failures.fetch_add(1, r);
+                            }
+                            held.down_since.get_or_insert(now);
+                            held.why = Some(no_picture(&e));
+                            set_error(&self.state, Some(e.to_string()));
+                            dog.open_failed(Instant::now(), held.usb.is_some());
+                        }
+                    }
+                }
+                Step::ResetUsb => {
+                    let ok = self.reset_usb(&held);
+                    dog.reset_done(Instant::now(), ok);
+                }
+                Step::WaitUntil(due) => {
+                    self.down_frame(&mut held, now);
+                    sleep_unless_stopped(due.saturating_duration_since(now).min(POLL), &self.stop);
+                }
             }
+            let after = dog.phase();
+            if after != before {
+                tracing::info!(target: "capture", from = before.name(), to = after.name(), "capture: {}", after.name());
+                if let Ok(mut p) = self.state.phase.lock() {
+                    *p = after;
+                }
+            }
+        }
+    }
+
+    /// One grab from the open source, reported to the watchdog.
+    fn grab(&mut self, dog: &mut Watchdog, held: &mut Held) {
+        let Some(source) = held.source.as_mut() else {
+            // Streaming always holds a source; report it gone if not.
+            dog.grabbed(Instant::now(), Grab::Gone);
+            return;
         };
-        let info = source.info();
-        tracing::info!(target: "capture", source = %info.name, driver = %info.driver, format = %info.format,
-            width = info.width, height = info.height, fps = info.fps, "source open");
-        if let Ok(mut i) = state.info.lock() {
-            *i = Some(info);
-        }
-        let mut errors = 0;
-        while !stop.load(Ordering::SeqCst) && errors < MAX_GRAB_ERRORS {
-            match source.grab() {
-                Ok(frame) => {
-                    errors = 0;
-                    state.frames.fetch_add(1, Ordering::Relaxed);
-                    set_error(state, None);
-                    raw.put(Arc::new(frame));
-                }
-                Err(CaptureError::Timeout(_)) => {}
-                Err(e @ CaptureError::NoDevice(_)) => {
-                    set_error(state, Some(e.to_string()));
-                    break;
-                }
-                Err(e) => {
-                    errors += 1;
-                    set_error(state, Some(e.to_string()));
-                    sleep_unless_stopped(POLL, stop);
-                }
+        let (grab, error) = match source.grab() {
+            Ok(frame) => {
+                self.state.frames.fetch_add(1, Ordering::Relaxed);
+                set_error(&self.state, None);
+                self.raw.put(Arc::new(frame));
+                (Grab::Frame, None)
+            }
+            Err(CaptureError::Timeout(_)) => (Grab::Timeout, None),
+            Err(e @ CaptureError::NoDevice(_)) => (Grab::Gone, Some(e)),
+            Err(e @ (CaptureError::NoSignal(_) | CaptureError::NoSync(_))) => {
+                (Grab::NoSignal, Some(e))
+            }
+            Err(e) => (Grab::Error, Some(e)),
+        };
+        if let Some(e) = error {
+            set_error(&self.state, Some(e.to_string()));
+            if grab == Grab::Error {
+                sleep_unless_stopped(POLL, &self.stop);
             }
         }
-        if !stop.load(Ordering::SeqCst) {
-            sleep_unless_stopped(REOPEN_DELAY, stop);
+        match dog.grabbed(Instant::now(), grab) {
+            Change::None => {}
+            // Logged with the error message when the source is closed.
+            Change::Stalled(_) => {}
+            Change::Recovered => {
+                self.state.recoveries.fetch_add(1, Ordering::Relaxed);
+                let down = held.down_since.take().map(|t| t.elapsed().as_secs_f64());
+                tracing::info!(target: "capture", down_seconds = down, "capture: recovered, asking for a keyframe");
+                self.h264.request_keyframe();
+                held.down_frame_at = None;
+                held.why = None;
+            }
         }
+    }
+
+    /// Resets the USB device of the last open source; whether the reset went through.
+    fn reset_usb(&self, held: &Held) -> bool {
+        let r = Ordering::Relaxed;
+        let root = &self.recovery.root;
+        let Some(known) = &held.usb else {
+            self.state.usb_reset_failures.fetch_add(1, r);
+            return false;
+        };
+        let Some(device) = usb_reset::find_again(root, known) else {
+            self.state.usb_reset_failures.fetch_add(1, r);
+            tracing::warn!(target: "capture", "capture: USB device {known} not found, cannot reset it");
+            return false;
+        };
+        tracing::info!(target: "capture", "capture: resetting USB device {device}");
+        match usb_reset::reset(root, &device) {
+            Ok(how) => {
+                self.state.usb_resets.fetch_add(1, r);
+                tracing::info!(target: "capture", "capture: USB device {device} reset ({})", how.name());
+                true
+            }
+            Err(e) => {
+                self.state.usb_reset_failures.fetch_add(1, r);
+                tracing::warn!(target: "capture", "capture: resetting USB device {device}: {e}");
+                false
+            }
+        }
+    }
+
+    /// While the source is down, shows viewers the `while_down` frame (at most once a
+    /// [`DOWN_FRAME_INTERVAL`]).
+    fn down_frame(&mut self, held: &mut Held, now: Instant) {
+        let Some(make) = self.recovery.while_down.as_mut() else {
+            return;
+        };
+        if held
+            .down_frame_at
+            .is_some_and(|t| now.duration_since(t) < DOWN_FRAME_INTERVAL)
+        {
+            return;
+        }
+        held.down_frame_at = Some(now);
+        let why = held.why.clone().unwrap_or(NoPicture::Stalled);
+        if let Some(frame) = make(held.info.as_ref(), &why) {
+            self.raw.put(Arc::new(frame));
+        }
+    }
+}
+
+/// What the card says for an error opening the source.
+fn no_picture(e: &CaptureError) -> NoPicture {
+    match e {
+        CaptureError::NoDevice(path) => NoPicture::DeviceMissing(format!("{path} is not there")),
+        CaptureError::NoSignal(_) => NoPicture::NoSignal,
+        CaptureError::NoSync(_) => NoPicture::NoSync,
+        e => NoPicture::Error(e.to_string()),
     }
 }
 
@@ -358,5 +593,82 @@ mod tests {
             "the other stream stays idle"
         );
         p.stop();
+    }
+
+    /// A source that gives `frames` frames, then only timeouts (a dongle that went quiet).
+    struct Quiet {
+        inner: TestPattern,
+        frames: u32,
+    }
+
+    impl CaptureSource for Quiet {
+        fn info(&self) -> SourceInfo {
+            self.inner.info()
+        }
+        fn grab(&mut self) -> Result<RawFrame, CaptureError> {
+            if self.frames == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+                return Err(CaptureError::Timeout("quiet".into()));
+            }
+            self.frames -= 1;
+            self.inner.grab()
+        }
+    }
+
+    #[test]
+    fn a_quiet_source_is_reopened_and_h264_gets_a_keyframe_request() {
+        let opens = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&opens);
+        let factory: SourceFactory = Box::new(move || {
+            let inner = TestPattern::new(64, 64, 60)?;
+            match counted.fetch_add(1, Ordering::SeqCst) {
+                0 => Ok(Box::new(Quiet { inner, frames: 3 })),
+                1 => Err(CaptureError::NoDevice("/dev/video9".into())),
+                _ => Ok(Box::new(inner)),
+            }
+        });
+        let down_frames = Arc::new(AtomicU64::new(0));
+        let made = Arc::clone(&down_frames);
+        let recovery = Recovery {
+            timings: Timings {
+                stall_after: Duration::from_millis(200),
+                backoff_min: Duration::from_millis(100),
+                ..Timings::default()
+            },
+            root: PathBuf::from("/nonexistent"),
+            while_down: Some(Box::new(move |_, why| {
+                assert!(matches!(why, NoPicture::DeviceMissing(_)), "{why:?}");
+                made.fetch_add(1, Ordering::SeqCst);
+                None
+            })),
+        };
+        let h264 = Box::new(MjpegEncoder::new().unwrap());
+        let mjpeg = Box::new(MjpegEncoder::new().unwrap());
+        let mut p = Pipeline::start_with(factory, h264, mjpeg, recovery).unwrap();
+        let c = Arc::clone(&p.capture);
+        let end = Instant::now() + Duration::from_secs(5);
+        while c.recoveries.load(Ordering::SeqCst) == 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let requests = p.h264.stats.keyframe_requests.load(Ordering::SeqCst);
+        p.stop();
+        let r = Ordering::SeqCst;
+        assert_eq!(
+            [&c.stalls, &c.reopens, &c.reopen_failures, &c.recoveries].map(|a| a.load(r)),
+            [1, 2, 1, 1]
+        );
+        assert_eq!(
+            c.usb_resets.load(r) + c.usb_reset_failures.load(r),
+            0,
+            "not on USB"
+        );
+        assert_eq!(opens.load(r), 3);
+        assert_eq!(
+            requests, 1,
+            "the recovery asked the H.264 encoder for a keyframe"
+        );
+        assert_eq!(down_frames.load(r), 1, "one card during the 100 ms wait");
+        assert_eq!(*c.phase.lock().unwrap(), Phase::Streaming);
+        assert_eq!(*c.error.lock().unwrap(), None);
     }
 }

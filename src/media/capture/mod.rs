@@ -1,11 +1,15 @@
-//! Video sources: the [`CaptureSource`] trait, its errors, and the backends (V4L2, test
-//! pattern). A source runs on its own thread (see `media::pipeline`) and is never waited on
-//! by a consumer.
+//! Video sources: the [`CaptureSource`] trait, its errors, the backends (V4L2, test
+//! pattern), and what heals a failing one (`watchdog` decides, `usb_reset` resets). A
+//! source runs on its own thread (see `media::pipeline`) and is never waited on by a
+//! consumer.
 
 pub mod pattern;
+#[allow(unsafe_code)] // the USBDEVFS_RESET ioctl
+pub mod usb_reset;
 #[cfg(feature = "v4l2")]
 #[allow(unsafe_code)] // clock_gettime(CLOCK_MONOTONIC) for driver timestamps
 pub mod v4l2;
+pub mod watchdog;
 
 use super::{PixelFormat, RawFrame};
 

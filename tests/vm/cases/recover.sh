@@ -1,0 +1,49 @@
+#!/bin/sh
+# Guest case: the capture device goes away and comes back while periscope runs.
+# Runs `periscope serve` with the given arguments (capturing vivid's /dev/video0) and prints
+# `READY pid=N` once HTTPS answers on 8443. When the host connects to TCP port 9000 (it does so
+# once its WHEP client shows pictures), vivid's platform device is unbound from its driver
+# (/dev/video0 disappears: `UNBOUND`), kept away PERISCOPE_GONE_SECONDS (default 5), bound
+# again (`REBOUND pid=N`, N being the same periscope process, still running). The host then
+# expects pictures again on the WHEP session it already had.
+# Prints PERISCOPE-EXITED if the server dies. Env: PERISCOPE_ADMIN_PASSWORD.
+. /vm/lib.sh
+
+node=$(readlink -f /sys/class/video4linux/video0/device)
+dev=${node##*/}
+drv=/sys/bus/platform/drivers/vivid
+[ -e "$drv/$dev" ] || vm_fail "/dev/video0 is not vivid's ($node)"
+
+mkdir -p /tmp/state
+periscope --listen 0.0.0.0:8443 --state-dir /tmp/state "$@" > /tmp/periscope.log 2>&1 &
+pid=$!
+exited() {
+  echo "PERISCOPE-EXITED"; cat /tmp/periscope.log; exit 1
+}
+i=0
+# LISTEN on :8443 (0x20FB) in /proc/net/tcp: no client tool needed.
+until grep -q ':20FB 00000000:0000 0A' /proc/net/tcp 2>/dev/null; do
+  i=$((i + 1))
+  if ! kill -0 "$pid" 2>/dev/null || [ "$i" -gt 600 ]; then exited; fi
+  sleep 0.1
+done
+# The host's go-ahead: one connection to port 9000 (forwarded), closed at once. Listening
+# before READY, so the host cannot connect too early.
+nc -l -p 9000 > /dev/null &
+go=$!
+echo "READY pid=$pid"
+wait "$go"
+echo "$dev" > "$drv/unbind" || vm_fail "unbind $dev"
+vm_wait_cmd 10 sh -c '! [ -e /dev/video0 ]' || vm_fail "/dev/video0 stays after unbind"
+echo "UNBOUND"
+sleep "${PERISCOPE_GONE_SECONDS:-5}"
+kill -0 "$pid" 2>/dev/null || exited
+echo "$dev" > "$drv/bind" || vm_fail "bind $dev"
+vm_wait /dev/video0 10 || vm_fail "/dev/video0 does not come back after bind"
+kill -0 "$pid" 2>/dev/null || exited
+echo "REBOUND pid=$pid"
+grep capture /tmp/periscope.log | tail -n 20
+tail -n 0 -f /tmp/periscope.log &
+wait "$pid"
+echo "PERISCOPE-EXITED"
+exit 1

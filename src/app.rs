@@ -83,8 +83,16 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     let (factory, source_name) = source_factory(&cfg, &profile);
     let h264 = h264_encoder(&cfg)?;
     let mjpeg: Box<dyn Encoder> = Box::new(MjpegEncoder::new()?);
-    let pipeline =
-        Pipeline::start(factory, h264, mjpeg).context("starting the capture and encode threads")?;
+    let pipeline = Pipeline::start_with(
+        factory,
+        h264,
+        mjpeg,
+        crate::media::pipeline::Recovery {
+            usb_id: profile.usb_id,
+            ..Default::default()
+        },
+    )
+    .context("starting the capture and encode threads")?;
 
     let hid_backend = hid::open(&cfg.hid, profile.usb.as_ref(), cfg.hid_options)?;
     let hid = HidHandle::spawn(hid_backend, cfg.keyboard_layout, cancel.clone());

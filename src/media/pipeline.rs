@@ -141,6 +141,9 @@ pub struct Recovery {
     pub root: PathBuf,
     /// Called at most once a second while the source is down (see [`DownFrame`]).
     pub while_down: Option<DownFrame>,
+    /// The profile's USB capture device (VID, PID): found by id for a reset when the node
+    /// never opened, so its USB parent is not known.
+    pub usb_id: Option<(u16, u16)>,
 }
 
 impl Default for Recovery {
@@ -149,6 +152,7 @@ impl Default for Recovery {
             timings: Timings::default(),
             root: PathBuf::from("/"),
             while_down: Some(Box::new(card_frame)),
+            usb_id: None,
         }
     }
 }
@@ -352,7 +356,10 @@ impl CaptureShell {
                             held.down_since.get_or_insert(now);
                             held.why = Some(no_picture(&e));
                             set_error(&self.state, Some(e.to_string()));
-                            dog.open_failed(Instant::now(), held.usb.is_some());
+                            dog.open_failed(
+                                Instant::now(),
+                                held.usb.is_some() || self.recovery.usb_id.is_some(),
+                            );
                         }
                     }
                 }
@@ -421,13 +428,22 @@ impl CaptureShell {
     fn reset_usb(&self, held: &Held) -> bool {
         let r = Ordering::Relaxed;
         let root = &self.recovery.root;
-        let Some(known) = &held.usb else {
-            self.state.usb_reset_failures.fetch_add(1, r);
-            return false;
+        let found = match (&held.usb, self.recovery.usb_id) {
+            (Some(known), _) => usb_reset::find_again(root, known),
+            (None, Some((vid, pid))) => usb_reset::find_by_id(root, vid, pid),
+            (None, None) => None,
         };
-        let Some(device) = usb_reset::find_again(root, known) else {
+        let Some(device) = found else {
             self.state.usb_reset_failures.fetch_add(1, r);
-            tracing::warn!(target: "capture", "capture: USB device {known} not found, cannot reset it");
+            match (&held.usb, self.recovery.usb_id) {
+                (Some(known), _) => {
+                    tracing::warn!(target: "capture", "capture: USB device {known} not found, cannot reset it")
+                }
+                (None, Some((vid, pid))) => {
+                    tracing::warn!(target: "capture", "capture: no USB device {vid:04x}:{pid:04x} to reset")
+                }
+                (None, None) => {}
+            }
             return false;
         };
         tracing::info!(target: "capture", "capture: resetting USB device {device}");
@@ -641,6 +657,7 @@ mod tests {
                 made.fetch_add(1, Ordering::SeqCst);
                 None
             })),
+            usb_id: None,
         };
         let h264 = Box::new(MjpegEncoder::new().unwrap());
         let mjpeg = Box::new(MjpegEncoder::new().unwrap());
@@ -670,5 +687,38 @@ mod tests {
         assert_eq!(down_frames.load(r), 1, "one card during the 100 ms wait");
         assert_eq!(*c.phase.lock().unwrap(), Phase::Streaming);
         assert_eq!(*c.error.lock().unwrap(), None);
+    }
+
+    /// A USB dongle that never opened (its node missing from the start): after the failed
+    /// reopens, the device is found by the profile's VID:PID and reset.
+    #[test]
+    fn a_device_that_never_opened_is_reset_by_the_profiles_usb_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let usb = crate::media::capture::usb_reset::tests::fake_sys(tmp.path());
+        let factory: SourceFactory = Box::new(|| Err(CaptureError::NoDevice("/dev/video0".into())));
+        let recovery = Recovery {
+            timings: Timings {
+                backoff_min: Duration::from_millis(10),
+                backoff_max: Duration::from_millis(20),
+                reset_settle: Duration::from_millis(10),
+                ..Timings::default()
+            },
+            root: tmp.path().to_path_buf(),
+            while_down: None,
+            usb_id: Some((0x534d, 0x2109)),
+        };
+        let h264 = Box::new(MjpegEncoder::new().unwrap());
+        let mjpeg = Box::new(MjpegEncoder::new().unwrap());
+        let mut p = Pipeline::start_with(factory, h264, mjpeg, recovery).unwrap();
+        let c = Arc::clone(&p.capture);
+        let end = Instant::now() + Duration::from_secs(5);
+        while c.usb_resets.load(Ordering::SeqCst) == 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        p.stop();
+        assert_eq!(c.usb_resets.load(Ordering::SeqCst), 1, "reset by VID:PID");
+        // No usbfs in the fake tree: the reset toggled `authorized` and left it on.
+        let authorized = std::fs::read_to_string(usb.join("authorized")).unwrap();
+        assert_eq!(authorized.trim(), "1");
     }
 }

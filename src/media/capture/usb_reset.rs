@@ -161,13 +161,13 @@ fn ioctl_reset(node: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
     /// A fake sysfs: an MS2109 at usb1/1-1 whose interface 1-1:1.0 carries video0, and vivid
     /// (a platform device) carrying video1.
-    fn fake_sys(root: &Path) -> PathBuf {
+    pub(crate) fn fake_sys(root: &Path) -> PathBuf {
         let usb = root.join("sys/devices/pci0000:00/0000:00:14.0/usb1/1-1");
         let intf = usb.join("1-1:1.0");
         fs::create_dir_all(intf.join("video4linux/video0")).unwrap();

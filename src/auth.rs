@@ -97,6 +97,43 @@ pub fn generate_password() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Where a user's hash came from in [`load_or_set`].
+enum Loaded {
+    /// Set from the environment (and stored).
+    Environment(String),
+    /// Read from the state directory.
+    Stored(String),
+    /// No variable and no file.
+    Missing,
+}
+
+/// A user's hash file in `state_dir`: set from `env_password` when given (and stored), else
+/// read and checked.
+fn load_or_set(path: &Path, env_password: Option<&str>) -> Result<Loaded, AuthError> {
+    let io = |source| AuthError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(pw) = env_password.filter(|p| !p.is_empty()) {
+        let hash = hash_password(pw)?;
+        write_private(path, &hash).map_err(io)?;
+        return Ok(Loaded::Environment(hash));
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let hash = text.trim().to_string();
+            if PasswordHash::new(&hash).is_err() {
+                return Err(AuthError::BadHash {
+                    path: path.to_path_buf(),
+                });
+            }
+            Ok(Loaded::Stored(hash))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Loaded::Missing),
+        Err(e) => Err(io(e)),
+    }
+}
+
 /// Sets up the password hash in `state_dir`: from `env_password` if given, else the stored
 /// one, else a generated one. Returns the hash and where it came from.
 pub fn init_password(
@@ -104,31 +141,19 @@ pub fn init_password(
     env_password: Option<&str>,
 ) -> Result<(String, PasswordOrigin), AuthError> {
     let path = state_dir.join(HASH_FILE);
-    let io = |source| AuthError::Io {
-        path: path.clone(),
-        source,
-    };
-    if let Some(pw) = env_password.filter(|p| !p.is_empty()) {
-        let hash = hash_password(pw)?;
-        write_private(&path, &hash).map_err(io)?;
-        return Ok((hash, PasswordOrigin::Environment));
-    }
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let hash = text.trim().to_string();
-            if PasswordHash::new(&hash).is_err() {
-                return Err(AuthError::BadHash { path });
-            }
-            Ok((hash, PasswordOrigin::Stored))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    Ok(match load_or_set(&path, env_password)? {
+        Loaded::Environment(hash) => (hash, PasswordOrigin::Environment),
+        Loaded::Stored(hash) => (hash, PasswordOrigin::Stored),
+        Loaded::Missing => {
             let pw = generate_password();
             let hash = hash_password(&pw)?;
-            write_private(&path, &hash).map_err(io)?;
-            Ok((hash, PasswordOrigin::Generated(pw)))
+            write_private(&path, &hash).map_err(|source| AuthError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            (hash, PasswordOrigin::Generated(pw))
         }
-        Err(e) => Err(io(e)),
-    }
+    })
 }
 
 /// The viewer's password hash, if the viewer user exists: set from `env_password` (stored),
@@ -137,27 +162,12 @@ pub fn init_viewer_password(
     state_dir: &Path,
     env_password: Option<&str>,
 ) -> Result<Option<String>, AuthError> {
-    let path = state_dir.join(VIEWER_HASH_FILE);
-    let io = |source| AuthError::Io {
-        path: path.clone(),
-        source,
-    };
-    if let Some(pw) = env_password.filter(|p| !p.is_empty()) {
-        let hash = hash_password(pw)?;
-        write_private(&path, &hash).map_err(io)?;
-        return Ok(Some(hash));
-    }
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let hash = text.trim().to_string();
-            if PasswordHash::new(&hash).is_err() {
-                return Err(AuthError::BadHash { path });
-            }
-            Ok(Some(hash))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io(e)),
-    }
+    Ok(
+        match load_or_set(&state_dir.join(VIEWER_HASH_FILE), env_password)? {
+            Loaded::Environment(hash) | Loaded::Stored(hash) => Some(hash),
+            Loaded::Missing => None,
+        },
+    )
 }
 
 /// The hash file of a user (`admin` or `viewer`), or `None` for another name.

@@ -342,6 +342,16 @@ impl std::fmt::Display for GadgetStatus {
     }
 }
 
+/// The UDC our gadget is bound to and that UDC's state (two small sysfs reads; the OTG
+/// backend asks every 100 ms, so this skips the function listing [`status`] does).
+pub fn udc_and_state(root: &Path) -> (Option<String>, Option<String>) {
+    let udc = read_trimmed(&gadget_dir(root).join("UDC"));
+    let state = udc
+        .as_ref()
+        .and_then(|u| read_trimmed(&root.join(UDC_CLASS_DIR).join(u).join("state")));
+    (udc, state)
+}
+
 /// Reads the gadget's binding, the UDC state and its functions.
 pub fn status(root: &Path) -> GadgetStatus {
     let gadget = gadget_dir(root);
@@ -353,10 +363,7 @@ pub fn status(root: &Path) -> GadgetStatus {
             functions: Vec::new(),
         };
     }
-    let udc = read_trimmed(&gadget.join("UDC"));
-    let state = udc
-        .as_ref()
-        .and_then(|u| read_trimmed(&root.join(UDC_CLASS_DIR).join(u).join("state")));
+    let (udc, state) = udc_and_state(root);
     let functions = entries(&gadget.join("functions"))
         .into_iter()
         .filter_map(|p| p.file_name()?.to_str().map(String::from))

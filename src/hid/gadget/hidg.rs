@@ -234,7 +234,7 @@ impl OtgHid {
         hid.root = Some(root.to_path_buf());
         let watch_root = root.to_path_buf();
         hid.watch = UdcWatch::start(move || {
-            let udc = apply::status(&watch_root).udc?;
+            let udc = apply::udc_and_state(&watch_root).0?;
             Some(watch_root.join(UDC_CLASS_DIR).join(udc).join("state"))
         });
         for n in &mut hid.nodes {
@@ -276,7 +276,7 @@ impl OtgHid {
             }
             None => false,
         };
-        let state = apply::status(root).state;
+        let state = apply::udc_and_state(root).1;
         if state == self.udc_state && !notified {
             return false;
         }

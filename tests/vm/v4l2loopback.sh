@@ -1,0 +1,111 @@
+#!/bin/bash
+# tests/vm/v4l2loopback.sh: v4l2loopback.ko for the kernel tests/vm/run.sh boots, built from
+# Debian's own source package (v4l2loopback-dkms) against that kernel's headers.
+#
+#   tests/vm/v4l2loopback.sh [KERNEL_VERSION]      # e.g. 6.1.0-56-amd64
+#
+# Prints the path of the module on stdout (everything else goes to stderr). Cached in
+# $PERISCOPE_VM_CACHE/v4l2loopback/<kver>/ beside run.sh's kernel cache, keyed by the kernel
+# version and this script, so a warm run builds nothing. The kernel version is found as run.sh
+# finds it: PERISCOPE_VM_KERNEL_PKG, else what linux-image-amd64 depends on, else the newest
+# kernel in the cache (offline).
+#
+# Cold: `apt-get download` of linux-headers-<kver> (arch part), the -common tree and the
+# linux-kbuild-X.Y it depends on (~14 MB) and v4l2loopback-dkms, extracted into a scratch
+# directory (nothing is installed but the compiler and make, through scripts/lib.sh), then
+# `make -C <headers> M=<source> modules` with the compiler the kernel was built with.
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${PERISCOPE_VM_CACHE:-$HOME/.cache/periscope/vm}
+ME=v4l2loopback.sh
+log() { echo "$ME: $*" >&2; }
+fatal() { log "$*"; exit 1; }
+# shellcheck source=../../scripts/lib.sh
+. "$HERE/../../scripts/lib.sh"
+
+# kernel_version: the version run.sh boots (see kernel_setup there; its memo of the apt-cache
+# answer, CACHE/kernel-pkg, is used while the package lists are unchanged).
+kernel_version() {
+  local pkg=${PERISCOPE_VM_KERNEL_PKG:-} memo=$CACHE/kernel-pkg stamp
+  if [ -z "$pkg" ] && [ -f "$memo" ]; then
+    stamp=$(stat -c '%n %Y %s' /var/lib/apt/lists/*Packages* 2>/dev/null | cksum | cut -d' ' -f1)
+    [ "$(sed -n 1p "$memo")" != "$stamp" ] || pkg=$(sed -n 2p "$memo")
+  fi
+  if [ -z "$pkg" ]; then
+    pkg=$({ apt-cache depends linux-image-amd64 2>/dev/null || true; } |
+          awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+  fi
+  if [ -z "$pkg" ]; then
+    pkg=$( { ls -d "$CACHE"/kernel/*/.ok 2>/dev/null || true; } | sort -V | tail -n 1 |
+           sed 's|.*/kernel/\([^/]*\)/\.ok$|linux-image-\1|')
+  fi
+  echo "${pkg#linux-image-}"
+}
+
+KVER=${1:-$(kernel_version)}
+[ -n "$KVER" ] || fatal "cannot tell the bench kernel's version (run apt-get update, or pass it)"
+OUT=$CACHE/v4l2loopback/$KVER
+KEY=$(sha256sum < "${BASH_SOURCE[0]}" | cut -c1-16)
+cached() { [ -f "$OUT/v4l2loopback.ko" ] && [ "$(cat "$OUT/key" 2>/dev/null)" = "$KEY" ]; }
+if cached; then echo "$OUT/v4l2loopback.ko"; exit 0; fi
+
+mkdir -p "$CACHE/v4l2loopback"
+exec 9> "$CACHE/v4l2loopback/.lock"
+flock 9
+if cached; then echo "$OUT/v4l2loopback.ko"; exit 0; fi
+log "building v4l2loopback for $KVER"
+
+work=$(mktemp -d "$CACHE/v4l2loopback/build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/dl" "$work/root"
+# apt-get download drops privileges to _apt unless told not to (root) or the directory is open.
+sandbox=(); if [ "$(id -u)" = 0 ]; then sandbox=(-o APT::Sandbox::User=root); else chmod 777 "$work/dl"; fi
+download() { (cd "$work/dl" && apt-get -q "${sandbox[@]}" download "$@" >&2); }
+
+hdr=linux-headers-$KVER
+ver=$(apt-cache show "$hdr" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1) || true
+if [ -z "$ver" ]; then
+  apt-get -o DPkg::Lock::Timeout=900 -q update >&2 || true
+  ver=$(apt-cache show "$hdr" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1) || true
+fi
+[ -n "$ver" ] || fatal "no package $hdr in the apt sources"
+# Depends: linux-headers-<abi>-common (= V), linux-kbuild-X.Y (>= V), linux-compiler-gcc-N-x86
+deps=$(apt-cache show "$hdr=$ver" | sed -n 's/^Depends: //p' | head -n 1 | tr ',' '\n' | sed 's/^ *//; s/ .*//')
+common=$(grep -- '-common$' <<<"$deps" || true)
+kbuild=$(grep '^linux-kbuild-' <<<"$deps" || true)
+[ -n "$common" ] && [ -n "$kbuild" ] || fatal "unexpected Depends of $hdr: $deps"
+cc=$(sed -n 's/^linux-compiler-\(gcc-[0-9]*\)-.*/\1/p' <<<"$deps")
+cc=${cc:-gcc}
+
+# The compiler the kernel was built with, and make.
+command -v make > /dev/null || apt_install make || fatal "cannot install make"
+command -v "$cc" > /dev/null || apt_install "$cc" || fatal "cannot install $cc"
+command -v modinfo > /dev/null || apt_install kmod || fatal "cannot install kmod"
+
+log "downloading $hdr $common $kbuild (=$ver) and v4l2loopback-dkms"
+download "$hdr=$ver" "$common=$ver" || fatal "apt-get download $hdr $common failed"
+download "$kbuild=$ver" || download "$kbuild" || fatal "apt-get download $kbuild failed"
+download v4l2loopback-dkms || fatal "apt-get download v4l2loopback-dkms failed"
+for d in "$work"/dl/*.deb; do dpkg-deb -x "$d" "$work/root"; done
+
+kdir=$work/root/usr/src/$hdr
+[ -d "$work/root/usr/src/$common" ] || fatal "no /usr/src/$common in $common"
+# The arch part's Makefile is one line including the common tree by its absolute path.
+echo "include $work/root/usr/src/$common/Makefile" > "$kdir/Makefile"
+src=$(find "$work/root/usr/src" -maxdepth 1 -name 'v4l2loopback-*' | sort -V | tail -n 1)
+[ -n "$src" ] && [ -f "$src/v4l2loopback.c" ] || fatal "no v4l2loopback source in v4l2loopback-dkms"
+
+log "compiling $(basename "$src") for $KVER with $cc"
+make -C "$kdir" M="$src" CC="$cc" modules >&2 || fatal "make failed"
+vermagic=$(modinfo -F vermagic "$src/v4l2loopback.ko" 2>/dev/null || true)
+case $vermagic in "$KVER "*) ;; *) fatal "built for '$vermagic', not $KVER";; esac
+mkdir -p "$OUT"
+# No debug info: it only makes every guest's initramfs bigger.
+strip --strip-debug -o "$OUT/v4l2loopback.ko.tmp" "$src/v4l2loopback.ko"
+mv "$OUT/v4l2loopback.ko.tmp" "$OUT/v4l2loopback.ko"
+echo "$(basename "$src") $ver" > "$OUT/source"
+echo "$KEY" > "$OUT/key"
+log "built $OUT/v4l2loopback.ko ($(basename "$src"), headers $ver)"
+echo "$OUT/v4l2loopback.ko"

@@ -6,6 +6,7 @@
 pub mod capture;
 pub mod card;
 pub mod convert;
+pub mod edid;
 pub mod encode;
 pub mod fanout;
 pub mod keyframe;

@@ -8,6 +8,7 @@
 use crate::board::spec::{self, BoardMatch, BoardSection, OneOrMany, Overlay, OverlaySection};
 use crate::config::parse_resolution;
 use crate::hid::gadget::{self, FunctionSpec};
+use crate::media::edid::EdidChoice;
 use crate::media::PixelFormat;
 use serde::Deserialize;
 
@@ -64,6 +65,7 @@ struct CaptureSection {
     #[serde(default)]
     resolutions: Vec<String>,
     fps: Option<u32>,
+    edid: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +133,9 @@ pub struct HwProfile {
     pub resolutions: Vec<(u32, u32)>,
     /// Frame rate.
     pub fps: Option<u32>,
+    /// The EDID written to an HDMI (DV-timings) input at start (`capture.edid`; default
+    /// the built-in 1080p50). Inputs without DV timings (UVC dongles) ignore it.
+    pub edid: EdidChoice,
     /// The H.264 encoder this build uses: the chain's `openh264` fallback.
     pub h264: String,
     /// The H.264 encoder chain, most preferred first, ending with `openh264`.
@@ -218,6 +223,8 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
             return Err(err("capture.fps", format!("{fps}: must be 1..=120")));
         }
     }
+    let edid = EdidChoice::parse(raw.capture.edid.as_deref().unwrap_or("default"))
+        .map_err(|e| err("capture.edid", e))?;
     let ke = |(key, message): (&str, String)| err(key, message);
     let h264_chain = spec::validate_chain(raw.encoder.h264.into_vec()).map_err(ke)?;
     let usb = match &raw.usb {
@@ -259,6 +266,7 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
         resolution,
         resolutions,
         fps: raw.capture.fps,
+        edid,
         h264: "openh264".into(),
         h264_chain,
         usb,
@@ -473,6 +481,7 @@ mod tests {
             (p.h264.as_str(), p.bridge.as_deref()),
             ("openh264", Some("tc358743"))
         );
+        assert_eq!(p.edid, EdidChoice::Builtin("1080p50"));
         assert_eq!(p.usb.unwrap().endpoint_budget, 8);
         assert_eq!(p.overlays[0].snippet, "dtoverlay=tc358743");
         let ms = by_name("rpi4-ms2109").unwrap();
@@ -528,6 +537,12 @@ mod tests {
                 "file = \"config.txt\"\nnode = \"tc358743\"",
                 "overlays.file",
                 "absolute",
+            ),
+            (
+                "fps = 30",
+                "fps = 30\nedid = \"4k\"",
+                "capture.edid",
+                "default, 1080p50, 1080p60, 720p60, none",
             ),
             (
                 "[board]",

@@ -403,3 +403,176 @@ fn mass_storage_and_acm_enumerate_on_the_host_side() {
     let vm = Vm::boot("storage.sh", &[], &[], &[]);
     assert_eq!(vm.wait_exit(BOOT_BOUND), 0, "storage.sh");
 }
+
+/// An MJPEG V4L2 source passes through byte-identical to the MJPEG page (mjpeg.sh):
+/// v4l2loopback, built for the bench kernel from Debian's source (tests/vm/v4l2loopback.sh),
+/// is the capture device; the guest's mjpeg-feed (tests/vm/mjpeg_feed.rs) writes 11 distinct
+/// 1280x720 JPEGs made here (tests/common/jpegs.rs), cycling at 30 fps, each stamped with its
+/// sequence number in a COM segment. /api/state says MJPG 1280x720; the stream behind the
+/// MJPEG page's picture (/mjpeg.html's `<img src>`) gives parts that are each exactly the
+/// bytes of the frame their number names (any re-encoding or trimming shows), in feed order
+/// (strictly increasing numbers: drops are allowed, repeats and reordering are not), with at
+/// least 8 of the 11 pictures seen; /snapshot.jpg is a fed frame too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mjpeg_passthrough_is_byte_identical_on_the_mjpeg_page() {
+    use common::jpegs::{stamp, stamped_seq, Multipart};
+    // A prime count: whatever the drop pattern, the numbers read reach many pictures.
+    const FRAMES: usize = 11;
+    const PARTS: usize = 40;
+    let (https, udp) = (19450, 19570);
+
+    let started = std::time::Instant::now();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("bash")
+        .arg(root.join("tests/vm/v4l2loopback.sh"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("run tests/vm/v4l2loopback.sh");
+    assert!(out.status.success(), "tests/vm/v4l2loopback.sh failed");
+    let ko = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    eprintln!("v4l2loopback: {} ({:?})", ko.display(), started.elapsed());
+
+    let frames = common::jpegs::frames(FRAMES, 1280, 720);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let frames_dir = dir.path().join("frames");
+    std::fs::create_dir(&frames_dir).expect("frames dir");
+    for (i, f) in frames.iter().enumerate() {
+        std::fs::write(frames_dir.join(format!("{i:03}.jpg")), f).expect("write a frame");
+    }
+    let sizes: Vec<usize> = frames.iter().map(Vec::len).collect();
+    eprintln!("fed frames: {sizes:?} bytes");
+
+    let feed = std::path::Path::new(env!("CARGO_BIN_EXE_mjpeg-feed"));
+    let mut vm = Vm::boot_with_files(
+        "mjpeg.sh",
+        &[
+            "--source",
+            "/dev/video10",
+            "--resolution",
+            "1280x720",
+            "--fps",
+            "30",
+            "--hid",
+            "none",
+            "--webrtc-udp-port",
+            &udp.to_string(),
+            "--webrtc-advertise",
+            "127.0.0.1",
+        ],
+        &[Forward::Tcp(https, 8443), Forward::Udp(udp, udp)],
+        &[("PERISCOPE_ADMIN_PASSWORD", PASSWORD)],
+        &[
+            (ko.as_path(), "/mjpeg/v4l2loopback.ko"),
+            (feed, "/mjpeg/mjpeg-feed"),
+            (frames_dir.as_path(), "/mjpeg/frames"),
+        ],
+    );
+    tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
+    let base = format!("https://127.0.0.1:{https}");
+    let http = common::client();
+    common::login_with(&http, &base, PASSWORD).await;
+
+    // The capture thread opens the device after the server listens.
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    let mut state = get_state(&http, &base).await;
+    while state["format"] == "" && std::time::Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        state = get_state(&http, &base).await;
+    }
+    assert_eq!(state["source"], "/dev/video10", "{state}");
+    assert_eq!(state["format"], "MJPG", "the device's own MJPEG: {state}");
+    assert_eq!(
+        (state["width"].as_u64(), state["height"].as_u64()),
+        (Some(1280), Some(720)),
+        "{state}"
+    );
+
+    // The MJPEG page's picture.
+    let page = http.get(format!("{base}/mjpeg.html")).send().await;
+    let page = page.expect("GET /mjpeg.html").text().await.expect("page");
+    let img = page
+        .split("<img")
+        .skip(1)
+        .find(|tag| tag.contains(r#"id="mjpeg""#))
+        .expect("the MJPEG page's <img id=\"mjpeg\">");
+    let src = img
+        .split(r#"src=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("its src");
+    let mut r = http.get(format!("{base}{src}")).send().await.expect(src);
+    assert_eq!(r.status(), 200, "GET {src}");
+    let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
+    let boundary = ctype
+        .strip_prefix("multipart/x-mixed-replace; boundary=")
+        .unwrap_or_else(|| panic!("{src} content-type {ctype}"));
+    let mut multipart = Multipart::new(boundary);
+    let mut parts = Vec::new();
+    let t0 = std::time::Instant::now();
+    while parts.len() < PARTS {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), r.chunk()).await;
+        let chunk = chunk
+            .unwrap_or_else(|_| panic!("no MJPEG bytes for 30 s after {} parts", parts.len()))
+            .expect("read the stream")
+            .expect("the stream goes on");
+        multipart.push(&chunk);
+        while let Some(part) = multipart.next_part() {
+            parts.push(part);
+        }
+    }
+    drop(r);
+    eprintln!("{} parts in {:?}", parts.len(), t0.elapsed());
+
+    // Each part: exactly the fed frame its number names, numbers strictly increasing.
+    let check = |what: &str, part: &[u8]| -> u64 {
+        let seq = stamped_seq(part).unwrap_or_else(|| {
+            panic!(
+                "{what} ({} bytes, starts {:02x?}) carries no feed sequence number: not a fed \
+                 frame as written (re-encoded?)",
+                part.len(),
+                &part[..part.len().min(8)]
+            )
+        });
+        let want = stamp(&frames[(seq % FRAMES as u64) as usize], seq);
+        if part != want.as_slice() {
+            let at = part.iter().zip(&want).position(|(a, b)| a != b);
+            panic!(
+                "{what}: frame {seq} is {} bytes, fed {} bytes; first difference at {at:?}",
+                part.len(),
+                want.len()
+            );
+        }
+        seq
+    };
+    let mut seqs: Vec<u64> = Vec::new();
+    for (n, part) in parts.iter().enumerate() {
+        let seq = check(&format!("part {n}"), part);
+        if let Some(&last) = seqs.last() {
+            assert!(
+                seq > last,
+                "part {n}: frame {seq} after frame {last}: not in feed order"
+            );
+        }
+        seqs.push(seq);
+    }
+    eprintln!("frame numbers: {seqs:?}");
+    let pictures: std::collections::HashSet<u64> = seqs.iter().map(|s| s % FRAMES as u64).collect();
+    assert!(
+        pictures.len() >= 8,
+        "at least 8 of the {FRAMES} pictures: {pictures:?} from {seqs:?}"
+    );
+
+    let r = http.get(format!("{base}/snapshot.jpg")).send().await;
+    let snap = r
+        .expect("GET /snapshot.jpg")
+        .bytes()
+        .await
+        .expect("snapshot");
+    let seq = check("/snapshot.jpg", &snap);
+    assert!(
+        seq >= seqs[0],
+        "a snapshot of frame {seq}, older than the stream"
+    );
+    drop(vm);
+    eprintln!("total {:?}", started.elapsed());
+}

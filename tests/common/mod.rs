@@ -2,6 +2,7 @@
 //! `record:` HID backend, and an HTTPS client that trusts its self-signed certificate.
 #![allow(dead_code)]
 
+pub mod jpegs;
 pub mod vm;
 pub mod whep_client;
 

@@ -44,6 +44,18 @@ impl Vm {
     /// Boots a guest that runs `tests/vm/cases/<case>` with `args`, with the periscope
     /// binary at /usr/bin/periscope and the forwards and environment given.
     pub fn boot(case: &str, args: &[&str], forwards: &[Forward], env: &[(&str, &str)]) -> Vm {
+        Vm::boot_with_files(case, args, forwards, env, &[])
+    }
+
+    /// [`Vm::boot`], also copying each host path of `files` (a file or a directory) to its
+    /// guest path (run.sh's `--file SRC:DEST`).
+    pub fn boot_with_files(
+        case: &str,
+        args: &[&str],
+        forwards: &[Forward],
+        env: &[(&str, &str)],
+        files: &[(&std::path::Path, &str)],
+    ) -> Vm {
         // A test that failed while holding the lock poisons it; the next guest may still run.
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let root = repo();
@@ -56,6 +68,9 @@ impl Vm {
         ));
         cmd.arg("--file")
             .arg(format!("{}:/cases", root.join("tests/vm/cases").display()));
+        for (src, dest) in files {
+            cmd.arg("--file").arg(format!("{}:{dest}", src.display()));
+        }
         for f in forwards {
             match f {
                 Forward::Tcp(h, g) => cmd.arg("--port").arg(format!("tcp:{h}:{g}")),

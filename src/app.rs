@@ -81,7 +81,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     let cancel = CancellationToken::new();
 
     let (factory, source_name) = source_factory(&cfg, &profile);
-    let h264 = h264_encoder(&cfg)?;
+    let (h264, _) = h264_encoder(&profile.h264_chain, cfg.bitrate_bps, cfg.fps)?;
     let mjpeg: Box<dyn Encoder> = Box::new(MjpegEncoder::new()?);
     let pipeline = Pipeline::start_with(
         factory,
@@ -229,17 +229,70 @@ fn v4l2_factory(path: String, _req: CaptureRequest) -> SourceFactory {
     })
 }
 
+/// An encoder of the profile's chain that was passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEncoder {
+    /// The chain's name for it (`v4l2h264enc`).
+    pub name: String,
+    /// Why it was not used (the line logged).
+    pub reason: String,
+}
+
+/// The H.264 encoder: the first of the profile's `encoder.h264` chain that works on this
+/// machine and build, OpenH264 at the latest. Each encoder passed over is logged once with
+/// why, and returned with its reason.
+pub fn h264_encoder(
+    chain: &[String],
+    bitrate_bps: u32,
+    fps: u32,
+) -> anyhow::Result<(Box<dyn Encoder>, Vec<SkippedEncoder>)> {
+    let mut skipped = Vec::new();
+    for name in chain {
+        if name == "openh264" {
+            break;
+        }
+        match gst_encoder(name, bitrate_bps, fps) {
+            Ok(enc) => {
+                tracing::info!(target: "encode", encoder = name.as_str(), "encode: h264 through {name}");
+                return Ok((enc, skipped));
+            }
+            Err(why) => {
+                tracing::warn!(target: "encode", encoder = name.as_str(),
+                    "encode: {name} skipped: {why}; next in the profile's chain");
+                skipped.push(SkippedEncoder {
+                    name: name.clone(),
+                    reason: why,
+                });
+            }
+        }
+    }
+    Ok((openh264_encoder(bitrate_bps, fps)?, skipped))
+}
+
+#[cfg(feature = "gstreamer")]
+fn gst_encoder(name: &str, bitrate_bps: u32, fps: u32) -> Result<Box<dyn Encoder>, String> {
+    use crate::media::encode::{gst::GstH264Encoder, h264::H264Config};
+    GstH264Encoder::open(name, H264Config { bitrate_bps, fps })
+        .map(|e| Box::new(e) as Box<dyn Encoder>)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "gstreamer"))]
+fn gst_encoder(_name: &str, _bitrate_bps: u32, _fps: u32) -> Result<Box<dyn Encoder>, String> {
+    Err("built without the gstreamer feature".into())
+}
+
 #[cfg(feature = "openh264")]
-fn h264_encoder(cfg: &DaemonConfig) -> anyhow::Result<Box<dyn Encoder>> {
+fn openh264_encoder(bitrate_bps: u32, fps: u32) -> anyhow::Result<Box<dyn Encoder>> {
     use crate::media::encode::h264::{H264Config, OpenH264Encoder};
     Ok(Box::new(OpenH264Encoder::new(H264Config {
-        bitrate_bps: cfg.bitrate_bps,
-        fps: cfg.fps,
+        bitrate_bps,
+        fps,
     })))
 }
 
 #[cfg(not(feature = "openh264"))]
-fn h264_encoder(_cfg: &DaemonConfig) -> anyhow::Result<Box<dyn Encoder>> {
+fn openh264_encoder(_bitrate_bps: u32, _fps: u32) -> anyhow::Result<Box<dyn Encoder>> {
     anyhow::bail!("built without an H.264 encoder: enable the openh264 feature")
 }
 

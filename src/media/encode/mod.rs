@@ -1,10 +1,14 @@
 //! Encoders: raw (or MJPEG) frames in, [`EncodedFrame`]s out, behind the [`Encoder`] trait so
-//! hardware encoders (GStreamer, a later issue) slot in beside OpenH264.
+//! hardware encoders (GStreamer) slot in beside OpenH264.
 //!
 //! - [`jpeg::MjpegEncoder`]: MJPEG frames pass through untouched; raw frames are JPEG-encoded.
 //! - [`h264::OpenH264Encoder`] (feature `openh264`): constrained baseline H.264; MJPEG input is
 //!   decoded to I420 first.
+//! - [`gst::GstH264Encoder`] (feature `gstreamer`): a GStreamer H.264 element (`v4l2h264enc`,
+//!   `mpph264enc`, `vaapih264enc`, `x264enc`) chosen by the profile's encoder chain.
 
+#[cfg(feature = "gstreamer")]
+pub mod gst;
 #[cfg(feature = "openh264")]
 pub mod h264;
 pub mod jpeg;

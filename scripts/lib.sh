@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/run, scripts/test and scripts/bench: install what is missing, from
 # Debian's packages only, once. Sourced, not run.
 
@@ -28,6 +29,15 @@ apt_install() {
 # (libjpeg-turbo), clang/libclang (bindgen for the v4l crate), pkg-config.
 build_deps() {
   apt_install nasm cmake clang libclang-dev pkg-config ca-certificates
+}
+
+# The gstreamer feature (scripts/test builds with it): GStreamer's headers, and the plugins the
+# tests use: appsrc/appsink and videoconvert (base), v4l2h264enc's plugin (good; its encoder
+# appears only where an M2M device exists), x264enc (ugly). The -dev package upgrades systemd
+# packages on Debian 12, which can hold the dpkg lock a while: apt_install waits and retries.
+gst_deps() {
+  apt_install libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base \
+    gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
 }
 
 # The cargo target directory: the repository's own unless CARGO_TARGET_DIR is set.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# run.sh — starts a periscope binary (test pattern, record HID backend, an admin and a viewer
-# password) on a loopback port with a throw-away state dir, runs e2e.mjs against it, stops it
-# and exits with e2e's status.
+# run.sh [TEST.mjs [SERVER-ARG...]] — starts a periscope binary (test pattern, record HID
+# backend, an admin and a viewer password, plus SERVER-ARGs) on a loopback port with a
+# throw-away state dir, runs TEST.mjs (default e2e.mjs) against it, stops it and exits with
+# the test's status. E.g. `run.sh encoder.mjs --profile tests/browser/x264.toml`.
 #
 # Environment (all optional):
 #   PERISCOPE_BIN     the binary (default: target/release/periscope at the repo root)
@@ -13,9 +14,12 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 bin="${PERISCOPE_BIN:-$root/target/release/periscope}"
 port="${PERISCOPE_PORT:-18443}"
+test="${1:-e2e.mjs}"
+[ $# -gt 0 ] && shift
 password="e2e-$RANDOM-$RANDOM"
 viewer_password="e2e-viewer-$RANDOM-$RANDOM"
 
+[ -f "$here/$test" ] || { echo "run.sh: no test $here/$test" >&2; exit 2; }
 [ -x "$bin" ] || { echo "run.sh: no periscope binary at $bin (cargo build --release first)" >&2; exit 2; }
 [ -d "$here/node_modules/playwright-core" ] || (cd "$here" && npm install --no-audit --no-fund >/dev/null)
 
@@ -36,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 
 PERISCOPE_ADMIN_PASSWORD="$password" PERISCOPE_VIEWER_PASSWORD="$viewer_password" "$bin" --listen "127.0.0.1:$port" --source test-pattern \
-  --hid "record:$tmp/record.jsonl" --state-dir "$tmp/state" >"$tmp/server.log" 2>&1 &
+  --hid "record:$tmp/record.jsonl" --state-dir "$tmp/state" "$@" >"$tmp/server.log" 2>&1 &
 server_pid=$!
 
 # Wait (at most 30 s) until it answers HTTPS.
@@ -53,7 +57,7 @@ fi
 
 set +e
 PERISCOPE_URL="https://127.0.0.1:$port" PERISCOPE_PASSWORD="$password" PERISCOPE_VIEWER_PASSWORD="$viewer_password" \
-  PERISCOPE_RECORD="$tmp/record.jsonl" node "$here/e2e.mjs"
+  PERISCOPE_RECORD="$tmp/record.jsonl" node "$here/$test"
 status=$?
 set -e
 if [ "$status" -ne 0 ]; then echo "run.sh: server log (last 40 lines):" >&2; tail -n 40 "$tmp/server.log" >&2; fi

@@ -205,10 +205,20 @@ fn source_factory(cfg: &DaemonConfig, profile: &HwProfile) -> (SourceFactory, St
                     .or(profile.resolution.map(|r| r.1)),
                 fps: Some(fps),
                 formats: profile.formats.clone(),
+                edid: edid_bytes(cfg.edid.as_ref().unwrap_or(&profile.edid)),
             };
             (v4l2_factory(path.clone(), req), path)
         }
     }
+}
+
+/// The EDID bytes for an HDMI input; a file that cannot be read is logged and the device's
+/// own EDID kept (a bad EDID file must not stop the appliance).
+fn edid_bytes(choice: &crate::media::edid::EdidChoice) -> Option<Vec<u8>> {
+    choice.load().unwrap_or_else(|e| {
+        tracing::error!(target: "capture", "EDID {e}: keeping the capture device's EDID");
+        None
+    })
 }
 
 #[cfg(feature = "v4l2")]
@@ -425,6 +435,11 @@ impl MetricsSource for AppState {
                 "capture_recoveries_total",
                 "Capture outages that ended with frames flowing again.",
                 &c.recoveries,
+            ),
+            (
+                "capture_source_changes_total",
+                "Capture restarts because the HDMI signal changed (timings, lost, back).",
+                &c.source_changes,
             ),
         ] {
             s.push(sample(name, help, "counter", v.load(r) as f64));

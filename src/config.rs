@@ -4,6 +4,7 @@
 
 use crate::hid::{HidChoice, HidOptions};
 use crate::input::layout::Layout;
+use crate::media::edid::EdidChoice;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -75,6 +76,10 @@ pub struct Settings {
     /// Most WebRTC sessions at once (default 16).
     #[arg(long)]
     pub max_sessions: Option<usize>,
+    /// EDID for an HDMI capture input: default, 1080p50, 1080p60, 720p60, none (keep the
+    /// device's) or an EDID file (binary or hex). Default: the profile's (1080p50).
+    #[arg(long)]
+    pub edid: Option<String>,
 }
 
 impl Settings {
@@ -96,6 +101,7 @@ impl Settings {
             tls_key: self.tls_key.or(file.tls_key),
             bitrate_kbps: self.bitrate_kbps.or(file.bitrate_kbps),
             max_sessions: self.max_sessions.or(file.max_sessions),
+            edid: self.edid.or(file.edid),
         }
     }
 }
@@ -151,6 +157,8 @@ pub struct DaemonConfig {
     pub bitrate_bps: u32,
     /// Most WebRTC sessions.
     pub max_sessions: usize,
+    /// The EDID choice for an HDMI input (`None`: the profile's).
+    pub edid: Option<EdidChoice>,
     /// The admin password to set at start (from `PERISCOPE_ADMIN_PASSWORD`; never a flag or
     /// a file key, so it stays out of process listings and config files).
     pub admin_password: Option<String>,
@@ -265,7 +273,12 @@ impl Settings {
         if !(1..=256).contains(&max_sessions) {
             return Err(bad("max_sessions", max_sessions, "1..=256"));
         }
+        let edid = match self.edid {
+            None => None,
+            Some(s) => Some(EdidChoice::parse(&s).map_err(|e| bad("edid", &s, e))?),
+        };
         Ok(DaemonConfig {
+            edid,
             listen,
             source,
             resolution,

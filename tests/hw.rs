@@ -181,6 +181,211 @@ async fn an_unbound_and_rebound_capture_device_recovers_on_the_same_session() {
     drop(vm);
 }
 
+/// Connects to the guest's go-ahead port (retrying while its listener is not up yet).
+async fn go_ahead(port: u16) {
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(conn) => return drop(conn),
+            Err(e) if std::time::Instant::now() > end => panic!("go-ahead port {port}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Polls /api/state until `ok` holds (or panics after `bound` with the last state).
+async fn state_until(
+    http: &reqwest::Client,
+    base: &str,
+    bound: Duration,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let end = std::time::Instant::now() + bound;
+    loop {
+        let state = get_state(http, base).await;
+        if ok(&state) {
+            return state;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "state never as expected: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Mean absolute difference of two luma planes of the same size.
+fn luma_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let sum: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.len().max(1) as f64
+}
+
+/// Decodes pictures until one looks like `card` (mean luma difference below 6), within
+/// `bound`; returns how many pictures that took.
+async fn until_card(client: &mut WhepClient, card: &[u8], bound: Duration) -> usize {
+    let end = std::time::Instant::now() + bound;
+    let mut seen = 0;
+    let mut best = f64::MAX;
+    while std::time::Instant::now() < end {
+        for (_, _, luma) in client.lumas(1, bound).await {
+            seen += 1;
+            if luma.len() == card.len() {
+                best = best.min(luma_diff(&luma, card));
+                if best < 6.0 {
+                    return seen;
+                }
+            }
+        }
+    }
+    panic!("no picture like the card in {seen} pictures (closest mean difference {best:.1})");
+}
+
+/// vivid's HDMI input behaves as a TC358743: periscope writes its EDID (the input reports
+/// no signal without one), captures at the signal's DV timings, shows viewers the "no signal"
+/// and "out of range" cards when vivid's signal mode says so, and then streams at new timings
+/// (1280x720) on the same WHEP session, with no restart, stall or USB reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hdmi_signal_changes_show_the_card_then_stream_at_the_new_timings() {
+    use periscope::media::card::{self, NoPicture};
+    let (https, udp, go) = (19452, 19580, 19453);
+    let v4l2_ctl = std::path::Path::new("/usr/bin/v4l2-ctl");
+    assert!(
+        v4l2_ctl.exists(),
+        "v4l2-ctl (Debian's v4l-utils) is needed on the host: scripts/test installs it"
+    );
+    let mut vm = Vm::boot_with_files(
+        "dv.sh",
+        &[
+            "--fps",
+            "30",
+            "--hid",
+            "none",
+            "--webrtc-udp-port",
+            &udp.to_string(),
+            "--webrtc-advertise",
+            "127.0.0.1",
+        ],
+        &[
+            Forward::Tcp(https, 8443),
+            Forward::Udp(udp, udp),
+            Forward::Tcp(go, 9000),
+        ],
+        &[("PERISCOPE_ADMIN_PASSWORD", PASSWORD)],
+        &[(v4l2_ctl, "/usr/bin/v4l2-ctl")],
+    );
+    tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
+    let base = format!("https://127.0.0.1:{https}");
+    let (http, mut client, _) = whep_session(&base).await;
+    let first = client.pictures(10, Duration::from_secs(60)).await;
+    assert!(
+        first.iter().all(|p| (p.0, p.1) == (640, 480)),
+        "the signal's 640x480 timings: {first:?}"
+    );
+    let state = get_state(&http, &base).await;
+    assert_eq!(state["capture_state"], "streaming", "{state}");
+
+    // 1. The EDID on the input is periscope's default; then the signal goes away.
+    go_ahead(go).await;
+    let line = tokio::task::block_in_place(|| vm.wait_for("EDID ", Duration::from_secs(30)));
+    let hex = line.split("EDID ").nth(1).unwrap_or("").trim().to_owned();
+    let want = periscope::media::edid::builtin("1080p50").expect("built-in EDID");
+    let got: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    assert!(
+        periscope::media::edid::same_ignoring_physical_address(&got, &want),
+        "the EDID periscope wrote (read back: {hex})"
+    );
+    tokio::task::block_in_place(|| vm.wait_for("STEP nosignal", Duration::from_secs(30)));
+    let state = state_until(&http, &base, Duration::from_secs(20), |s| {
+        s["capture_state"] == "no_signal"
+    })
+    .await;
+    assert!(
+        state["capture_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no signal")),
+        "{state}"
+    );
+    let frame = |why: &NoPicture| {
+        let now = periscope::media::CaptureTime {
+            instant: std::time::Instant::now(),
+            unix_ms: 0,
+        };
+        let f = card::frame(640, 480, why, 0, now);
+        f.data[..640 * 480].to_vec()
+    };
+    until_card(
+        &mut client,
+        &frame(&NoPicture::NoSignal),
+        Duration::from_secs(30),
+    )
+    .await;
+
+    // 2. Out of range.
+    go_ahead(go).await;
+    tokio::task::block_in_place(|| vm.wait_for("STEP outofrange", Duration::from_secs(30)));
+    let state = state_until(&http, &base, Duration::from_secs(20), |s| {
+        s["capture_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("out of range"))
+    })
+    .await;
+    assert_eq!(state["capture_state"], "no_signal", "{state}");
+    until_card(
+        &mut client,
+        &frame(&NoPicture::OutOfRange(None)),
+        Duration::from_secs(30),
+    )
+    .await;
+
+    // 3. New timings: the same session gets 1280x720 pictures of vivid's moving picture.
+    go_ahead(go).await;
+    tokio::task::block_in_place(|| vm.wait_for("STEP 1280x720", Duration::from_secs(30)));
+    let end = std::time::Instant::now() + Duration::from_secs(90);
+    let mut large = Vec::new();
+    while large.len() < 8 {
+        assert!(
+            std::time::Instant::now() < end,
+            "no 1280x720 pictures: {large:?}"
+        );
+        let p = client.pictures(1, Duration::from_secs(60)).await;
+        large.extend(p.into_iter().filter(|p| (p.0, p.1) == (1280, 720)));
+    }
+    let distinct: std::collections::HashSet<u64> = large.iter().map(|p| p.2).collect();
+    assert!(
+        distinct.len() >= 3,
+        "a moving picture, not a card: {distinct:?}"
+    );
+    let state = state_until(&http, &base, Duration::from_secs(20), |s| {
+        s["capture_state"] == "streaming"
+    })
+    .await;
+    assert_eq!(
+        (&state["width"], &state["height"]),
+        (&1280.into(), &720.into()),
+        "{state}"
+    );
+    let r = http.get(format!("{base}/metrics")).send().await;
+    let text = r.expect("GET /metrics").text().await.expect("metrics text");
+    // The first change ends streaming (an event); later ones are seen by the signal polls.
+    assert_eq!(metric(&text, "capture_source_changes_total"), 1.0, "{text}");
+    assert!(metric(&text, "capture_recoveries_total") >= 1.0, "{text}");
+    for name in [
+        "capture_stalls_total",
+        "capture_usb_resets_total",
+        "capture_reopen_failures_total",
+    ] {
+        assert_eq!(metric(&text, name), 0.0, "{name}: {text}");
+    }
+    drop(vm);
+}
+
 /// The text the HID test pastes: letters in both cases, digits, a space, shifted and plain
 /// punctuation (every character the US layout types with Shift gets KEY_LEFTSHIFT around it).
 const PASTE: &str = r#"Hello, World! (1+2)*3 <= "4" ~/a_b? [x];'y'`z`\|{}@#$%^&"#;

@@ -33,6 +33,7 @@ fn captures_frames_from_a_real_device_where_one_exists() {
         height: Some(480),
         fps: Some(30),
         formats: DEFAULT_FORMAT_ORDER.to_vec(),
+        edid: None,
     };
     let mut tried = Vec::new();
     for dev in devices {

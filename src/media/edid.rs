@@ -341,6 +341,33 @@ fn from_hex(raw: &[u8]) -> Result<Vec<u8>, String> {
     Ok(digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect())
 }
 
+/// Whether two EDIDs are the same but for the HDMI physical address (and so the CEA block's
+/// checksum): receivers report the address they assign (vivid reads back 0.0.0.0), so a
+/// byte-for-byte comparison would rewrite an unchanged EDID, and a rewrite pulses hot-plug.
+pub fn same_ignoring_physical_address(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && without_physical_address(a) == without_physical_address(b)
+}
+
+/// `edid` with the HDMI vendor block's physical address and the checksums of the blocks
+/// holding it zeroed.
+fn without_physical_address(edid: &[u8]) -> Vec<u8> {
+    let mut e = edid.to_vec();
+    for block in e.chunks_mut(BLOCK).skip(1) {
+        if block.first() != Some(&0x02) {
+            continue;
+        }
+        if let Some(at) = block.windows(3).position(|w| w == [0x03, 0x0C, 0x00]) {
+            for b in block.iter_mut().skip(at + 3).take(2) {
+                *b = 0;
+            }
+            if let Some(sum) = block.last_mut() {
+                *sum = 0;
+            }
+        }
+    }
+    e
+}
+
 /// The EDID as lower-case hex, 16 bytes a line (what `v4l2-ctl --set-edid file=` reads).
 pub fn to_hex(bytes: &[u8]) -> String {
     let lines: Vec<String> = bytes
@@ -445,6 +472,27 @@ mod tests {
         assert!(parse(b"hello").unwrap_err().contains("not a hex digit"));
         assert!(parse(b"abc").unwrap_err().contains("odd number"));
         assert!(parse(&[0u8; 128]).unwrap_err().contains("no EDID header"));
+    }
+
+    #[test]
+    fn the_physical_address_a_receiver_reports_back_is_no_change() {
+        let e = builtin("1080p50").unwrap();
+        let mut read_back = e.clone();
+        let at = read_back
+            .windows(3)
+            .position(|w| w == [0x03, 0x0C, 0x00])
+            .unwrap();
+        read_back[at + 3] = 0; // 1.0.0.0 -> 0.0.0.0, as vivid reports it
+        read_back[255] = read_back[255].wrapping_add(0x10);
+        assert!(same_ignoring_physical_address(&e, &read_back));
+        let mut other = read_back.clone();
+        other[BLOCK + 6] ^= 1; // a VIC
+        assert!(!same_ignoring_physical_address(&e, &other));
+        assert!(!same_ignoring_physical_address(
+            &e,
+            &builtin("1080p60").unwrap()
+        ));
+        assert!(!same_ignoring_physical_address(&e, &e[..BLOCK]));
     }
 
     #[test]

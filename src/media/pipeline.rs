@@ -110,6 +110,8 @@ pub struct CaptureState {
     pub usb_reset_failures: AtomicU64,
     /// Outages that ended with frames flowing again.
     pub recoveries: AtomicU64,
+    /// Restarts because an HDMI input's signal changed (new timings, lost, back).
+    pub source_changes: AtomicU64,
 }
 
 /// Opens (or reopens) the source. Called on the capture thread.
@@ -316,6 +318,13 @@ impl CaptureShell {
             let before = dog.phase();
             match dog.next(now) {
                 Step::Grab => self.grab(&mut dog, &mut held),
+                Step::Close(StallReason::SourceChanged) => {
+                    // Not a fault: reopen at the new timings (or find no signal).
+                    self.state.source_changes.fetch_add(1, r);
+                    held.source = None;
+                    held.down_since.get_or_insert(now);
+                    dog.closed(now);
+                }
                 Step::Close(reason) => {
                     self.state.stalls.fetch_add(1, r);
                     held.source = None;
@@ -330,7 +339,8 @@ impl CaptureShell {
                     dog.closed(now);
                 }
                 Step::Open => {
-                    let again = held.info.is_some();
+                    // Opening again while an input has no signal is polling, not a reopen.
+                    let again = held.info.is_some() && before != Phase::NoSignal;
                     if again {
                         self.state.reopens.fetch_add(1, r);
                     }
@@ -350,16 +360,20 @@ impl CaptureShell {
                             dog.opened(Instant::now());
                         }
                         Err(e) => {
-                            if again {
-                                self.state.reopen_failures.fetch_add(1, r);
-                            }
                             held.down_since.get_or_insert(now);
                             held.why = Some(no_picture(&e));
                             set_error(&self.state, Some(e.to_string()));
-                            dog.open_failed(
-                                Instant::now(),
-                                held.usb.is_some() || self.recovery.usb_id.is_some(),
-                            );
+                            if no_signal(&e) {
+                                dog.no_signal(Instant::now());
+                            } else {
+                                if again {
+                                    self.state.reopen_failures.fetch_add(1, r);
+                                }
+                                dog.open_failed(
+                                    Instant::now(),
+                                    held.usb.is_some() || self.recovery.usb_id.is_some(),
+                                );
+                            }
                         }
                     }
                 }
@@ -398,13 +412,20 @@ impl CaptureShell {
             }
             Err(CaptureError::Timeout(_)) => (Grab::Timeout, None),
             Err(e @ CaptureError::NoDevice(_)) => (Grab::Gone, Some(e)),
-            Err(e @ (CaptureError::NoSignal(_) | CaptureError::NoSync(_))) => {
-                (Grab::NoSignal, Some(e))
+            Err(e @ CaptureError::SourceChanged { .. }) => {
+                tracing::info!(target: "capture", "{e}");
+                (Grab::SourceChanged, None)
             }
+            Err(e) if no_signal(&e) => (Grab::NoSignal, Some(e)),
             Err(e) => (Grab::Error, Some(e)),
         };
         if let Some(e) = error {
             set_error(&self.state, Some(e.to_string()));
+            if grab == Grab::NoSignal {
+                // The device is open but receives nothing usable: viewers see the card.
+                held.why = Some(no_picture(&e));
+                self.down_frame(held, Instant::now());
+            }
             if grab == Grab::Error {
                 sleep_unless_stopped(POLL, &self.stop);
             }
@@ -487,8 +508,18 @@ fn no_picture(e: &CaptureError) -> NoPicture {
         CaptureError::NoDevice(path) => NoPicture::DeviceMissing(format!("{path} is not there")),
         CaptureError::NoSignal(_) => NoPicture::NoSignal,
         CaptureError::NoSync(_) => NoPicture::NoSync,
+        CaptureError::OutOfRange { seen, .. } => NoPicture::OutOfRange(seen.clone()),
         e => NoPicture::Error(e.to_string()),
     }
+}
+
+/// Whether the device works but receives no usable signal (no signal, no sync, a mode it
+/// cannot take).
+fn no_signal(e: &CaptureError) -> bool {
+    matches!(
+        e,
+        CaptureError::NoSignal(_) | CaptureError::NoSync(_) | CaptureError::OutOfRange { .. }
+    )
 }
 
 fn encode_loop(
@@ -720,5 +751,100 @@ mod tests {
         // No usbfs in the fake tree: the reset toggled `authorized` and left it on.
         let authorized = std::fs::read_to_string(usb.join("authorized")).unwrap();
         assert_eq!(authorized.trim(), "1");
+    }
+
+    /// An HDMI source whose signal changes after a few frames.
+    struct Changing {
+        inner: TestPattern,
+        frames: u32,
+    }
+
+    impl CaptureSource for Changing {
+        fn info(&self) -> SourceInfo {
+            self.inner.info()
+        }
+        fn grab(&mut self) -> Result<RawFrame, CaptureError> {
+            if self.frames == 0 {
+                return Err(CaptureError::SourceChanged {
+                    device: "/dev/video0".into(),
+                    why: "signal lost".into(),
+                });
+            }
+            self.frames -= 1;
+            self.inner.grab()
+        }
+    }
+
+    /// A source change restarts capture; while the input has no signal it is polled every
+    /// `signal_retry` (no backoff, no USB reset, no stall counted) and viewers get the
+    /// no-signal card at the old size; then capture runs at the new size and H.264 is asked
+    /// for a keyframe.
+    #[test]
+    fn a_changed_signal_shows_the_card_then_streams_at_the_new_size() {
+        let opens = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&opens);
+        let factory: SourceFactory =
+            Box::new(move || match counted.fetch_add(1, Ordering::SeqCst) {
+                0 => Ok(Box::new(Changing {
+                    inner: TestPattern::new(64, 64, 60)?,
+                    frames: 3,
+                })),
+                1..=3 => Err(CaptureError::NoSignal("/dev/video0".into())),
+                _ => Ok(Box::new(TestPattern::new(96, 64, 60)?)),
+            });
+        let cards = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&cards);
+        let recovery = Recovery {
+            timings: Timings {
+                signal_retry: Duration::from_millis(50),
+                ..Timings::default()
+            },
+            root: PathBuf::from("/nonexistent"),
+            while_down: Some(Box::new(move |info, why| {
+                let frame = card_frame(info, why);
+                if let (Ok(mut v), Some(f)) = (seen.lock(), &frame) {
+                    v.push((why.clone(), f.width, f.height));
+                }
+                frame
+            })),
+            usb_id: Some((0x534d, 0x2109)),
+        };
+        let h264 = Box::new(MjpegEncoder::new().unwrap());
+        let mjpeg = Box::new(MjpegEncoder::new().unwrap());
+        let mut p = Pipeline::start_with(factory, h264, mjpeg, recovery).unwrap();
+        let c = Arc::clone(&p.capture);
+        let end = Instant::now() + Duration::from_secs(5);
+        while c.recoveries.load(Ordering::SeqCst) == 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let requests = p.h264.stats.keyframe_requests.load(Ordering::SeqCst);
+        p.stop();
+        let r = Ordering::SeqCst;
+        assert_eq!(
+            opens.load(r),
+            5,
+            "first open, three polls without signal, then new timings"
+        );
+        assert_eq!(
+            [
+                &c.source_changes,
+                &c.stalls,
+                &c.reopens,
+                &c.reopen_failures,
+                &c.recoveries
+            ]
+            .map(|a| a.load(r)),
+            [1, 0, 1, 0, 1]
+        );
+        assert_eq!(c.usb_resets.load(r) + c.usb_reset_failures.load(r), 0);
+        assert_eq!(requests, 1, "a keyframe when frames return");
+        let info = c.info.lock().unwrap().clone().unwrap();
+        assert_eq!((info.width, info.height), (96, 64));
+        let cards = cards.lock().unwrap();
+        assert!(!cards.is_empty(), "viewers saw the card");
+        assert!(
+            cards.iter().all(|c| *c == (NoPicture::NoSignal, 64, 64)),
+            "{cards:?}"
+        );
     }
 }

@@ -312,6 +312,18 @@ impl Client {
         .await
     }
 
+    /// Decodes `n` pictures: (width, height, the luma plane with rows packed tight).
+    pub async fn lumas(&mut self, n: usize, bound: Duration) -> Vec<(usize, usize, Vec<u8>)> {
+        self.decode_pictures(n, bound, |picture| {
+            let (width, height) = picture.dimensions();
+            let stride = picture.strides().0;
+            let y = picture.y();
+            let rows = (0..height).flat_map(|r| &y[r * stride..r * stride + width]);
+            (width, height, rows.copied().collect())
+        })
+        .await
+    }
+
     /// Sends a Picture Loss Indication for the video, as a browser does after loss.
     pub async fn send_pli(&self) {
         let track = self.track.borrow().clone().expect("video track");

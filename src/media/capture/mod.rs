@@ -24,6 +24,9 @@ pub struct CaptureRequest {
     pub fps: Option<u32>,
     /// Pixel formats in order of preference (the profile's list).
     pub formats: Vec<PixelFormat>,
+    /// EDID bytes for an HDMI (DV-timings) input, written before the signal is queried;
+    /// `None`: leave the device's EDID as it is.
+    pub edid: Option<Vec<u8>>,
 }
 
 impl Default for CaptureRequest {
@@ -33,6 +36,7 @@ impl Default for CaptureRequest {
             height: None,
             fps: None,
             formats: DEFAULT_FORMAT_ORDER.to_vec(),
+            edid: None,
         }
     }
 }
@@ -75,6 +79,23 @@ pub enum CaptureError {
     /// The device cannot lock onto the signal (ENOLCK).
     #[error("capture: {0}: no sync")]
     NoSync(String),
+    /// The signal's timings are outside what the device takes (ERANGE).
+    #[error("capture: {device}: signal out of range{}", seen.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    OutOfRange {
+        /// The device path.
+        device: String,
+        /// The mode the device saw, if it said (`1920x1080p60`).
+        seen: Option<String>,
+    },
+    /// The input's signal changed (a source-change event, or new timings): the source must
+    /// be reopened to capture at the new timings.
+    #[error("capture: {device}: the signal changed ({why}), restarting capture")]
+    SourceChanged {
+        /// The device path.
+        device: String,
+        /// What changed.
+        why: String,
+    },
     /// None of the wanted formats or sizes is offered.
     #[error("capture: {device}: unsupported format: {reason}")]
     UnsupportedFormat {

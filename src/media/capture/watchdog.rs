@@ -9,11 +9,15 @@
 //!
 //! ```text
 //! Streaming ──stall──▶ Stalled ──closed──▶ Reopening ◀──────────────┐
-//!     ▲                                     │  │ open failed        │
-//!     └──────────── frame ◀── opened ───────┘  │ × reopens_before_reset (USB device known)
-//!                                              ▼                    │
-//!                                          Resetting ──done──▶ Waiting (reset_settle)
+//!  ▲   │ source changed  ▲                  │  │ open failed        │
+//!  │   └─────────────────┘                  │  │ × reopens_before_reset (USB device known)
+//!  └─────────────── frame ◀── opened ───────┤  ▼                    │
+//!                                           │ Resetting ──done──▶ Waiting (reset_settle)
+//!                     no signal at open ──▶ NoSignal (open again every signal_retry)
 //! ```
+//!
+//! A device that answers "no signal", "no sync" or "out of range" works: it is opened again
+//! every [`Timings::signal_retry`] without backoff or USB reset until a signal comes.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +38,8 @@ pub struct Timings {
     pub max_resets: u32,
     /// Time a reset USB device gets to enumerate again before the next reopen.
     pub reset_settle: Duration,
+    /// While an HDMI input has no usable signal, how often it is opened and queried again.
+    pub signal_retry: Duration,
 }
 
 impl Default for Timings {
@@ -46,6 +52,7 @@ impl Default for Timings {
             reopens_before_reset: 3,
             max_resets: 2,
             reset_settle: Duration::from_secs(4),
+            signal_retry: Duration::from_secs(1),
         }
     }
 }
@@ -64,6 +71,8 @@ pub enum Phase {
     Resetting,
     /// Waiting for a reset USB device to come back.
     Waiting,
+    /// The device answers but has no usable signal (none, no sync, out of range).
+    NoSignal,
 }
 
 impl Phase {
@@ -75,6 +84,7 @@ impl Phase {
             Phase::Reopening => "reopening",
             Phase::Resetting => "resetting",
             Phase::Waiting => "waiting",
+            Phase::NoSignal => "no_signal",
         }
     }
 }
@@ -88,6 +98,8 @@ pub enum StallReason {
     Errors(u32),
     /// The device node vanished (ENODEV).
     Gone,
+    /// The input's signal changed: capture restarts at the new timings (not a fault).
+    SourceChanged,
 }
 
 impl std::fmt::Display for StallReason {
@@ -96,6 +108,7 @@ impl std::fmt::Display for StallReason {
             StallReason::NoFrames(d) => write!(f, "no frame for {:.1} s", d.as_secs_f64()),
             StallReason::Errors(n) => write!(f, "{n} capture errors in a row"),
             StallReason::Gone => write!(f, "device gone"),
+            StallReason::SourceChanged => write!(f, "the signal changed"),
         }
     }
 }
@@ -111,6 +124,8 @@ pub enum Grab {
     NoSignal,
     /// The device node is gone.
     Gone,
+    /// The input's signal changed (new timings, lost): reopen at once.
+    SourceChanged,
     /// Any other failure.
     Error,
 }
@@ -187,8 +202,10 @@ impl Watchdog {
         match self.phase {
             Phase::Streaming => Step::Grab,
             Phase::Stalled => Step::Close(self.reason),
-            Phase::Reopening | Phase::Waiting if now < self.due => Step::WaitUntil(self.due),
-            Phase::Reopening | Phase::Waiting => Step::Open,
+            Phase::Reopening | Phase::Waiting | Phase::NoSignal if now < self.due => {
+                Step::WaitUntil(self.due)
+            }
+            Phase::Reopening | Phase::Waiting | Phase::NoSignal => Step::Open,
             Phase::Resetting => Step::ResetUsb,
         }
     }
@@ -228,6 +245,7 @@ impl Watchdog {
                 }
             }
             Grab::Gone => Some(StallReason::Gone),
+            Grab::SourceChanged => Some(StallReason::SourceChanged),
         };
         let Some(reason) = reason else {
             return Change::None;
@@ -249,6 +267,16 @@ impl Watchdog {
         self.phase = Phase::Streaming;
         self.last_frame = now;
         self.errors = 0;
+    }
+
+    /// Opening found the device working but without a usable signal at `now`: open again
+    /// after `signal_retry`, with no backoff and no USB reset.
+    pub fn no_signal(&mut self, now: Instant) {
+        self.outage = true;
+        self.failed_opens = 0;
+        self.resets = 0;
+        self.phase = Phase::NoSignal;
+        self.due = now + self.t.signal_retry;
     }
 
     /// Opening failed at `now`. `usb` says whether a USB device to reset is known.
@@ -301,6 +329,7 @@ mod tests {
             reopens_before_reset: 2,
             max_resets: 1,
             reset_settle: 4000 * MS,
+            signal_retry: 1000 * MS,
         }
     }
 
@@ -426,6 +455,37 @@ mod tests {
         w.opened(now);
         assert_eq!(w.grabbed(now + MS, Grab::Frame), Change::Recovered);
         assert_eq!(w.phase().name(), "streaming");
+    }
+
+    #[test]
+    fn a_changed_signal_reopens_at_once_and_no_signal_is_polled_without_escalation() {
+        let t0 = Instant::now();
+        let mut w = streaming(t0);
+        w.grabbed(t0, Grab::Frame);
+        let at = t0 + 500 * MS;
+        let changed = w.grabbed(at, Grab::SourceChanged);
+        assert_eq!(changed, Change::Stalled(StallReason::SourceChanged));
+        assert_eq!(w.next(at), Step::Close(StallReason::SourceChanged));
+        w.closed(at);
+        assert_eq!(w.next(at), Step::Open, "reopened at once");
+        // The input has no signal now: opened again every second, USB device or not, for
+        // as long as it takes; never a reset.
+        let mut now = at;
+        for _ in 0..10 {
+            w.no_signal(now);
+            assert_eq!(w.phase(), Phase::NoSignal);
+            assert_eq!(w.next(now), Step::WaitUntil(now + 1000 * MS));
+            now += 1000 * MS;
+            assert_eq!(w.next(now), Step::Open);
+        }
+        assert_eq!(w.phase().name(), "no_signal");
+        // A real failure in between starts the backoff from its shortest wait.
+        w.open_failed(now, true);
+        assert_eq!(w.next(now), Step::WaitUntil(now + 500 * MS));
+        now += 500 * MS;
+        w.opened(now);
+        assert_eq!(w.grabbed(now + MS, Grab::Frame), Change::Recovered);
+        assert_eq!(StallReason::SourceChanged.to_string(), "the signal changed");
     }
 
     #[test]

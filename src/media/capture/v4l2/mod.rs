@@ -3,14 +3,22 @@
 //! and turns each dequeued buffer into a [`RawFrame`] (one JPEG, or tightly packed raw rows)
 //! carrying the driver's timestamp and sequence number.
 //!
-//! Owns the device handle and its buffers; the only module that imports `v4l`. Never
-//! converts pixels, never touches DV timings, EDID or controls, and never blocks longer than
+//! Owns the device handle and its buffers; the only module (with its `dv` part) that imports
+//! `v4l`. On an HDMI input (DV timings: TC358743, vivid) [`V4l2Capture::open`] first writes
+//! the EDID, queries the signal and sets its timings, so the capture size is the source's;
+//! while streaming it watches source-change events (and re-queries the signal every
+//! [`SIGNAL_RECHECK`]) and returns [`CaptureError::SourceChanged`] when the signal changes,
+//! for the caller to reopen. Never converts pixels and never blocks longer than
 //! [`GRAB_TIMEOUT`]. Single-planar capture only (no `VIDEO_CAPTURE_MPLANE` drivers).
 //!
 //! What a [`V4l2Capture::grab`] error means to the caller: `Timeout`, no frame yet (call
 //! again); `Io` whose source kind is `InvalidData`, this one frame was bad (no JPEG SOI, too
-//! short, flagged corrupt by the driver) and is dropped while the stream goes on; anything
-//! else (`NoDevice`, `Io`), the stream is unusable: drop the source and reopen.
+//! short, flagged corrupt by the driver) and is dropped while the stream goes on;
+//! `SourceChanged`, reopen at once; anything else (`NoDevice`, `Io`), the stream is
+//! unusable: drop the source and reopen. `open` fails with `NoSignal`, `NoSync` or
+//! `OutOfRange` while an HDMI input has no usable signal.
+
+pub mod dv;
 
 use std::cmp::Reverse;
 use std::io;
@@ -18,7 +26,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use v4l::buffer::{Flags as BufFlags, Type};
 use v4l::capability::Flags as CapFlags;
 use v4l::framesize::FrameSizeEnum;
@@ -30,9 +38,13 @@ use v4l::{Device, Format, FourCC, Timestamp};
 
 use super::{CaptureError, CaptureRequest, CaptureSource, SourceInfo, DEFAULT_FORMAT_ORDER};
 use crate::media::{CaptureTime, PixelFormat, RawFrame};
+use dv::{DvInput, Signal, Timings};
 
 /// Longest `grab` waits for a frame before it returns `CaptureError::Timeout`.
 pub const GRAB_TIMEOUT: Duration = Duration::from_millis(100);
+/// How often a streaming HDMI input's signal is queried again, for drivers that send no
+/// source-change event.
+pub const SIGNAL_RECHECK: Duration = Duration::from_secs(1);
 /// mmap buffers asked of the driver: one held by us, the rest queued for it to fill.
 const BUFFER_COUNT: usize = 4;
 /// A driver timestamp further than this from CLOCK_MONOTONIC at dequeue is not taken as one.
@@ -53,6 +65,8 @@ pub struct V4l2Capture {
     held: bool,
     /// Whether "driver timestamp not used" has been logged.
     stamp_noted: bool,
+    /// An HDMI input: its DV calls, the timings captured at, and when they were last checked.
+    dv: Option<(DvInput, Timings, Instant)>,
 }
 
 impl V4l2Capture {
@@ -80,12 +94,17 @@ impl V4l2Capture {
             let why = format!("wanted {}, offered {}", names.join(","), fourccs(&offered));
             return Err(unsupported(path, why));
         };
+        let dv = hdmi_input(&device, path, req)?;
         let current = guarded(|| device.format()).map_or((0, 0), |f| (f.width, f.height));
         let want = (
             req.width.unwrap_or(current.0),
             req.height.unwrap_or(current.1),
         );
-        let (w, h) = pick_size(&frame_sizes(&device, fourcc), want).unwrap_or(want);
+        let (w, h) = match &dv {
+            // An HDMI input captures the source's size, whatever was asked.
+            Some((_, t)) => (t.width, t.height),
+            None => pick_size(&frame_sizes(&device, fourcc), want).unwrap_or(want),
+        };
         let set =
             guarded(|| device.set_format(&Format::new(w, h, FourCC::new(&fourcc)))).map_err(err)?;
         let format = match pixel_format(&set.fourcc.repr) {
@@ -99,7 +118,10 @@ impl V4l2Capture {
                 return Err(unsupported(path, why));
             }
         };
-        let fps = negotiate_fps(&device, path, req.fps);
+        let fps = match &dv {
+            Some((_, t)) => t.fps(),
+            None => negotiate_fps(&device, path, req.fps),
+        };
         let mut stream =
             Stream::with_buffers(&device, Type::VideoCapture, BUFFER_COUNT as u32).map_err(err)?;
         stream.set_timeout(GRAB_TIMEOUT);
@@ -123,20 +145,71 @@ impl V4l2Capture {
             stream,
             held: true,
             stamp_noted: false,
+            dv: dv.map(|(input, t)| (input, t, Instant::now())),
         })
     }
 
+    /// On an HDMI input: a pending source-change event, or (every [`SIGNAL_RECHECK`])
+    /// timings other than those captured at, as `SourceChanged`.
+    fn check_signal(&mut self, event: bool) -> Result<(), CaptureError> {
+        let Some((input, timings, checked)) = self.dv.as_mut() else {
+            return Ok(());
+        };
+        let name = &self.info.name;
+        let changed = |why: String| CaptureError::SourceChanged {
+            device: name.clone(),
+            why,
+        };
+        if event && input.source_changed().map_err(|e| capture_error(name, e))? {
+            return Err(changed("source-change event".into()));
+        }
+        if checked.elapsed() < SIGNAL_RECHECK {
+            return Ok(());
+        }
+        *checked = Instant::now();
+        match input.query().map_err(|e| capture_error(name, e))? {
+            Signal::Locked(now, _) if now == *timings => Ok(()),
+            Signal::Locked(now, _) => Err(changed(format!("{} now", now.name()))),
+            Signal::NoSignal => Err(changed("signal lost".into())),
+            Signal::NoSync => Err(changed("sync lost".into())),
+            Signal::OutOfRange(_) => Err(changed("out of range".into())),
+        }
+    }
+
     /// Waits until the device has a buffer (or an error) ready, at most until `deadline`.
-    fn wait_ready(&self, deadline: Instant) -> Result<(), CaptureError> {
+    /// On an HDMI input an event (POLLPRI) or a changed signal ends the wait with
+    /// `SourceChanged`.
+    fn wait_ready(&mut self, deadline: Instant) -> Result<(), CaptureError> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
-            return match self.stream.handle().poll(libc::POLLIN, ms) {
-                Ok(0) => Err(CaptureError::Timeout(self.info.name.clone())),
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(capture_error(&self.info.name, e)),
+            let events = if self.dv.is_some() {
+                libc::POLLIN | libc::POLLPRI
+            } else {
+                libc::POLLIN
             };
+            let mut fds = [libc::pollfd {
+                fd: self.stream.handle().fd(),
+                events,
+                revents: 0,
+            }];
+            // SAFETY: `fds` is one valid pollfd that outlives the call.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(capture_error(&self.info.name, e));
+            }
+            let revents = fds[0].revents;
+            self.check_signal(revents & libc::POLLPRI != 0)?;
+            if revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                return Ok(());
+            }
+            if n == 0 || Instant::now() >= deadline {
+                return Err(CaptureError::Timeout(self.info.name.clone()));
+            }
         }
     }
 }
@@ -148,7 +221,6 @@ impl CaptureSource for V4l2Capture {
 
     fn grab(&mut self) -> Result<RawFrame, CaptureError> {
         let deadline = Instant::now() + GRAB_TIMEOUT;
-        let name = &self.info.name;
         loop {
             self.wait_ready(deadline)?;
             if self.held {
@@ -156,9 +228,11 @@ impl CaptureSource for V4l2Capture {
             }
             // An earlier `next` re-queued our buffer and then failed to dequeue: take one
             // buffer back (its frame is lost) so that `next` has one to re-queue.
-            CaptureStream::dequeue(&mut self.stream).map_err(|e| capture_error(name, e))?;
+            CaptureStream::dequeue(&mut self.stream)
+                .map_err(|e| capture_error(&self.info.name, e))?;
             self.held = true;
         }
+        let name = &self.info.name;
         self.held = false;
         let (buf, meta) = self.stream.next().map_err(|e| capture_error(name, e))?;
         self.held = true;
@@ -201,6 +275,51 @@ impl CaptureSource for V4l2Capture {
             sequence,
         })
     }
+}
+
+/// On an HDMI input: writes the EDID (if asked and different), queries the signal, sets its
+/// timings and subscribes to source-change events. `None` for inputs without DV timings.
+fn hdmi_input(
+    device: &Device,
+    path: &str,
+    req: &CaptureRequest,
+) -> Result<Option<(DvInput, Timings)>, CaptureError> {
+    let err = |e| capture_error(path, e);
+    let Some(input) = DvInput::probe(device.handle()).map_err(err)? else {
+        return Ok(None);
+    };
+    if let Some(edid) = &req.edid {
+        match input.write_edid(edid) {
+            Ok(true) => info!(target: "capture", device = path, bytes = edid.len(),
+                name = ?crate::media::edid::monitor_name(edid), "capture: EDID written"),
+            Ok(false) => debug!(target: "capture", device = path, "capture: EDID already set"),
+            // Some receivers take the EDID only on their subdevice (media-controller mode):
+            // capture can still work with the EDID set elsewhere.
+            Err(e) => warn!(target: "capture", device = path, error = %e,
+                "capture: writing the EDID failed; the source may see no display"),
+        }
+    }
+    let timings = match input.query().map_err(err)? {
+        Signal::Locked(t, raw) => {
+            if input.apply(&raw).map_err(err)? {
+                info!(target: "capture", device = path, timings = %t.name(), "capture: DV timings set");
+            }
+            t
+        }
+        Signal::NoSignal => return Err(CaptureError::NoSignal(path.to_owned())),
+        Signal::NoSync => return Err(CaptureError::NoSync(path.to_owned())),
+        Signal::OutOfRange(seen) => {
+            return Err(CaptureError::OutOfRange {
+                device: path.to_owned(),
+                seen: seen.map(|t| t.name()),
+            })
+        }
+    };
+    if let Err(e) = input.subscribe() {
+        debug!(target: "capture", device = path, error = %e,
+            "capture: no source-change events; the signal is re-queried every second");
+    }
+    Ok(Some((input, timings)))
 }
 
 /// Lists what `path` offers in the formats we take natively. A stepwise size range is listed

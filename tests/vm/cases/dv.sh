@@ -1,0 +1,74 @@
+#!/bin/sh
+# Guest case: vivid's HDMI input (DV timings, like a TC358743) changes its signal while
+# periscope captures it, driven by vivid's "DV Timings Signal Mode" control through v4l2-ctl.
+#
+# Before periscope starts, the input is set to 640x480 timings and its EDID is cleared (vivid,
+# like a TC358743, reports no signal without an EDID), so a picture proves periscope wrote its
+# EDID. Prints `READY pid=N` once HTTPS answers on 8443. Each connection the host makes to
+# TCP port 9000 (forwarded) is one step:
+#   1. prints `EDID <hex>` (what periscope wrote), then no signal (ENOLINK)
+#                                               -> prints STEP nosignal
+#   2. out of range (ERANGE)                    -> prints STEP outofrange
+#   3. 1280x720 timings                         -> prints STEP 1280x720
+# Prints PERISCOPE-EXITED if the server dies. Env: PERISCOPE_ADMIN_PASSWORD.
+. /vm/lib.sh
+
+dev=/dev/video0
+ctl() { v4l2-ctl -d "$dev" "$@"; }
+# preset PATTERN: the index of the first dv_timings menu entry matching PATTERN (e.g.
+# 640x480p, 1280x720p2 for 24/25 Hz).
+preset() {
+  ctl --list-ctrls-menus | awk -v pat="$1" '
+    /^ *dv_timings / { on = 1; next }
+    on && /^ *[a-z_]+ .*0x/ { on = 0 }
+    on && $2 ~ "^" pat { sub(":", "", $1); print $1; exit }'
+}
+# mode N: set "DV Timings Signal Mode" (0 current, 1 no signal, 2 no lock, 3 out of range,
+# 4 selected timings); each change raises a source-change event.
+mode() { ctl -c "dv_timings_signal_mode=$1" || vm_fail "signal mode $1"; }
+
+command -v v4l2-ctl > /dev/null || vm_fail "no v4l2-ctl in the guest"
+small=$(preset 640x480p)
+large=$(preset 1280x720p2)
+[ -n "$small" ] && [ -n "$large" ] || { ctl --list-ctrls-menus; vm_fail "no 640x480 or 1280x720p24/25 preset"; }
+ctl -c "dv_timings=$small" || vm_fail "select 640x480"
+mode 4
+ctl --clear-edid || vm_fail "clear the EDID"
+
+mkdir -p /tmp/state
+periscope --listen 0.0.0.0:8443 --state-dir /tmp/state --source "$dev" "$@" > /tmp/periscope.log 2>&1 &
+pid=$!
+exited() {
+  echo "PERISCOPE-EXITED"; cat /tmp/periscope.log; exit 1
+}
+i=0
+# LISTEN on :8443 (0x20FB) in /proc/net/tcp.
+until grep -q ':20FB 00000000:0000 0A' /proc/net/tcp 2>/dev/null; do
+  i=$((i + 1))
+  if ! kill -0 "$pid" 2>/dev/null || [ "$i" -gt 600 ]; then exited; fi
+  sleep 0.1
+done
+echo "READY pid=$pid"
+# step: wait for the host's go-ahead (one connection to port 9000), then run the command.
+step() {
+  nc -l -p 9000 > /dev/null || vm_fail "go-ahead"
+  kill -0 "$pid" 2>/dev/null || exited
+  "$@"
+}
+# edid: prints the input's EDID as `EDID <hex>`.
+edid() {
+  ctl --get-edid=format=raw,file=/tmp/edid.bin > /dev/null 2>&1 || : > /tmp/edid.bin
+  echo "EDID $(od -An -tx1 -v /tmp/edid.bin | tr -d ' \n')"
+}
+step edid
+mode 1
+echo "STEP nosignal"
+step mode 3
+echo "STEP outofrange"
+step sh -c "v4l2-ctl -d $dev -c dv_timings=$large && v4l2-ctl -d $dev -c dv_timings_signal_mode=4" || vm_fail "select 1280x720"
+echo "STEP 1280x720"
+grep capture /tmp/periscope.log | tail -n 20
+tail -n 0 -f /tmp/periscope.log &
+wait "$pid"
+echo "PERISCOPE-EXITED"
+exit 1

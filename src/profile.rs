@@ -58,7 +58,7 @@ struct ProfileFile {
 struct CaptureSection {
     device: String,
     driver: Option<OneOrMany>,
-    bridge: Option<String>,
+    bridge: Option<OneOrMany>,
     usb_id: Option<String>,
     formats: Vec<String>,
     resolution: Option<String>,
@@ -121,8 +121,11 @@ pub struct HwProfile {
     pub driver: Option<String>,
     /// Every accepted driver of the video node, most likely first.
     pub drivers: Vec<String>,
-    /// The I²C bridge driver behind a CSI receiver (`tc358743`).
+    /// The I²C bridge driver behind a CSI receiver (`tc358743`; the first of `bridges`).
     pub bridge: Option<String>,
+    /// Every accepted driver of the bridge (vendor and mainline kernels name it differently:
+    /// `tc35874x`, `tc358743`).
+    pub bridges: Vec<String>,
     /// The USB capture device's VID:PID (534d:2109 for the MS2109).
     pub usb_id: Option<(u16, u16)>,
     /// Pixel formats, most preferred first.
@@ -260,7 +263,8 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
         device: raw.capture.device,
         driver: ident.0.first().cloned(),
         drivers: ident.0,
-        bridge: ident.1,
+        bridge: ident.1.first().cloned(),
+        bridges: ident.1,
         usb_id: ident.2,
         formats,
         resolution,
@@ -275,23 +279,24 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
     })
 }
 
-/// The capture device's identity: video-node drivers, I²C bridge, USB id.
-type Identity = (Vec<String>, Option<String>, Option<(u16, u16)>);
+/// The capture device's identity: video-node drivers, I²C bridge drivers, USB id.
+type Identity = (Vec<String>, Vec<String>, Option<(u16, u16)>);
 
 fn identity(
     driver: Option<OneOrMany>,
-    bridge: Option<String>,
+    bridge: Option<OneOrMany>,
     usb_id: Option<String>,
 ) -> Result<Identity, (&'static str, String)> {
     let drivers = driver.map(OneOrMany::into_vec).unwrap_or_default();
     for d in &drivers {
         spec::validate_driver_name("capture.driver", d)?;
     }
-    if let Some(b) = &bridge {
+    let bridges = bridge.map(OneOrMany::into_vec).unwrap_or_default();
+    for b in &bridges {
         spec::validate_driver_name("capture.bridge", b)?;
     }
     let usb_id = usb_id.as_deref().map(spec::parse_usb_id).transpose()?;
-    Ok((drivers, bridge, usb_id))
+    Ok((drivers, bridges, usb_id))
 }
 
 /// `[usb]`: known function names, and a gadget that plans (fits its endpoint budget).
@@ -434,6 +439,17 @@ mod tests {
                 && e.message.contains("drop ecm (3) to fit"),
             "{e}"
         );
+        // The example in hw-profiles/README.md, on a Pi's budget of 9.
+        let pi = include_str!("../hw-profiles/rpi4-ms2109.toml").replace(
+            "\"mouse_rel\"]",
+            "\"mouse_rel\", \"mass_storage\", \"acm\", \"ecm\"]",
+        );
+        let e = validate("rpi4-ms2109.toml", &pi).unwrap_err();
+        assert_eq!(
+            e.message,
+            "usb gadget needs 11 endpoints, the udc has 9: keyboard 1, mouse_abs 1, mouse_rel 1, \
+             mass_storage 2, acm 3, ecm 3 — drop ecm (3) to fit"
+        );
         let no_usb = base.split("[usb]").next().unwrap();
         assert_eq!(validate("generic-uvc.toml", no_usb).unwrap().usb, None);
     }
@@ -482,7 +498,7 @@ mod tests {
             ("openh264", Some("tc358743"))
         );
         assert_eq!(p.edid, EdidChoice::Builtin("1080p50"));
-        assert_eq!(p.usb.unwrap().endpoint_budget, 8);
+        assert_eq!(p.usb.unwrap().endpoint_budget, 9);
         assert_eq!(p.overlays[0].snippet, "dtoverlay=tc358743");
         let ms = by_name("rpi4-ms2109").unwrap();
         assert_eq!(
@@ -490,8 +506,30 @@ mod tests {
             (Some((0x534d, 0x2109)), PixelFormat::Mjpeg)
         );
         let rk = by_name("radxa-zero3w-tc358743").unwrap();
-        assert_eq!(rk.drivers, ["rkisp", "rkcif"]);
+        assert_eq!(rk.drivers, ["rkisp", "rkcif", "rockchip-cif"]);
+        assert_eq!(rk.bridges, ["tc35874x", "tc358743"]);
+        assert_eq!(rk.bridge.as_deref(), Some("tc35874x"));
+        assert_eq!(rk.overlays[0].nodes, ["usb@fcc00000", "dwc3@fcc00000"]);
+        assert_eq!(rk.edid, EdidChoice::Builtin("1080p50"));
         assert_eq!(rk.h264_chain[0], "mpph264enc");
+        // The Zero 2 W's one data port hosts the dongle: no gadget, no dwc2 overlay.
+        let z = by_name("rpi-zero2w-ms2109").unwrap();
+        assert_eq!((z.usb, z.overlays.len()), (None, 0));
+        let rk_text = include_str!("../hw-profiles/radxa-zero3w-tc358743.toml");
+        let rk_bad = |from: &str, to: &str| {
+            validate("radxa-zero3w-tc358743.toml", &rk_text.replace(from, to)).unwrap_err()
+        };
+        let e = rk_bad("\"tc35874x\", \"tc358743\"]", "\"tc35874x\", \"TC358743\"]");
+        assert_eq!(e.key, "capture.bridge", "{e}");
+        assert!(
+            e.message.contains("TC358743") && e.message.contains("a-z"),
+            "{e}"
+        );
+        let e = rk_bad("\"dwc3@fcc00000\"]", "\"usbdrd/dwc3@fcc00000\"]");
+        assert_eq!(e.key, "overlays.node", "{e}");
+        assert!(e.message.contains("not a path"), "{e}");
+        let e = rk_bad("node = [\"tc358743\", \"tc35874x\"]", "node = []");
+        assert_eq!(e.key, "overlays.node", "{e}");
         let base = include_str!("../hw-profiles/rpi4-tc358743.toml");
         let bad = |from: &str, to: &str| validate("rpi4-tc358743.toml", &base.replace(from, to));
         let cases = [
@@ -539,8 +577,8 @@ mod tests {
                 "absolute",
             ),
             (
-                "fps = 30",
-                "fps = 30\nedid = \"4k\"",
+                "edid = \"1080p50\"",
+                "edid = \"4k\"",
                 "capture.edid",
                 "default, 1080p50, 1080p60, 720p60, none",
             ),
@@ -559,6 +597,47 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// The Pi profiles' budget of 9 (PiKVM's, counting IN and OUT together) against dwc2's
+    /// hardware, 7 IN and 7 OUT endpoints besides ep0: every function set the cost table lets
+    /// through fits both directions.
+    #[test]
+    fn a_pi_budget_of_9_fits_dwc2s_7_in_and_7_out_endpoints() {
+        let all: Vec<FunctionSpec> = FunctionSpec::NAMES
+            .iter()
+            .filter_map(|n| FunctionSpec::from_name(n))
+            .collect();
+        // (IN, OUT) per function: f_hid with no_out_endpoint; f_mass_storage bulk in + out;
+        // f_acm, f_ecm, f_ncm a notify interrupt IN plus bulk in + out.
+        let dirs = |f: &FunctionSpec| match f {
+            FunctionSpec::Keyboard | FunctionSpec::MouseAbs | FunctionSpec::MouseRel => (1, 0),
+            FunctionSpec::MassStorage { .. } => (1, 1),
+            FunctionSpec::Acm | FunctionSpec::Ecm | FunctionSpec::Ncm => (2, 1),
+        };
+        for f in &all {
+            assert_eq!(dirs(f).0 + dirs(f).1, f.endpoints(), "{}", f.name());
+        }
+        for p in ["rpi4-tc358743", "rpi4-ms2109"] {
+            assert_eq!(by_name(p).unwrap().usb.unwrap().endpoint_budget, 9, "{p}");
+        }
+        let mut fitting = 0;
+        for mask in 0u32..(1 << all.len()) {
+            let set: Vec<&FunctionSpec> = (0..all.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| &all[i])
+                .collect();
+            let cost: u32 = set.iter().map(|f| f.endpoints()).sum();
+            if cost > 9 {
+                continue;
+            }
+            fitting += 1;
+            let (ins, outs) = set
+                .iter()
+                .fold((0, 0), |(i, o), f| (i + dirs(f).0, o + dirs(f).1));
+            assert!(ins <= 7 && outs <= 7, "{set:?}: {ins} IN, {outs} OUT");
+        }
+        assert!(fitting > 40, "{fitting}");
     }
 
     #[test]

@@ -140,28 +140,52 @@ fn pi4_ms2109() -> Tree {
     t
 }
 
+const ZERO2W: (&str, &[&str]) = (
+    "Raspberry Pi Zero 2 W Rev 1.0",
+    &["raspberrypi,model-zero-2-w", "brcm,bcm2837"],
+);
+
+/// The Zero 2 W as it must be set up: its one data port is a host (the default dwc_otg
+/// driver, no dwc2 overlay) with the dongle on it, and no UDC.
 fn zero2w_ms2109() -> Tree {
     let t = Tree::new();
-    t.dt(
-        "Raspberry Pi Zero 2 W Rev 1.0",
-        &["raspberrypi,model-zero-2-w", "brcm,bcm2837"],
-    )
-    .dt_node("soc/usb@7e980000", &[("dr_mode", "peripheral")])
-    .udc("3f980000.usb")
-    .uvc(0, "1-1", ("534d", "2109"), "USB Video");
+    t.dt(ZERO2W.0, ZERO2W.1)
+        .dt_node(
+            "soc/usb@7e980000",
+            &[("compatible", "brcm,bcm2708-usb"), ("status", "okay")],
+        )
+        .uvc(0, "1-1", ("534d", "2109"), "USB Video");
     t
 }
 
+/// Radxa Zero 3W on the Rockchip vendor kernel (Radxa OS, Armbian vendor): the OTG controller
+/// is /usbdrd/dwc3@fcc00000, the bridge's driver tc35874x, the capture node rkisp's.
 fn radxa_tc358743(dr_mode: &str) -> Tree {
     let t = Tree::new();
     t.dt("Radxa ZERO 3", &["radxa,zero3", "rockchip,rk3566"])
         .dt_node(
-            "usbdrd/usb@fcc00000",
+            "usbdrd/dwc3@fcc00000",
             &[("dr_mode", dr_mode), ("status", "okay")],
+        )
+        .dt_node("i2c@fe5a0000/tc35874x@f", &[("status", "okay")])
+        .i2c("tc35874x", "2-000f")
+        .platform_video(0, "ffca0000.isp", "rkisp_mainpath", "rkisp")
+        .udc("fcc00000.usb");
+    t
+}
+
+/// Radxa Zero 3W on mainline (Armbian current/edge): usb@fcc00000 already in peripheral mode,
+/// the bridge's driver tc358743, the capture node rkcif's (rockchip-cif).
+fn radxa_mainline() -> Tree {
+    let t = Tree::new();
+    t.dt("Radxa ZERO 3W", &["radxa,zero-3w", "rockchip,rk3566"])
+        .dt_node(
+            "usb@fcc00000",
+            &[("dr_mode", "peripheral"), ("status", "okay")],
         )
         .dt_node("i2c@fe5a0000/tc358743@f", &[("status", "okay")])
         .i2c("tc358743", "2-000f")
-        .platform_video(0, "ffca0000.isp", "rkisp_mainpath", "rkisp")
+        .platform_video(0, "fdfe0000.video-capture", "rockchip-cif", "rockchip-cif")
         .udc("fcc00000.usb");
     t
 }
@@ -183,7 +207,7 @@ fn has(reasons: &[String], needle: &str) -> bool {
 
 #[test]
 fn every_board_profile_is_detected_from_its_tree() {
-    let cases: [(Tree, &str, &[&str]); 6] = [
+    let cases: [(Tree, &str, &[&str]); 7] = [
         (
             pi4_tc358743(),
             "rpi4-tc358743",
@@ -202,7 +226,20 @@ fn every_board_profile_is_detected_from_its_tree() {
         (
             radxa_tc358743("otg"),
             "radxa-zero3w-tc358743",
-            &["Radxa ZERO 3", "2-000f", "rkisp"],
+            &[
+                "Radxa ZERO 3",
+                "2-000f is bound to the tc35874x driver",
+                "rkisp",
+            ],
+        ),
+        (
+            radxa_mainline(),
+            "radxa-zero3w-tc358743",
+            &[
+                "\"Radxa ZERO 3W\" contains \"Radxa ZERO 3\"",
+                "2-000f is bound to the tc358743 driver",
+                "driver rockchip-cif",
+            ],
         ),
         (
             x86_uvc(),
@@ -286,6 +323,16 @@ fn compatible_alone_is_enough_and_the_fdt_path_is_read_too() {
         &d.reasons,
         "compatible lists \"raspberrypi,model-zero-2-w\""
     ));
+    // Mainline's Radxa ZERO 3E by its compatible string alone.
+    let t = Tree::new();
+    t.file(
+        "proc/device-tree/compatible",
+        b"radxa,zero-3e\0rockchip,rk3566\0",
+    )
+    .i2c("tc358743", "2-000f");
+    let d = detected(&t);
+    assert_eq!(d.profile, "radxa-zero3w-tc358743", "{:#?}", d.reasons);
+    assert!(has(&d.reasons, "\"radxa,zero-3e\""), "{:#?}", d.reasons);
 }
 
 const ROOT: snapshot::Identity = snapshot::Identity {
@@ -312,6 +359,8 @@ fn healthy_trees_pass_doctor() {
         (pi4_ms2109(), "rpi4-ms2109"),
         (zero2w_ms2109(), "rpi-zero2w-ms2109"),
         (radxa_tc358743("otg"), "radxa-zero3w-tc358743"),
+        (radxa_tc358743("peripheral"), "radxa-zero3w-tc358743"),
+        (radxa_mainline(), "radxa-zero3w-tc358743"),
         (x86_uvc(), "generic-uvc"),
         (Tree::new(), "test-pattern"),
     ];
@@ -328,7 +377,7 @@ fn healthy_trees_pass_doctor() {
         "ok   overlay tc358743: node soc/i2c0mux/i2c@1/tc358743@f present",
         "ok   overlay dwc2: node soc/usb@7e980000 has dr_mode = peripheral",
         "ok   video: /dev/video0 is \"unicam-image\", driver unicam",
-        "ok   udc: fe980000.usb present (budget 8 endpoints)",
+        "ok   udc: fe980000.usb present (budget 9 endpoints)",
         "skip edid: not checkable offline",
         "warn hid: no /dev/hidg* yet",
     ] {
@@ -355,12 +404,105 @@ fn a_missing_overlay_fails_with_its_snippet() {
     assert!(fix.contains("tc358743"), "{fix}");
     // Radxa with the USB port left in host mode.
     let checks = doctor_of(&radxa_tc358743("host"), "radxa-zero3w-tc358743");
-    let c = fail_with(&checks, "dr_mode = host, expected otg or peripheral");
-    assert!(c
+    let c = fail_with(
+        &checks,
+        "node usbdrd/dwc3@fcc00000 has dr_mode = host, expected peripheral or otg",
+    );
+    let fix = c.fix.as_deref().unwrap_or("");
+    assert!(
+        fix.contains("add `overlays=dwc3-peripheral` to /boot/armbianEnv.txt")
+            && fix.contains("rsetup"),
+        "{fix}"
+    );
+}
+
+#[test]
+fn the_radxa_profile_takes_vendor_and_mainline_names() {
+    for (t, node, bridge) in [
+        (radxa_tc358743("otg"), "usbdrd/dwc3@fcc00000", "tc35874x"),
+        (radxa_mainline(), "usb@fcc00000", "tc358743"),
+    ] {
+        let report = doctor::render(&doctor_of(&t, "radxa-zero3w-tc358743"));
+        for line in [
+            format!("ok   overlay usb-otg: node {node} has dr_mode = "),
+            format!("ok   overlay tc358743: node i2c@fe5a0000/{bridge}@f present"),
+            format!("ok   bridge: I2C device 2-000f bound to {bridge}"),
+        ] {
+            assert!(report.contains(&line), "no {line:?} in\n{report}");
+        }
+    }
+    // Neither bridge driver bound, no bridge node: both names in the failure and the fix.
+    let t = Tree::new();
+    t.dt("Radxa ZERO 3", &["radxa,zero3"])
+        .dt_node("usbdrd/dwc3@fcc00000", &[("dr_mode", "peripheral")])
+        .udc("fcc00000.usb");
+    let checks = doctor_of(&t, "radxa-zero3w-tc358743");
+    let c = fail_with(
+        &checks,
+        "overlay tc358743: no device-tree node tc358743 or tc35874x",
+    );
+    let fix = c.fix.as_deref().unwrap_or("");
+    assert!(
+        fix.contains("user_overlays=rk3566-tc358743-i2c2")
+            && fix.contains("rockchip,camera-module-index"),
+        "{fix}"
+    );
+    let c = fail_with(
+        &checks,
+        "bridge: no I2C device bound to the tc35874x or tc358743 driver",
+    );
+    let fix = c.fix.as_deref().unwrap_or("");
+    assert!(fix.contains("grep -E 'tc35874x|tc358743'"), "{fix}");
+}
+
+#[test]
+fn the_zero_2w_hosts_its_dongle_and_needs_a_serial_hid() {
+    let p = periscope::profile::by_name("rpi-zero2w-ms2109").expect("profile");
+    assert_eq!(p.usb, None, "no gadget: the one data port hosts the dongle");
+    // --hid auto never tries OTG with this profile, even where a UDC shows up.
+    let t = zero2w_ms2109();
+    t.udc("3f980000.usb");
+    assert_eq!(
+        periscope::hid::resolve_auto(t.root(), p.usb.as_ref()),
+        periscope::hid::HidChoice::None
+    );
+    let checks = doctor_of(&zero2w_ms2109(), "rpi-zero2w-ms2109");
+    let report = doctor::render(&checks);
+    assert!(!doctor::failed(&checks), "{report}");
+    assert!(
+        !report.contains("udc:") && !report.contains("overlay"),
+        "{report}"
+    );
+    let hid = checks
+        .iter()
+        .find(|c| c.what.starts_with("hid: the profile has no [usb] gadget"))
+        .unwrap_or_else(|| panic!("no hid line in\n{report}"));
+    assert_eq!(hid.status, doctor::Status::Warn);
+    assert!(
+        hid.fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("--hid ch9329:/dev/ttyX (/dev/serial0"),
+        "{report}"
+    );
+    // The old setup (dwc2 in peripheral mode): no dongle, and the fix says why.
+    let t = Tree::new();
+    t.dt(ZERO2W.0, ZERO2W.1)
+        .dt_node("soc/usb@7e980000", &[("dr_mode", "peripheral")])
+        .udc("3f980000.usb");
+    let checks = doctor_of(&t, "rpi-zero2w-ms2109");
+    let fix = fail_with(&checks, "usb: no USB device 534d:2109")
         .fix
-        .as_deref()
-        .unwrap_or("")
-        .contains("/boot/armbianEnv.txt"));
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        fix.contains("USB port in host mode")
+            && fix.contains("soc/usb@7e980000 has dr_mode = peripheral")
+            && fix.contains("dtoverlay=dwc2,dr_mode=peripheral"),
+        "{fix}"
+    );
+    // Detection still picks the profile from the board and the dongle.
+    assert_eq!(detected(&t).profile, "rpi-zero2w-ms2109");
 }
 
 #[test]

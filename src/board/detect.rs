@@ -49,8 +49,9 @@ fn describe(v: &VideoNode) -> String {
     format!("/dev/{} ({name:?}, driver {driver})", v.node)
 }
 
-/// How well the machine shows the profile's capture device: 2 = its identity (USB id or
-/// bound I²C bridge), 1 = only a video node with its driver, 0 = nothing; with the facts.
+/// How well the machine shows the profile's capture device: 2 = its identity (USB id, or an
+/// I²C device bound to one of its bridge drivers), 1 = only a video node with its driver,
+/// 0 = nothing; with the facts.
 pub fn capture_evidence(p: &HwProfile, s: &Snapshot) -> (u8, Vec<String>) {
     let mut facts = Vec::new();
     let mut score = 0;
@@ -64,11 +65,9 @@ pub fn capture_evidence(p: &HwProfile, s: &Snapshot) -> (u8, Vec<String>) {
             score = 2;
         }
     }
-    if let Some(bridge) = &p.bridge {
-        if let Some((_, dev)) = s.i2c_bound.iter().find(|(d, _)| d == bridge) {
-            facts.push(format!("I2C device {dev} is bound to the {bridge} driver"));
-            score = 2;
-        }
+    if let Some((bridge, dev)) = s.i2c_bound.iter().find(|(d, _)| p.bridges.contains(d)) {
+        facts.push(format!("I2C device {dev} is bound to the {bridge} driver"));
+        score = 2;
     }
     let wanted = |v: &&VideoNode| {
         v.driver

@@ -127,10 +127,12 @@ fn overlay(o: &Overlay, s: &Snapshot) -> Check {
     }
     let matches = |n: &&super::snapshot::DtNode| {
         let name = n.name();
-        name == o.node
-            || name
-                .strip_prefix(o.node.as_str())
-                .is_some_and(|r| r.starts_with('@'))
+        o.nodes.iter().any(|want| {
+            name == want
+                || name
+                    .strip_prefix(want.as_str())
+                    .is_some_and(|r| r.starts_with('@'))
+        })
     };
     let nodes: Vec<_> = s.dt_nodes.iter().filter(matches).collect();
     let enabled = |n: &&&super::snapshot::DtNode| {
@@ -141,7 +143,7 @@ fn overlay(o: &Overlay, s: &Snapshot) -> Check {
     let Some(node) = nodes.iter().find(enabled) else {
         let found = match nodes.first() {
             Some(n) => format!("node {} is disabled (status not okay)", n.path),
-            None => format!("no device-tree node {}", o.node),
+            None => format!("no device-tree node {}", o.nodes.join(" or ")),
         };
         return line(Status::Fail, what(&found), Some(fix));
     };
@@ -208,11 +210,39 @@ fn permission(m: &FileMeta, me: &Identity) -> Check {
     )
 }
 
-fn missing_capture_fix(p: &HwProfile) -> String {
+fn missing_capture_fix(p: &HwProfile, s: &Snapshot) -> String {
     if let Some(b) = &p.bridge {
-        format!("load the {b} overlay (above), check the ribbon cable and the bridge's power; `dmesg | grep {b}` shows why it did not probe")
+        // Several names (vendor and mainline drivers): the overlay is the bridge's, and dmesg
+        // may show either.
+        let (overlay, grep) = if p.bridges.len() > 1 {
+            (
+                "bridge's".to_string(),
+                format!("grep -E '{}'", p.bridges.join("|")),
+            )
+        } else {
+            (b.clone(), format!("grep {b}"))
+        };
+        format!("load the {overlay} overlay (above), check the ribbon cable and the bridge's power; `dmesg | {grep}` shows why it did not probe")
     } else if let Some((v, pid)) = p.usb_id {
-        format!("plug the capture dongle ({v:04x}:{pid:04x}) into a host USB port (not the OTG port); `lsusb` should list it")
+        if p.usb.is_some() {
+            return format!("plug the capture dongle ({v:04x}:{pid:04x}) into a host USB port (not the OTG port); `lsusb` should list it");
+        }
+        // No gadget: the board's USB port may be its only one, and it must be a host.
+        let mut fix = format!("plug the capture dongle ({v:04x}:{pid:04x}) into a USB port in host mode; `lsusb` should list it");
+        let peripheral = s.dt_nodes.iter().find(|n| {
+            n.props
+                .get("dr_mode")
+                .is_some_and(|m| m.iter().any(|x| x == "peripheral"))
+        });
+        if let Some(n) = peripheral {
+            fix.push_str(&format!(
+                "; device-tree node {} has dr_mode = peripheral, so that port cannot host it: \
+                 remove the overlay that sets it (dtoverlay=dwc2,dr_mode=peripheral on a \
+                 Raspberry Pi) or set dr_mode=host",
+                n.path
+            ));
+        }
+        fix
     } else {
         "plug in a UVC capture device, or pick another profile (`periscope detect`)".into()
     }
@@ -227,19 +257,24 @@ fn capture(p: &HwProfile, s: &Snapshot, me: &Identity, out: &mut Vec<Check>) {
         ));
         return;
     }
-    if let Some(b) = &p.bridge {
-        out.push(match s.i2c_bound.iter().find(|(d, _)| d == b) {
-            Some((_, dev)) => line(
-                Status::Ok,
-                format!("bridge: I2C device {dev} bound to {b}"),
-                None,
-            ),
-            None => line(
-                Status::Fail,
-                format!("bridge: no I2C device bound to the {b} driver"),
-                Some(missing_capture_fix(p)),
-            ),
-        });
+    if !p.bridges.is_empty() {
+        out.push(
+            match s.i2c_bound.iter().find(|(d, _)| p.bridges.contains(d)) {
+                Some((b, dev)) => line(
+                    Status::Ok,
+                    format!("bridge: I2C device {dev} bound to {b}"),
+                    None,
+                ),
+                None => line(
+                    Status::Fail,
+                    format!(
+                        "bridge: no I2C device bound to the {} driver",
+                        p.bridges.join(" or ")
+                    ),
+                    Some(missing_capture_fix(p, s)),
+                ),
+            },
+        );
     }
     if let Some((v, pid)) = p.usb_id {
         out.push(match s.usb_devices.iter().find(|d| d.id == (v, pid)) {
@@ -251,7 +286,7 @@ fn capture(p: &HwProfile, s: &Snapshot, me: &Identity, out: &mut Vec<Check>) {
             None => line(
                 Status::Fail,
                 format!("usb: no USB device {v:04x}:{pid:04x}"),
-                Some(missing_capture_fix(p)),
+                Some(missing_capture_fix(p, s)),
             ),
         });
     }
@@ -284,7 +319,7 @@ fn video(p: &HwProfile, s: &Snapshot, me: &Identity, out: &mut Vec<Check>) {
                 "video: no {} (nothing in /sys/class/video4linux/{node})",
                 p.device
             ),
-            Some(missing_capture_fix(p)),
+            Some(missing_capture_fix(p, s)),
         ));
         return;
     };
@@ -299,7 +334,7 @@ fn video(p: &HwProfile, s: &Snapshot, me: &Identity, out: &mut Vec<Check>) {
             .collect();
         let fix = match others.first() {
             Some(o) => format!("use {o} (--source {o}, or capture.device in a profile file)"),
-            None => missing_capture_fix(p),
+            None => missing_capture_fix(p, s),
         };
         out.push(line(
             Status::Fail,
@@ -335,6 +370,20 @@ fn video(p: &HwProfile, s: &Snapshot, me: &Identity, out: &mut Vec<Check>) {
 
 fn usb(p: &HwProfile, s: &Snapshot, me: &Identity, out: &mut Vec<Check>) {
     let Some(u) = &p.usb else {
+        // A board profile without a gadget: its USB port hosts the capture dongle (the Zero
+        // 2 W has one data port), so keyboard and mouse need a serial-to-HID chip.
+        if p.board.is_some() {
+            out.push(line(
+                Status::Warn,
+                "hid: the profile has no [usb] gadget (the board's USB port is a host here), \
+                 so --hid auto means none: no keyboard or mouse without a HID chip",
+                Some(
+                    "wire a CH9329 serial-to-HID chip to the board's UART and serve with \
+                     --hid ch9329:/dev/ttyX (/dev/serial0 on a Raspberry Pi; docs/HID.md)"
+                        .into(),
+                ),
+            ));
+        }
         return;
     };
     let otg_fix = || {

@@ -5,7 +5,8 @@
 
 use serde::Deserialize;
 
-/// A string or a list of strings (`driver = "uvcvideo"` or `driver = ["rkisp", "rkcif"]`).
+/// A string or a list of strings (`driver = "uvcvideo"` or `driver = ["rkisp", "rkcif"]`;
+/// also `capture.bridge` and `overlays.node`).
 #[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum OneOrMany {
@@ -47,8 +48,9 @@ pub struct OverlaySection {
     pub snippet: String,
     /// The file the snippet goes into.
     pub file: String,
-    /// A device-tree node name the overlay creates or changes (`tc358743`, `usb@7e980000`).
-    pub node: String,
+    /// A device-tree node name the overlay creates or changes (`tc358743`, `usb@7e980000`), or
+    /// a list of alternatives (vendor and mainline kernels name some nodes differently).
+    pub node: OneOrMany,
     /// A property of that node to compare (`dr_mode`, `compatible`, `status`).
     pub property: Option<String>,
     /// Accepted values of `property` (any of them).
@@ -76,8 +78,8 @@ pub struct Overlay {
     pub snippet: String,
     /// Where they go.
     pub file: String,
-    /// Node name (before `@`, or the full `name@unit`) that proves it is loaded.
-    pub node: String,
+    /// Node names (before `@`, or the full `name@unit`), any of which proves it is loaded.
+    pub nodes: Vec<String>,
     /// Property to compare, if any.
     pub property: Option<String>,
     /// Accepted values of the property.
@@ -125,15 +127,25 @@ pub fn validate_board(b: BoardSection) -> Result<BoardMatch, KeyError> {
 
 /// One `[[overlays]]` entry.
 pub fn validate_overlay(o: OverlaySection) -> Result<Overlay, KeyError> {
+    let nodes = o.node.into_vec();
     for (key, v) in [
         ("overlays.name", &o.name),
         ("overlays.snippet", &o.snippet),
         ("overlays.file", &o.file),
-        ("overlays.node", &o.node),
-    ] {
+    ]
+    .into_iter()
+    .chain(nodes.iter().map(|n| ("overlays.node", n)))
+    {
         if v.trim().is_empty() {
             return Err((key, "must not be empty".into()));
         }
+    }
+    if nodes.is_empty() {
+        return Err((
+            "overlays.node",
+            "must name a node or a list of alternatives (e.g. [\"usb@fcc00000\", \"dwc3@fcc00000\"])"
+                .into(),
+        ));
     }
     if !o.file.starts_with('/') {
         return Err((
@@ -141,10 +153,10 @@ pub fn validate_overlay(o: OverlaySection) -> Result<Overlay, KeyError> {
             format!("{:?}: must be an absolute path", o.file),
         ));
     }
-    if o.node.contains('/') {
+    if let Some(n) = nodes.iter().find(|n| n.contains('/')) {
         return Err((
             "overlays.node",
-            format!("{:?}: a node name, not a path (e.g. tc358743)", o.node),
+            format!("{n:?}: a node name, not a path (e.g. tc358743)"),
         ));
     }
     match &o.property {
@@ -169,7 +181,7 @@ pub fn validate_overlay(o: OverlaySection) -> Result<Overlay, KeyError> {
         name: o.name,
         snippet: o.snippet,
         file: o.file,
-        node: o.node,
+        nodes,
         property: o.property,
         values: o.values,
         note: o.note,

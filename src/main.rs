@@ -43,6 +43,14 @@ enum Command {
         #[arg(long, global = true, default_value = "/")]
         root: PathBuf,
     },
+    /// Print an EDID as hex (what `v4l2-ctl --set-edid file=` reads): a built-in one
+    /// (default, 1080p50, 1080p60, 720p60) or a file, checked. For receivers that take the
+    /// EDID only on their subdevice (media-controller mode), or to inspect it with edid-decode.
+    Edid {
+        /// default, 1080p50, 1080p60, 720p60, or an EDID file (binary or hex).
+        #[arg(default_value = "default")]
+        name: String,
+    },
     /// Pick the hardware profile for this machine and say why (what `--profile auto` uses).
     Detect {
         /// System root holding sys/, proc/ and dev/ (a captured or fake tree).
@@ -124,6 +132,17 @@ fn main() -> anyhow::Result<()> {
             profile,
             root,
         } => otg(action, &root, profile.as_deref().unwrap_or(&cfg.profile)),
+        Command::Edid { name } => {
+            let choice = periscope::media::edid::EdidChoice::parse(&name)
+                .map_err(|e| anyhow::anyhow!("edid {name:?}: {e}"))?;
+            let bytes = choice
+                .load()
+                .map_err(|e| anyhow::anyhow!("edid: {e}"))?
+                .ok_or_else(|| anyhow::anyhow!("edid {name:?}: names no EDID to print"))?;
+            let text = periscope::media::edid::to_hex(&bytes);
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            Ok(())
+        }
         Command::Detect { root } => detect(&root),
         Command::Doctor { root, profile } => {
             doctor(&root, profile.as_deref().unwrap_or(&cfg.profile))

@@ -12,6 +12,17 @@ use std::time::Duration;
 
 const PASSWORD: &str = "vm-test-password";
 
+/// Debian's v4l2-ctl (package v4l-utils, installed by scripts/test), for guests that set
+/// vivid's HDMI signal (`vm_vivid_timings` in tests/vm/guest/lib.sh): (host path, guest path).
+fn v4l2_ctl() -> (&'static std::path::Path, &'static str) {
+    let path = std::path::Path::new("/usr/bin/v4l2-ctl");
+    assert!(
+        path.exists(),
+        "v4l2-ctl (Debian's v4l-utils) is needed on the host: scripts/test installs it"
+    );
+    (path, "/usr/bin/v4l2-ctl")
+}
+
 /// Logs in through the forwarded HTTPS port and opens a WHEP session there: the HTTP client
 /// (with the session cookie), the connected WHEP client, and the SDP answer.
 async fn whep_session(base: &str) -> (reqwest::Client, WhepClient, String) {
@@ -47,7 +58,7 @@ async fn get_state(http: &reqwest::Client, base: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_from_vivid_reaches_a_whep_client() {
     let (https, udp) = (19443, 19510);
-    let mut vm = Vm::boot(
+    let mut vm = Vm::boot_with_files(
         "serve.sh",
         &[
             "--source",
@@ -64,7 +75,11 @@ async fn capture_from_vivid_reaches_a_whep_client() {
             "127.0.0.1",
         ],
         &[Forward::Tcp(https, 8443), Forward::Udp(udp, udp)],
-        &[("PERISCOPE_ADMIN_PASSWORD", PASSWORD)],
+        &[
+            ("PERISCOPE_ADMIN_PASSWORD", PASSWORD),
+            ("VIVID_TIMINGS", "640x480p"),
+        ],
+        &[v4l2_ctl()],
     );
     tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
     let base = format!("https://127.0.0.1:{https}");
@@ -110,7 +125,7 @@ fn metric(text: &str, name: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unbound_and_rebound_capture_device_recovers_on_the_same_session() {
     let (https, udp, go) = (19448, 19560, 19449);
-    let mut vm = Vm::boot(
+    let mut vm = Vm::boot_with_files(
         "recover.sh",
         &[
             "--source",
@@ -131,7 +146,11 @@ async fn an_unbound_and_rebound_capture_device_recovers_on_the_same_session() {
             Forward::Udp(udp, udp),
             Forward::Tcp(go, 9000),
         ],
-        &[("PERISCOPE_ADMIN_PASSWORD", PASSWORD)],
+        &[
+            ("PERISCOPE_ADMIN_PASSWORD", PASSWORD),
+            ("VIVID_TIMINGS", "640x480p"),
+        ],
+        &[v4l2_ctl()],
     );
     let ready = tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
     let pid = |line: &str| line.split("pid=").nth(1).map(|p| p.trim().to_owned());
@@ -253,11 +272,6 @@ async fn until_card(client: &mut WhepClient, card: &[u8], bound: Duration) -> us
 async fn hdmi_signal_changes_show_the_card_then_stream_at_the_new_timings() {
     use periscope::media::card::{self, NoPicture};
     let (https, udp, go) = (19452, 19580, 19453);
-    let v4l2_ctl = std::path::Path::new("/usr/bin/v4l2-ctl");
-    assert!(
-        v4l2_ctl.exists(),
-        "v4l2-ctl (Debian's v4l-utils) is needed on the host: scripts/test installs it"
-    );
     let mut vm = Vm::boot_with_files(
         "dv.sh",
         &[
@@ -276,7 +290,7 @@ async fn hdmi_signal_changes_show_the_card_then_stream_at_the_new_timings() {
             Forward::Tcp(go, 9000),
         ],
         &[("PERISCOPE_ADMIN_PASSWORD", PASSWORD)],
-        &[(v4l2_ctl, "/usr/bin/v4l2-ctl")],
+        &[v4l2_ctl()],
     );
     tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
     let base = format!("https://127.0.0.1:{https}");

@@ -15,24 +15,12 @@
 
 dev=/dev/video0
 ctl() { v4l2-ctl -d "$dev" "$@"; }
-# preset PATTERN: the index of the first dv_timings menu entry matching PATTERN (e.g.
-# 640x480p, 1280x720p2 for 24/25 Hz).
-preset() {
-  ctl --list-ctrls-menus | awk -v pat="$1" '
-    /^ *dv_timings / { on = 1; next }
-    on && /^ *[a-z_]+ .*0x/ { on = 0 }
-    on && $2 ~ "^" pat { sub(":", "", $1); print $1; exit }'
-}
 # mode N: set "DV Timings Signal Mode" (0 current, 1 no signal, 2 no lock, 3 out of range,
 # 4 selected timings); each change raises a source-change event.
 mode() { ctl -c "dv_timings_signal_mode=$1" || vm_fail "signal mode $1"; }
 
 command -v v4l2-ctl > /dev/null || vm_fail "no v4l2-ctl in the guest"
-small=$(preset 640x480p)
-large=$(preset 1280x720p2)
-[ -n "$small" ] && [ -n "$large" ] || { ctl --list-ctrls-menus; vm_fail "no 640x480 or 1280x720p24/25 preset"; }
-ctl -c "dv_timings=$small" || vm_fail "select 640x480"
-mode 4
+vm_vivid_timings 640x480p "$dev" || vm_fail "select 640x480"
 ctl --clear-edid || vm_fail "clear the EDID"
 
 mkdir -p /tmp/state
@@ -65,7 +53,7 @@ mode 1
 echo "STEP nosignal"
 step mode 3
 echo "STEP outofrange"
-step sh -c "v4l2-ctl -d $dev -c dv_timings=$large && v4l2-ctl -d $dev -c dv_timings_signal_mode=4" || vm_fail "select 1280x720"
+step vm_vivid_timings 1280x720p2 "$dev" || vm_fail "select 1280x720 (24 or 25 Hz)"
 echo "STEP 1280x720"
 grep capture /tmp/periscope.log | tail -n 20
 tail -n 0 -f /tmp/periscope.log &

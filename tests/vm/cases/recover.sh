@@ -14,6 +14,11 @@ dev=${node##*/}
 drv=/sys/bus/platform/drivers/vivid
 [ -e "$drv/$dev" ] || vm_fail "/dev/video0 is not vivid's ($node)"
 
+# VIVID_TIMINGS (e.g. 640x480p): the signal vivid's HDMI input receives (its default is
+# 1280x720p60, and periscope captures an HDMI input at the signal's size).
+if [ -n "${VIVID_TIMINGS:-}" ]; then
+  vm_vivid_timings "$VIVID_TIMINGS" || vm_fail "vivid timings $VIVID_TIMINGS"
+fi
 mkdir -p /tmp/state
 periscope --listen 0.0.0.0:8443 --state-dir /tmp/state "$@" > /tmp/periscope.log 2>&1 &
 pid=$!
@@ -40,6 +45,10 @@ sleep "${PERISCOPE_GONE_SECONDS:-5}"
 kill -0 "$pid" 2>/dev/null || exited
 echo "$dev" > "$drv/bind" || vm_fail "bind $dev"
 vm_wait /dev/video0 10 || vm_fail "/dev/video0 does not come back after bind"
+# A rebound vivid is a new device with its default signal: give it the same one again.
+if [ -n "${VIVID_TIMINGS:-}" ]; then
+  vm_vivid_timings "$VIVID_TIMINGS" || vm_fail "vivid timings $VIVID_TIMINGS after bind"
+fi
 kill -0 "$pid" 2>/dev/null || exited
 echo "REBOUND pid=$pid"
 grep capture /tmp/periscope.log | tail -n 20

@@ -2,6 +2,12 @@
 # Guest case: runs `periscope serve` with the given arguments until the host stops the VM.
 # Prints READY once HTTPS answers on 8443, and PERISCOPE-EXITED if the server dies.
 # Env: PERISCOPE_ADMIN_PASSWORD (from the host), RUST_LOG-style PERISCOPE_LOG optional.
+# VIVID_TIMINGS (e.g. 640x480p): the signal vivid's HDMI input receives (its default is
+# 1280x720p60, and periscope captures an HDMI input at the signal's size).
+if [ -n "${VIVID_TIMINGS:-}" ]; then
+  . /vm/lib.sh
+  vm_vivid_timings "$VIVID_TIMINGS" || vm_fail "vivid timings $VIVID_TIMINGS"
+fi
 mkdir -p /tmp/state
 periscope --listen 0.0.0.0:8443 --state-dir /tmp/state "$@" > /tmp/periscope.log 2>&1 &
 pid=$!

@@ -71,6 +71,27 @@ vm_wait_grep() {
   done
 }
 
+# ------------------------------------------------------------------------------ vivid (HDMI input)
+# These need v4l2-ctl in the guest (the host test passes /usr/bin/v4l2-ctl with --file).
+
+# vm_vivid_preset PATTERN [DEV]: prints the index of the first entry of vivid's dv_timings menu
+# whose name starts with PATTERN (640x480p, 1280x720p2 for 24/25 Hz, ...).
+vm_vivid_preset() {
+  v4l2-ctl -d "${2:-/dev/video0}" --list-ctrls-menus | awk -v pat="$1" '
+    /^ *dv_timings / { on = 1; next }
+    on && /^ *[a-z_]+ .*0x/ { on = 0 }
+    on && $2 ~ "^" pat { sub(":", "", $1); print $1; exit }'
+}
+
+# vm_vivid_timings PATTERN [DEV]: makes vivid's HDMI input receive the first preset matching
+# PATTERN ("Selected DV Timings" signal mode, which raises a source-change event).
+vm_vivid_timings() {
+  local _dev="${2:-/dev/video0}" _i
+  _i=$(vm_vivid_preset "$1" "$_dev")
+  [ -n "$_i" ] || { vm_log "no vivid preset $1"; return 1; }
+  v4l2-ctl -d "$_dev" -c "dv_timings=$_i" && v4l2-ctl -d "$_dev" -c dv_timings_signal_mode=4
+}
+
 # ------------------------------------------------------------------------------ input events
 # vm_input_devices: one line per evdev node: "/dev/input/eventN NAME|PHYS".
 vm_input_devices() {

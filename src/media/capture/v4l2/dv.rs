@@ -330,12 +330,12 @@ mod tests {
     fn ioctl_numbers_match_the_kernel_headers() {
         // x86_64 values from <linux/videodev2.h>.
         assert_eq!(size_of::<v4l2_dv_timings>(), 132);
-        assert_eq!(u64::from(VIDIOC_S_DV_TIMINGS), 0xC084_5657);
-        assert_eq!(u64::from(VIDIOC_G_DV_TIMINGS), 0xC084_5658);
-        assert_eq!(u64::from(VIDIOC_QUERY_DV_TIMINGS), 0x8084_5663);
-        assert_eq!(u64::from(VIDIOC_SUBSCRIBE_EVENT), 0x4020_565A);
+        assert_eq!(VIDIOC_S_DV_TIMINGS, 0xC084_5657);
+        assert_eq!(VIDIOC_G_DV_TIMINGS, 0xC084_5658);
+        assert_eq!(VIDIOC_QUERY_DV_TIMINGS, 0x8084_5663);
+        assert_eq!(VIDIOC_SUBSCRIBE_EVENT, 0x4020_565A);
         #[cfg(target_pointer_width = "64")]
-        assert_eq!(u64::from(VIDIOC_DQEVENT), 0x8088_5659);
+        assert_eq!(VIDIOC_DQEVENT, 0x8088_5659);
     }
 
     #[test]

@@ -232,7 +232,11 @@ fn doctor(root: &std::path::Path, profile: &str) -> anyhow::Result<()> {
         (periscope::profile::load(profile)?, "--profile".to_string())
     };
     let snap = snapshot::read(root);
-    let checks = doctor::check(&p, &snap, &snapshot::Identity::current());
+    // On the live system the capture device itself is asked (read-only) for its formats,
+    // EDID and signal; a captured or fake tree has no device to ask.
+    let live = (root == std::path::Path::new("/") && p.device.starts_with("/dev/"))
+        .then(|| inspect(&p.device));
+    let checks = doctor::check_live(&p, &snap, &snapshot::Identity::current(), live.as_ref());
     let out = format!(
         "doctor: root {}, profile {} {how}\n{}",
         root.display(),
@@ -244,6 +248,16 @@ fn doctor(root: &std::path::Path, profile: &str) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+#[cfg(feature = "v4l2")]
+fn inspect(device: &str) -> Result<periscope::media::capture::DeviceReport, String> {
+    periscope::media::capture::v4l2::inspect(device).map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "v4l2"))]
+fn inspect(_device: &str) -> Result<periscope::media::capture::DeviceReport, String> {
+    Err("built without the v4l2 feature".into())
 }
 
 fn console(

@@ -635,3 +635,86 @@ fn malformed_sysfs_contents_are_absent_facts_not_panics() {
     fail_with(&checks, "video: /dev/video0 has no device node");
     fail_with(&checks, "udc: no USB device controller");
 }
+
+/// On the live system the doctor also reads the open device: formats against the profile's,
+/// the HDMI input's EDID against the profile's, and the signal. Each state gets its line and
+/// fix.
+#[test]
+fn live_device_reports_check_formats_edid_and_signal() {
+    use periscope::media::capture::{DeviceReport, HdmiReport, SignalReport};
+    use periscope::media::PixelFormat::{Mjpeg, Uyvy, Yuyv};
+    let t = pi4_tc358743();
+    let p = periscope::profile::by_name("rpi4-tc358743").expect("profile");
+    let ours = periscope::media::edid::builtin("1080p50").expect("edid");
+    let hdmi = |edid: Option<Vec<u8>>, signal| {
+        Ok(DeviceReport {
+            driver: "unicam".into(),
+            card: "unicam".into(),
+            formats: vec![Yuyv, Uyvy],
+            hdmi: Some(HdmiReport { edid, signal }),
+        })
+    };
+    let run = |live: Result<DeviceReport, String>| {
+        doctor::check_live(&p, &t.snapshot(), &ROOT, Some(&live))
+    };
+    let good = run(hdmi(
+        Some(ours.clone()),
+        SignalReport::Locked("1920x1080p50".into()),
+    ));
+    let text = doctor::render(&good);
+    assert!(!doctor::failed(&good), "{text}");
+    for line in [
+        "ok   formats: UYVY offered (the profile's first choice)",
+        "ok   edid: the profile's (\"periscope\", preferred 1920x1080@50)",
+        "ok   signal: 1920x1080p50",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+    assert!(!text.contains("skip"), "nothing skipped when live:\n{text}");
+
+    let none = run(hdmi(None, SignalReport::NoSignal));
+    let edid = fail_with(&none, "edid: none set");
+    assert!(edid
+        .fix
+        .as_deref()
+        .unwrap_or("")
+        .contains("--set-edid=file="));
+    let signal = fail_with(&none, "signal: none (ENOLINK)");
+    assert!(signal.fix.as_deref().unwrap_or("").contains("HDMI cable"));
+    let range = run(hdmi(
+        Some(periscope::media::edid::builtin("1080p60").expect("edid")),
+        SignalReport::OutOfRange(Some("3840x2160p30".into())),
+    ));
+    fail_with(&range, "signal: out of range (3840x2160p30)");
+    let other = range
+        .iter()
+        .find(|c| c.what.starts_with("edid:"))
+        .expect("edid line");
+    assert_eq!(
+        other.status,
+        doctor::Status::Warn,
+        "{}",
+        doctor::render(&range)
+    );
+    fail_with(
+        &run(hdmi(Some(ours), SignalReport::NoSync)),
+        "no sync (ENOLCK)",
+    );
+
+    let uvc = Ok(DeviceReport {
+        driver: "uvcvideo".into(),
+        card: "USB Video".into(),
+        formats: vec![Mjpeg],
+        hdmi: None,
+    });
+    let wrong = run(uvc);
+    fail_with(
+        &wrong,
+        "formats: none of UYVY offered by uvcvideo (offers: MJPG)",
+    );
+    fail_with(&wrong, "has no HDMI (DV timings) input");
+    fail_with(
+        &run(Err("no such device".into())),
+        "cannot be asked: no such device",
+    );
+}

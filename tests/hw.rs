@@ -400,6 +400,46 @@ async fn hdmi_signal_changes_show_the_card_then_stream_at_the_new_timings() {
     drop(vm);
 }
 
+/// `periscope doctor` on the live system asks vivid's HDMI input (read-only) for its formats,
+/// EDID and signal (doctor.sh): with no EDID it fails both with their fixes; with
+/// periscope's EDID (written by v4l2-ctl from `periscope edid`) and 640x480 timings it
+/// passes; out of range it fails the signal.
+#[test]
+fn doctor_reads_the_hdmi_inputs_edid_and_signal() {
+    let mut vm = Vm::boot_with_files("doctor.sh", &[], &[], &[], &[v4l2_ctl()]);
+    vm.wait_for("DONE", BOOT_BOUND);
+    let console = vm.log.join("\n");
+    let report = |state: &str| -> String {
+        let start = console
+            .find(&format!("== {state}"))
+            .unwrap_or_else(|| panic!("no {state} report:\n{console}"));
+        let rest = &console[start..];
+        rest[..rest.find("exit=").map_or(rest.len(), |e| e + 6)].to_owned()
+    };
+    let noedid = report("noedid");
+    for want in [
+        "ok   formats: UYVY offered",
+        "FAIL edid: none set, so the source sees no display",
+        "--set-edid=file=",
+        "FAIL signal: none (ENOLINK)",
+        "exit=1",
+    ] {
+        assert!(noedid.contains(want), "{want:?} in:\n{noedid}");
+    }
+    let ok = report("ok");
+    for want in [
+        "ok   edid: the profile's (\"periscope\", preferred 1920x1080@50)",
+        "ok   signal: 640x480p60",
+        "exit=0",
+    ] {
+        assert!(ok.contains(want), "{want:?} in:\n{ok}");
+    }
+    let range = report("range");
+    for want in ["FAIL signal: out of range", "exit=1"] {
+        assert!(range.contains(want), "{want:?} in:\n{range}");
+    }
+}
+
 /// The text the HID test pastes: letters in both cases, digits, a space, shifted and plain
 /// punctuation (every character the US layout types with Shift gets KEY_LEFTSHIFT around it).
 const PASTE: &str = r#"Hello, World! (1+2)*3 <= "4" ~/a_b? [x];'y'`z`\|{}@#$%^&"#;

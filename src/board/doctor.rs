@@ -1,12 +1,15 @@
 //! Checking a profile's expectations against a `Snapshot` (pure): the board, each overlay,
 //! the capture device and its driver, the bridge or USB dongle, the UDC, configfs and the
 //! permissions of the device nodes. Each check is one line (ok / FAIL / warn / skip) and a
-//! failure carries its fix. What sysfs cannot show (formats, EDID, signal) is said to be
-//! checked at start, never guessed. Reads nothing itself.
+//! failure carries its fix. What sysfs cannot show (formats, EDID, signal) comes from a
+//! [`DeviceReport`] of the open device when the doctor runs on the live system (`--root /`);
+//! on another tree it is said to be checked at start, never guessed. Reads nothing itself.
 
 use super::detect::board_reason;
 use super::snapshot::{FileMeta, Identity, Snapshot};
 use super::spec::Overlay;
+use crate::media::capture::{DeviceReport, SignalReport};
+use crate::media::edid;
 use crate::profile::HwProfile;
 
 /// A check's outcome.
@@ -52,14 +55,25 @@ fn line(status: Status, what: impl Into<String>, fix: Option<String>) -> Check {
     }
 }
 
-/// Every check of `p` against `s`, run as `me`.
+/// Every check of `p` against `s`, run as `me` (formats, EDID and signal skipped).
 pub fn check(p: &HwProfile, s: &Snapshot, me: &Identity) -> Vec<Check> {
+    check_live(p, s, me, None)
+}
+
+/// Every check of `p` against `s`, run as `me`; `live` is what the capture device itself
+/// said (or why it could not be asked), on the live system.
+pub fn check_live(
+    p: &HwProfile,
+    s: &Snapshot,
+    me: &Identity,
+    live: Option<&Result<DeviceReport, String>>,
+) -> Vec<Check> {
     let mut out = Vec::new();
     board(p, s, &mut out);
     for o in &p.overlays {
         out.push(overlay(o, s));
     }
-    capture(p, s, me, &mut out);
+    capture(p, s, me, live, &mut out);
     usb(p, s, me, &mut out);
     out
 }
@@ -248,7 +262,13 @@ fn missing_capture_fix(p: &HwProfile, s: &Snapshot) -> String {
     }
 }
 
-fn capture(p: &HwProfile, s: &Snapshot, me: &Identity, out: &mut Vec<Check>) {
+fn capture(
+    p: &HwProfile,
+    s: &Snapshot,
+    me: &Identity,
+    live: Option<&Result<DeviceReport, String>>,
+    out: &mut Vec<Check>,
+) {
     if p.device == "test-pattern" {
         out.push(line(
             Status::Ok,
@@ -291,6 +311,19 @@ fn capture(p: &HwProfile, s: &Snapshot, me: &Identity, out: &mut Vec<Check>) {
         });
     }
     video(p, s, me, out);
+    match live {
+        Some(Ok(report)) => device_checks(p, report, out),
+        Some(Err(e)) => out.push(line(
+            Status::Fail,
+            format!("device: {} cannot be asked: {e}", p.device),
+            Some("see the video line above; `v4l2-ctl -d DEVICE --all` shows what the driver answers".into()),
+        )),
+        None => offline_skips(p, out),
+    }
+}
+
+/// What cannot be checked without opening the device (a captured or fake tree).
+fn offline_skips(p: &HwProfile, out: &mut Vec<Check>) {
     let formats: Vec<&str> = p.formats.iter().map(|f| f.name()).collect();
     out.push(line(
         Status::Skip,
@@ -306,6 +339,131 @@ fn capture(p: &HwProfile, s: &Snapshot, me: &Identity, out: &mut Vec<Check>) {
     } else {
         out.push(line(Status::Skip, "signal: not checkable offline (UVC reports none; no frames at start shows as the no-signal card)", None));
     }
+}
+
+/// Formats, EDID and signal from the open device.
+fn device_checks(p: &HwProfile, r: &DeviceReport, out: &mut Vec<Check>) {
+    let offered: Vec<&str> = r.formats.iter().map(|f| f.name()).collect();
+    let wanted: Vec<&str> = p.formats.iter().map(|f| f.name()).collect();
+    let first = p.formats.iter().find(|f| r.formats.contains(f));
+    out.push(match first {
+        Some(f) if Some(f) == p.formats.first() => line(
+            Status::Ok,
+            format!("formats: {} offered (the profile's first choice)", f.name()),
+            None,
+        ),
+        Some(f) => line(
+            Status::Warn,
+            format!(
+                "formats: {} is used; the profile prefers {} (offered: {})",
+                f.name(),
+                wanted[0],
+                offered.join(", ")
+            ),
+            Some(format!(
+                "a different device or driver than the profile's ({}); check `periscope detect`",
+                r.driver
+            )),
+        ),
+        None => line(
+            Status::Fail,
+            format!(
+                "formats: none of {} offered by {} (offers: {})",
+                wanted.join(", "),
+                r.driver,
+                if offered.is_empty() { "nothing periscope takes".into() } else { offered.join(", ") }
+            ),
+            Some("set capture.formats in the profile to what the device offers, or pick another profile".into()),
+        ),
+    });
+    let Some(hdmi) = &r.hdmi else {
+        if p.bridge.is_some() {
+            out.push(line(
+                Status::Fail,
+                format!(
+                    "edid, signal: {} ({}) has no HDMI (DV timings) input",
+                    p.device, r.driver
+                ),
+                Some(missing_bridge_input_fix(p)),
+            ));
+        } else {
+            out.push(line(
+                Status::Skip,
+                "signal: a UVC device reports none (no frames shows as the no-signal card)",
+                None,
+            ));
+        }
+        return;
+    };
+    let want = p.edid.load().ok().flatten();
+    out.push(match (&hdmi.edid, &want) {
+        (None, _) => line(
+            Status::Fail,
+            "edid: none set, so the source sees no display (hot-plug stays low)",
+            Some(format!(
+                "start periscope (it writes the EDID), or: periscope edid > /tmp/edid.hex && v4l2-ctl -d {} --set-edid=file=/tmp/edid.hex",
+                p.device
+            )),
+        ),
+        (Some(have), Some(want)) if edid::same_ignoring_physical_address(have, want) => line(
+            Status::Ok,
+            format!("edid: the profile's ({})", describe_edid(have)),
+            None,
+        ),
+        (Some(have), Some(_)) => line(
+            Status::Warn,
+            format!("edid: another EDID is set ({}); periscope writes the profile's at start", describe_edid(have)),
+            None,
+        ),
+        (Some(have), None) => line(
+            Status::Ok,
+            format!("edid: set ({}); the profile keeps the device's", describe_edid(have)),
+            None,
+        ),
+    });
+    out.push(match &hdmi.signal {
+        SignalReport::Locked(mode) => line(Status::Ok, format!("signal: {mode}"), None),
+        SignalReport::NoSignal => line(
+            Status::Fail,
+            "signal: none (ENOLINK)",
+            Some("switch the target on or wake it, check the HDMI cable, and make the target use this output".into()),
+        ),
+        SignalReport::NoSync => line(
+            Status::Fail,
+            "signal: present but no sync (ENOLCK)",
+            Some("check the cable (short, well seated); wait while the target switches modes".into()),
+        ),
+        SignalReport::OutOfRange(mode) => line(
+            Status::Fail,
+            format!(
+                "signal: out of range{}",
+                mode.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+            ),
+            Some("set the target to 1920x1080 at 50 Hz or less (the EDID's modes), or pick the 720p60 EDID (capture.edid / --edid)".into()),
+        ),
+        SignalReport::Unknown(e) => line(
+            Status::Warn,
+            format!("signal: the query failed: {e}"),
+            None,
+        ),
+    });
+}
+
+/// Monitor name and preferred mode of an EDID, for a report line.
+fn describe_edid(e: &[u8]) -> String {
+    let name = edid::monitor_name(e).unwrap_or_else(|| "no name".into());
+    match edid::preferred_mode(e) {
+        Some((w, h, hz)) => format!("\"{name}\", preferred {w}x{h}@{hz}"),
+        None => format!("\"{name}\""),
+    }
+}
+
+fn missing_bridge_input_fix(p: &HwProfile) -> String {
+    format!(
+        "{} should be the {} receiver's node; `v4l2-ctl --list-devices` shows which one it is",
+        p.device,
+        p.bridges.join(" or ")
+    )
 }
 
 fn video(p: &HwProfile, s: &Snapshot, me: &Identity, out: &mut Vec<Check>) {

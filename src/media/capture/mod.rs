@@ -67,6 +67,45 @@ pub struct SourceInfo {
     pub fps: u32,
 }
 
+/// What `periscope doctor` learns from an open capture device, read-only (nothing is set or
+/// written): its driver, the formats it offers that periscope takes, and for an HDMI input
+/// its EDID and signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceReport {
+    /// The driver (VIDIOC_QUERYCAP).
+    pub driver: String,
+    /// The card name.
+    pub card: String,
+    /// Offered formats periscope takes natively, in the device's order.
+    pub formats: Vec<PixelFormat>,
+    /// The HDMI (DV-timings) input, if the current input is one.
+    pub hdmi: Option<HdmiReport>,
+}
+
+/// An HDMI input's EDID and signal, as `DeviceReport` carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HdmiReport {
+    /// The EDID the input holds (`None`: none, so the source sees no display).
+    pub edid: Option<Vec<u8>>,
+    /// What the input receives.
+    pub signal: SignalReport,
+}
+
+/// An HDMI input's signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalReport {
+    /// A stable signal, named like `1920x1080p60`.
+    Locked(String),
+    /// No signal (ENOLINK).
+    NoSignal,
+    /// No sync (ENOLCK).
+    NoSync,
+    /// Out of range (ERANGE), with the mode seen if known.
+    OutOfRange(Option<String>),
+    /// The query failed otherwise.
+    Unknown(String),
+}
+
 /// Why a source gave no frame. Callers branch on these (blank card, retry, reopen).
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {

@@ -222,6 +222,29 @@ impl DvInput {
         }
     }
 
+    /// The input's EDID (`None`: it has none, so a TC358743 keeps hot-plug low). Reads only.
+    pub fn read_edid(&self) -> io::Result<Option<Vec<u8>>> {
+        // SAFETY: all-zero is a valid v4l2_edid; with `blocks` 0 the driver only reports
+        // how many blocks it holds and writes no bytes.
+        let mut count: v4l2_edid = unsafe { std::mem::zeroed() };
+        count.pad = self.input;
+        // SAFETY: G_EDID with zero blocks writes only the struct, which outlives the call.
+        unsafe { ioctl(self.fd, vidioc::VIDIOC_G_EDID, &mut count) }?;
+        let blocks = count.blocks.min(crate::media::edid::MAX_BLOCKS as u32);
+        if blocks == 0 {
+            return Ok(None);
+        }
+        let mut bytes = vec![0u8; blocks as usize * crate::media::edid::BLOCK];
+        // SAFETY: as above.
+        let mut get: v4l2_edid = unsafe { std::mem::zeroed() };
+        (get.pad, get.blocks, get.edid) = (self.input, blocks, bytes.as_mut_ptr());
+        // SAFETY: G_EDID writes at most `blocks` * 128 bytes into `bytes`, which holds that
+        // many and outlives the call.
+        unsafe { ioctl(self.fd, vidioc::VIDIOC_G_EDID, &mut get) }?;
+        bytes.truncate(get.blocks.min(blocks) as usize * crate::media::edid::BLOCK);
+        Ok((!bytes.is_empty()).then_some(bytes))
+    }
+
     /// What the input receives now.
     pub fn query(&self) -> io::Result<Signal> {
         // SAFETY: all-zero is a valid v4l2_dv_timings.

@@ -36,7 +36,10 @@ use v4l::video::capture::Parameters;
 use v4l::video::Capture;
 use v4l::{Device, Format, FourCC, Timestamp};
 
-use super::{CaptureError, CaptureRequest, CaptureSource, SourceInfo, DEFAULT_FORMAT_ORDER};
+use super::{
+    CaptureError, CaptureRequest, CaptureSource, DeviceReport, HdmiReport, SignalReport,
+    SourceInfo, DEFAULT_FORMAT_ORDER,
+};
 use crate::media::{CaptureTime, PixelFormat, RawFrame};
 use dv::{DvInput, Signal, Timings};
 
@@ -320,6 +323,38 @@ fn hdmi_input(
             "capture: no source-change events; the signal is re-queried every second");
     }
     Ok(Some((input, timings)))
+}
+
+/// What `periscope doctor` reports of `path`: opened, asked, closed; nothing set or written
+/// (periscope may be streaming from it meanwhile).
+pub fn inspect(path: &str) -> Result<DeviceReport, CaptureError> {
+    let err = |e| capture_error(path, e);
+    let device = Device::with_path(path).map_err(err)?;
+    let caps = guarded(|| device.query_caps()).map_err(err)?;
+    let formats = offered_fourccs(&device)
+        .map_err(err)?
+        .iter()
+        .filter_map(pixel_format)
+        .collect();
+    let hdmi = match DvInput::probe(device.handle()).map_err(err)? {
+        None => None,
+        Some(input) => Some(HdmiReport {
+            edid: input.read_edid().map_err(err)?,
+            signal: match input.query() {
+                Ok(Signal::Locked(t, _)) => SignalReport::Locked(t.name()),
+                Ok(Signal::NoSignal) => SignalReport::NoSignal,
+                Ok(Signal::NoSync) => SignalReport::NoSync,
+                Ok(Signal::OutOfRange(t)) => SignalReport::OutOfRange(t.map(|t| t.name())),
+                Err(e) => SignalReport::Unknown(e.to_string()),
+            },
+        }),
+    };
+    Ok(DeviceReport {
+        driver: caps.driver,
+        card: caps.card,
+        formats,
+        hdmi,
+    })
 }
 
 /// Lists what `path` offers in the formats we take natively. A stepwise size range is listed

@@ -540,18 +540,59 @@ fn frame_data(
         if !src.starts_with(&[0xFF, 0xD8]) {
             return Err("not a JPEG (no SOI marker)");
         }
-        // Stale or padded buffers carry junk after the EOI marker (v4l2loopback's first frame).
-        let end = match src.ends_with(&[0xFF, 0xD9]) {
-            true => src.len(),
-            false => src
-                .windows(2)
+        // Stale or padded buffers carry junk after the image: an older, longer frame's tail
+        // (v4l2loopback hands a new reader such a first buffer) or zeros. The image ends at
+        // the EOI its segments lead to; a JPEG too broken to walk ends at its last EOI.
+        let end = jpeg_end(src).unwrap_or_else(|| {
+            src.windows(2)
                 .rposition(|m| m == [0xFF, 0xD9])
-                .map_or(src.len(), |i| i + 2),
-        };
+                .map_or(src.len(), |i| i + 2)
+        });
         return Ok(Bytes::copy_from_slice(&src[..end]));
     }
     let out = pack_rows(format, size, stride, src).ok_or("frame shorter than its format needs")?;
     Ok(Bytes::from(out))
+}
+
+/// Where the JPEG image starting at `src[0]` (SOI) ends: just past the EOI reached by walking
+/// its marker segments and entropy-coded scans. `None` if the walk runs off the data.
+fn jpeg_end(src: &[u8]) -> Option<usize> {
+    let mut i = 2; // past SOI
+    loop {
+        if *src.get(i)? != 0xFF {
+            return None;
+        }
+        while *src.get(i + 1)? == 0xFF {
+            i += 1; // fill bytes
+        }
+        let marker = *src.get(i + 1)?;
+        i += 2;
+        match marker {
+            0xD9 => return Some(i),
+            0x01 | 0xD0..=0xD7 => {}
+            _ => {
+                let len = usize::from(u16::from_be_bytes([*src.get(i)?, *src.get(i + 1)?]));
+                if len < 2 {
+                    return None;
+                }
+                i += len;
+                if marker == 0xDA {
+                    // Entropy-coded data: runs to the next marker that is neither a stuffed
+                    // 0xFF00 nor a restart marker.
+                    loop {
+                        let at = i + src.get(i..)?.iter().position(|&b| b == 0xFF)?;
+                        match *src.get(at + 1)? {
+                            0x00 | 0xD0..=0xD7 | 0xFF => i = at + 1,
+                            _ => {
+                                i = at;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Copies planes whose rows are `stride` bytes apart (I420's chroma planes at `stride / 2`,
@@ -701,6 +742,43 @@ mod tests {
             frame_data(Mjpeg, (64, 64), 0, truncated).as_deref(),
             Ok(truncated)
         );
+    }
+
+    #[test]
+    fn a_jpeg_ends_at_its_own_eoi_not_a_stale_frames() {
+        // SOI, a COM segment holding FF D9, SOS (3-byte header), entropy data with a stuffed
+        // FF 00 and a restart marker, EOI; then the tail of an older frame with its own EOI.
+        let image = [
+            0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x04, 0xFF, 0xD9, 0xFF, 0xDA, 0x00, 0x03, 0x01, 0x12,
+            0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0xD9,
+        ];
+        let stale = [0x77, 0x88, 0xFF, 0x00, 0x99, 0xFF, 0xD9, 0, 0];
+        let buffer = [&image[..], &stale[..]].concat();
+        assert_eq!(jpeg_end(&image), Some(image.len()));
+        assert_eq!(
+            frame_data(Mjpeg, (64, 64), 0, &buffer).as_deref(),
+            Ok(&image[..])
+        );
+        // Too broken to walk (a segment length running off the end): the last EOI stands.
+        let broken = [0xFF, 0xD8, 0xFF, 0xE0, 0x7F, 0xFF, 1, 0xFF, 0xD9, 0];
+        assert_eq!(jpeg_end(&broken), None);
+        assert_eq!(
+            frame_data(Mjpeg, (64, 64), 0, &broken).as_deref(),
+            Ok(&broken[..9])
+        );
+        // A real JPEG from turbojpeg, with junk after it.
+        let mut c = turbojpeg::Compressor::new().unwrap();
+        let pixels = vec![128u8; 32 * 16 * 3];
+        let img = turbojpeg::Image {
+            pixels: &pixels[..],
+            width: 32,
+            pitch: 32 * 3,
+            height: 16,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        let jpeg = c.compress_to_vec(img).unwrap();
+        let padded = [&jpeg[..], &[0xFF, 0xD9, 1, 2][..]].concat();
+        assert_eq!(jpeg_end(&padded), Some(jpeg.len()));
     }
 
     #[test]

@@ -139,9 +139,8 @@ pub struct HwProfile {
     /// The EDID written to an HDMI (DV-timings) input at start (`capture.edid`; default
     /// the built-in 1080p50). Inputs without DV timings (UVC dongles) ignore it.
     pub edid: EdidChoice,
-    /// The H.264 encoder this build uses: the chain's `openh264` fallback.
-    pub h264: String,
-    /// The H.264 encoder chain, most preferred first, ending with `openh264`.
+    /// The H.264 encoder chain, most preferred first, ending with `openh264` (`app` takes
+    /// the first that works on this machine).
     pub h264_chain: Vec<String>,
     /// The USB gadget, for boards with an OTG port.
     pub usb: Option<UsbProfile>,
@@ -271,7 +270,6 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
         resolutions,
         fps: raw.capture.fps,
         edid,
-        h264: "openh264".into(),
         h264_chain,
         usb,
         board,
@@ -493,10 +491,7 @@ mod tests {
         let p = by_name("rpi4-tc358743").unwrap();
         assert_eq!(p.formats[0], PixelFormat::Uyvy);
         assert_eq!(p.h264_chain, ["v4l2h264enc", "openh264"]);
-        assert_eq!(
-            (p.h264.as_str(), p.bridge.as_deref()),
-            ("openh264", Some("tc358743"))
-        );
+        assert_eq!(p.bridge.as_deref(), Some("tc358743"));
         assert_eq!(p.edid, EdidChoice::Builtin("1080p50"));
         assert_eq!(p.usb.unwrap().endpoint_budget, 9);
         assert_eq!(p.overlays[0].snippet, "dtoverlay=tc358743");

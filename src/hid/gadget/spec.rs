@@ -146,7 +146,8 @@ pub struct GadgetSpec {
     pub serial: String,
     /// Functions in interface order.
     pub functions: Vec<FunctionSpec>,
-    /// Endpoints the UDC offers besides ep0 (Raspberry Pi dwc2: 8 in all, PiKVM budgets 9).
+    /// Endpoints the UDC offers besides ep0, IN and OUT counted together with PiKVM's costs
+    /// (Raspberry Pi dwc2: 7 IN + 7 OUT in hardware; the profiles budget 9, as PiKVM does).
     pub endpoint_budget: u32,
     /// `auto` (the first UDC) or a UDC name such as `fe980000.usb`.
     pub udc: String,

@@ -234,7 +234,9 @@ fn doctor(root: &std::path::Path, profile: &str) -> anyhow::Result<()> {
     let snap = snapshot::read(root);
     // On the live system the capture device itself is asked (read-only) for its formats,
     // EDID and signal; a captured or fake tree has no device to ask.
-    let live = (root == std::path::Path::new("/") && p.device.starts_with("/dev/"))
+    // A missing node is the video check's failure already.
+    let here = root == std::path::Path::new("/");
+    let live = (here && p.device.starts_with("/dev/") && std::path::Path::new(&p.device).exists())
         .then(|| inspect(&p.device));
     let checks = doctor::check_live(&p, &snap, &snapshot::Identity::current(), live.as_ref());
     let out = format!(

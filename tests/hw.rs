@@ -264,8 +264,9 @@ async fn until_card(client: &mut WhepClient, card: &[u8], bound: Duration) -> us
     panic!("no picture like the card in {seen} pictures (closest mean difference {best:.1})");
 }
 
-/// vivid's HDMI input behaves as a TC358743: periscope writes its EDID (the input reports
-/// no signal without one), captures at the signal's DV timings, shows viewers the "no signal"
+/// vivid's HDMI input behaves as a TC358743: with a TC358743-like profile
+/// (tests/vm/cases/profiles/vivid-hdmi.toml: UYVY first, EDID 1080p50) periscope writes its
+/// EDID (the input reports no signal without one), captures UYVY at the signal's DV timings, shows viewers the "no signal"
 /// and "out of range" cards when vivid's signal mode says so, and then streams at new timings
 /// (1280x720) on the same WHEP session, with no restart, stall or USB reset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,6 +276,8 @@ async fn hdmi_signal_changes_show_the_card_then_stream_at_the_new_timings() {
     let mut vm = Vm::boot_with_files(
         "dv.sh",
         &[
+            "--profile",
+            "/cases/profiles/vivid-hdmi.toml",
             "--fps",
             "30",
             "--hid",
@@ -302,6 +305,11 @@ async fn hdmi_signal_changes_show_the_card_then_stream_at_the_new_timings() {
     );
     let state = get_state(&http, &base).await;
     assert_eq!(state["capture_state"], "streaming", "{state}");
+    assert_eq!(
+        (&state["profile"], &state["format"]),
+        (&"vivid-hdmi".into(), &"UYVY".into()),
+        "the profile's first format: {state}"
+    );
 
     // 1. The EDID on the input is periscope's default; then the signal goes away.
     go_ahead(go).await;

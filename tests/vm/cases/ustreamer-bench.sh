@@ -1,0 +1,134 @@
+#!/bin/sh
+# Guest case of scripts/bench-ustreamer (a benchmark, not a test): periscope and uStreamer
+# serve MJPEG from the same V4L2 device, one after the other in this one boot, while the host
+# reads each one's stream (tests/vm/mjpeg_bench_reader.py).
+#
+#   ustreamer-bench.sh PHASE...      PHASE = SOURCE:SERVER[:idle], SOURCE mjpeg|raw,
+#                                    SERVER periscope|ustreamer; every mjpeg phase first;
+#                                    `idle`: the host reads no stream in that window
+#
+# mjpeg: v4l2loopback's /dev/video10 fed 1280x720 JPEGs at BENCH_FPS by mjpeg-feed (each
+#        stamped with its sequence number): both servers pass the device's JPEGs through.
+# raw:   vivid's HDMI input at 1280x720 in UYVY: both servers encode JPEG (quality 80).
+#
+# For each phase: starts the server, prints `READY PHASE` once it listens; the host's first
+# connection to TCP 9000 opens the measuring window, its second closes it; then prints
+# `RESULT PHASE cpu_ticks=N window_cs=N busy_pct=N rss_kb=N threads=N` (the server's utime +
+# stime in 1/100 s over the window, from /proc/PID/stat) and stops the server.
+# Files: /bench/v4l2loopback.ko, /bench/mjpeg-feed, /bench/frames/*.jpg, /usr/bin/ustreamer,
+# /usr/bin/v4l2-ctl, /usr/bin/periscope, /cases/profiles/vivid-hdmi.toml.
+# Env: PERISCOPE_ADMIN_PASSWORD, BENCH_FPS (30).
+. /vm/lib.sh
+B=/bench
+FPS=${BENCH_FPS:-30}
+LOOP=/dev/video10
+VIVID=/dev/video0
+feed="" pid=""
+
+fail() {
+  echo "FAIL: $*"
+  for f in /tmp/server.log /tmp/feed.log; do
+    [ -f $f ] && { echo "--- $f"; tail -n 20 $f; }
+  done
+  dmesg | tail -n 5
+  exit 1
+}
+
+start_feed() {
+  [ -n "$feed" ] && return 0
+  modprobe videodev || fail "modprobe videodev"
+  # exclusive_caps=1: a capture node only while the writer streams, as a card with a source.
+  insmod $B/v4l2loopback.ko devices=1 video_nr=10 exclusive_caps=1 max_buffers=8 \
+    'card_label="bench MJPEG"' || fail "insmod v4l2loopback"
+  vm_wait $LOOP 10 || fail "no $LOOP"
+  $B/mjpeg-feed $LOOP $B/frames "$FPS" > /tmp/feed.log 2>&1 &
+  feed=$!
+  vm_wait_grep /tmp/feed.log 'mjpeg-feed:' 30 || fail "mjpeg-feed did not start"
+  grep -q 'mjpeg-feed: streaming' /tmp/feed.log || fail "mjpeg-feed could not stream"
+  cat /tmp/feed.log
+}
+
+stop_feed() {
+  [ -n "$feed" ] || return 0
+  kill "$feed"; wait "$feed" 2> /dev/null; feed=""
+}
+
+# listening HEXPORT: true once a socket listens on that TCP port (/proc/net/tcp, no tools).
+listening() { grep -q ":$1 00000000:0000 0A" /proc/net/tcp 2> /dev/null; }
+
+# start_server SOURCE SERVER: sets pid; returns once the server listens.
+start_server() {
+  case $1 in mjpeg) dev=$LOOP;; raw) dev=$VIVID;; *) fail "source $1";; esac
+  name=$2
+  case $2 in
+    periscope)
+      port=20FB   # 8443
+      set -- --listen 0.0.0.0:8443 --state-dir /tmp/state --hid none --fps "$FPS" \
+        --resolution 1280x720 --source "$dev"
+      [ "$dev" = $VIVID ] && set -- "$@" --profile /cases/profiles/vivid-hdmi.toml
+      mkdir -p /tmp/state
+      periscope "$@" > /tmp/server.log 2>&1 &
+      pid=$!;;
+    ustreamer)
+      port=1F90   # 8080
+      # --buffers 4: what periscope asks for (v4l2loopback's ring shrinks to the smallest
+      # REQBUFS any reader made, for good).
+      # MJPEG: no --desired-fps (the feed paces at BENCH_FPS; with it uStreamer skipped a
+      # third of the frames). vivid's input runs at 60 Hz: 30 as periscope's --fps.
+      set -- --device "$dev" --resolution 1280x720 --buffers 4 --host 0.0.0.0 --port 8080
+      if [ "$dev" = $LOOP ]; then set -- "$@" --format MJPEG --encoder hw
+      else set -- "$@" --format UYVY --dv-timings --desired-fps "$FPS" --encoder cpu \
+        --quality 80 --workers 1; fi
+      ustreamer "$@" > /tmp/server.log 2>&1 &
+      pid=$!;;
+    *) fail "server $2";;
+  esac
+  echo "start: $name $*"
+  _vm_deadline 60 up
+  until listening $port; do
+    kill -0 "$pid" 2> /dev/null || fail "$name exited"
+    _vm_expired up && fail "$name not listening after 60 s"
+    sleep 0.1
+  done
+}
+
+# snap PREFIX: the server's CPU ticks, the guest's busy/total ticks, uptime (centiseconds).
+snap() {
+  read -r _ u n s i w q sq st _ < /proc/stat
+  _vm_now
+  eval "${1}_cpu=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
+  eval "${1}_busy=$((u + n + s + q + sq + st)) ${1}_all=$((u + n + s + i + w + q + sq + st)) ${1}_up=$VM_NOW"
+}
+
+for t in periscope ustreamer; do command -v $t > /dev/null || fail "no $t in the guest"; done
+ustreamer --version > /dev/null 2>&1 || fail "ustreamer does not run: $(ustreamer --version 2>&1 | head -n 2)"
+echo "ustreamer $(ustreamer --version), $(periscope --version 2>/dev/null || echo periscope)"
+
+for phase in "$@"; do
+  src=${phase%%:*} srv=${phase#*:}; srv=${srv%%:*}
+  case $src in
+    mjpeg) start_feed;;
+    raw)
+      stop_feed
+      if command -v v4l2-ctl > /dev/null; then
+        vm_vivid_timings 1280x720p60 $VIVID > /dev/null || fail "vivid timings 1280x720p60"
+      fi;;
+  esac
+  start_server "$src" "$srv"
+  echo "READY $phase"
+  nc -l -p 9000 > /dev/null    # the host opens the window...
+  snap a
+  nc -l -p 9000 > /dev/null    # ...and closes it
+  snap b
+  kill -0 "$pid" 2> /dev/null || fail "$srv died during $phase"
+  rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
+  threads=$(ls "/proc/$pid/task" | wc -l)
+  # shellcheck disable=SC2154  # a_* and b_* come from snap's eval
+  echo "RESULT $phase cpu_ticks=$((b_cpu - a_cpu)) window_cs=$((b_up - a_up))" \
+    "busy_pct=$(( 100 * (b_busy - a_busy) / (b_all - a_all + 1) )) rss_kb=$rss threads=$threads"
+  grep -iE 'error|warn|using|fps' /tmp/server.log | head -n 6
+  kill "$pid"; wait "$pid" 2> /dev/null; pid=""
+  sleep 1   # the device is free again before the next opener
+done
+stop_feed
+echo "DONE"

@@ -20,6 +20,7 @@ import { FrameProbe } from './probe.js';
 import { buildKeysMenu, closeOnOutsideClick, comboMessages } from './keys-menu.js';
 import { PasteBox, defaultLayout } from './paste.js';
 import { Fullscreen } from './fullscreen.js';
+import { StatsOverlay } from './stats.js';
 
 /** Period of GET /api/state polling when no /ws pushes state (MJPEG fallback). */
 const STATE_POLL_MS = 2000;
@@ -122,6 +123,7 @@ function startViewer(state) {
     escReleases: () => !ui.fullscreen?.keyboardLocked,
   });
   setupControls();
+  setupStats();
   applyState(state);
   $('logout').hidden = false;
   $('logout').addEventListener('click', signOut);
@@ -133,6 +135,19 @@ function startViewer(state) {
   if (!webrtcAvailable()) return useFallback('this browser has no RTCPeerConnection');
   ui.probe = new FrameProbe(P, isTestPattern).watchVideo(video);
   startWebRtc(video);
+}
+
+/** The stats overlay: the "Stats" button, or ?stats=1 to open with it shown. */
+function setupStats() {
+  const page = () => ({ ...P, framesPerSecond: ui.probe?.framesPerSecond });
+  const overlay = new StatsOverlay($('stats'), page);
+  const button = $('stats-toggle');
+  const set = (on) => button.setAttribute('aria-pressed', String(on));
+  button.addEventListener('click', () => set(overlay.toggle()));
+  if (new URLSearchParams(window.location.search).get('stats') === '1') {
+    overlay.show();
+    set(true);
+  }
 }
 
 /** The input controls in the header: mouse mode, special keys, paste, release, fullscreen. */

@@ -555,6 +555,29 @@ async function checkFullscreen(page) {
   return `fullscreen on #screen, navigator.keyboard ${hasLock ? 'lock() then unlock() on exit' : 'not offered by this browser'} ("${text}")`;
 }
 
+/** The Stats button shows the overlay: server stages from /metrics with numbers in ms, and
+ * the page's own arrival latency from the strip; clicking again hides it. */
+async function checkStats(page) {
+  await uncapture(page);
+  await page.click('#stats-toggle');
+  const rows = async () =>
+    page.evaluate(() =>
+      Object.fromEntries([...document.querySelectorAll('#stats tr')].map((tr) => [...tr.cells].map((c) => c.textContent))),
+    );
+  const ready = await poll(async () => {
+    const r = await rows();
+    return /^\d+\.\d ms$/.test(r['capture → encoded'] ?? '') && /^\d+ ms$/.test(r['reaches page'] ?? '') &&
+      /^\d+\.\d$/.test(r['frames/s encoded'] ?? '') && Number(r['frames/s encoded']) > 0
+      ? r
+      : null;
+  }, 8000, 250);
+  assert(ready, `stats overlay rows: ${JSON.stringify(await rows())}`);
+  assert((await page.getAttribute('#stats-toggle', 'aria-pressed')) === 'true', 'Stats button not pressed');
+  await page.click('#stats-toggle');
+  assert(await page.isHidden('#stats'), 'the overlay stays after the second click');
+  return `capture → encoded ${ready['capture → encoded']}, encoded → sent ${ready['encoded → sent']}, reaches page ${ready['reaches page']}, ${ready['frames/s encoded']} frames/s encoded`;
+}
+
 /** Signed in as `viewer` through the form: "view only", no controls, no capture, nothing typed. */
 async function checkViewOnly(browser) {
   assert(VIEWER_PASSWORD, 'PERISCOPE_VIEWER_PASSWORD is not set');
@@ -691,6 +714,7 @@ async function main() {
     await check('3f relative mouse (pointer lock) sends batched mouse_rel', () => checkRelativeMouse(page));
     await check('3g fullscreen takes the Keyboard Lock and gives it back', () => checkFullscreen(page));
     await check('3h a viewer session is view only', () => checkViewOnly(browser));
+    await check('3i the Stats overlay shows server stages and page latency', () => checkStats(page));
     await check('4a /mjpeg.html shows MJPEG frames', () => checkMjpegPage(context));
     await check('4b /?mjpeg=1 falls back to MJPEG', () => checkForcedFallback(context));
     await check('5 unauthenticated /stream.mjpeg is refused', () => checkUnauthenticated('/stream.mjpeg'));

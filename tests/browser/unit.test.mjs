@@ -68,3 +68,45 @@ test('pictureCoords takes the letterbox out', () => {
   // Unknown intrinsic size: the whole element.
   assert.deepEqual(pictureCoords(wide, 0, 0, 400, 150), { x: 0.25, y: 0.25 });
 });
+
+import { parseMetrics, statRows } from '../../frontend/src/stats.js';
+
+test('parseMetrics reads names with labels and skips comments and junk', () => {
+  const m = parseMetrics(
+    '# HELP x y\n# TYPE x gauge\nperiscope_a 1.5\nperiscope_b{stream="h264"} 2\nnot a number here\n\n',
+  );
+  assert.equal(m.get('periscope_a'), 1.5);
+  assert.equal(m.get('periscope_b{stream="h264"}'), 2);
+  assert.equal(m.size, 2);
+});
+
+test('statRows turns two samples and the page record into stage rows', () => {
+  const before = parseMetrics(
+    'periscope_encoded_frames_total{stream="h264"} 100\nperiscope_webrtc_bytes_sent_total 1000\n',
+  );
+  const now = parseMetrics(
+    [
+      'periscope_capture_to_publish_seconds_last{stream="h264"} 0.0026',
+      'periscope_encode_seconds_last{stream="h264"} 0.0012',
+      'periscope_webrtc_send_seconds_last 0.0001',
+      'periscope_encoded_frames_total{stream="h264"} 130',
+      'periscope_webrtc_bytes_sent_total 251000',
+      'periscope_keyframes_total{stream="h264"} 3',
+      'periscope_viewers{stream="h264"} 2',
+    ].join('\n'),
+  );
+  const page = { latencies: [{ receive: 6, display: 20 }, { receive: 8, display: null }, { receive: 7, display: 30 }], framesPerSecond: 30 };
+  const rows = Object.fromEntries(statRows(now, before, 1, page));
+  assert.equal(rows['capture → encoded'], '2.6 ms');
+  assert.equal(rows['  of which encode'], '1.2 ms');
+  assert.equal(rows['encoded → sent'], '0.1 ms');
+  assert.equal(rows['reaches page'], '7 ms');
+  assert.equal(rows['displayed'], '25 ms');
+  assert.equal(rows['frames/s encoded'], '30.0');
+  assert.equal(rows['sent (all viewers)'], '2000 kbit/s');
+  assert.equal(rows['keyframes'], '3');
+  assert.equal(rows['H.264 viewers'], '2');
+  const first = Object.fromEntries(statRows(now, null, 0, { latencies: [] }));
+  assert.equal(first['frames/s encoded'], '—');
+  assert.equal(first['reaches page'], '— (no strip)');
+});

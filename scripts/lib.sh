@@ -51,3 +51,32 @@ node_deps() {
   command -v node >/dev/null 2>&1 || apt_install nodejs
   command -v npm >/dev/null 2>&1 || apt_install npm
 }
+
+# The real WHIP server tests/whip.rs pushes to: Janus 1.1.2 (Debian's `janus`, the WebRTC
+# gateway) behind meetecho's simple-whip-server (Debian's `simple-whip-server`, which drives
+# Janus's VideoRoom over its WebSocket API). The Debian package's Node.js dependencies conflict
+# with a Node that is not Debian's, so its files are unpacked with `apt-get download` into the
+# target directory and its modules (the majors Debian ships) come from npm. Sets
+# PERISCOPE_WHIP_SERVER to that directory.
+whip_server_deps() {
+  apt_install janus iproute2 || return 1
+  node_deps || return 1
+  local dir
+  dir="$(target_dir)/simple-whip-server"
+  if [ ! -f "$dir/src/whip-janus.js" ] || [ ! -d "$dir/node_modules/websocket" ]; then
+    local tmp
+    tmp="$(mktemp -d)" && chmod 755 "$tmp"  # apt's download user writes there
+    echo "periscope: installing simple-whip-server (Debian package, unpacked) into $dir" >&2
+    if ! (cd "$tmp" && apt-get download simple-whip-server >/dev/null &&
+          dpkg-deb -x simple-whip-server_*.deb x); then
+      rm -rf "$tmp"; return 1
+    fi
+    rm -rf "$dir" && mkdir -p "$dir" &&
+      cp -r "$tmp/x/usr/share/simple-whip-server/src" "$dir/" &&
+      rm -f "$dir/src/config.js"  # a link to /etc; each test writes its own
+    rm -rf "$tmp"
+    (cd "$dir" && npm install --no-save --no-audit --no-fund --ignore-scripts --loglevel=error \
+      express@4 body-parser@1 cors@2 colors@1.4.0 debug@4 async@3 websocket@1.0.34) || return 1
+  fi
+  export PERISCOPE_WHIP_SERVER="$dir"
+}

@@ -12,6 +12,7 @@ use crate::media::encode::Encoder;
 use crate::media::pipeline::{Pipeline, SourceFactory};
 use crate::metrics::{render, sample, Sample};
 use crate::profile::{self, HwProfile};
+use crate::transport::webrtc::whip::WhipPush;
 use crate::transport::webrtc::{WebRtcConfig, WebRtcHost};
 use anyhow::Context;
 use periscope_signaling::StateSource;
@@ -30,6 +31,8 @@ pub struct Running {
     /// The pipeline (for stopping its threads).
     pub pipeline: Arc<std::sync::Mutex<Pipeline>>,
     server: tokio::task::JoinHandle<()>,
+    /// The WHIP push task (ends after deleting its resource).
+    whip: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -37,6 +40,10 @@ impl Running {
     pub async fn shutdown(self) {
         self.cancel.cancel();
         let _ = self.server.await;
+        if let Some(whip) = self.whip {
+            // Bounded: the DELETE has its own 3 s limit.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), whip).await;
+        }
         let pipeline = Arc::clone(&self.pipeline);
         let _ = tokio::task::spawn_blocking(move || {
             if let Ok(mut p) = pipeline.lock() {
@@ -97,8 +104,22 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     let hid_backend = hid::open(&cfg.hid, profile.usb.as_ref(), cfg.hid_options)?;
     let hid = HidHandle::spawn(hid_backend, cfg.keyboard_layout, cancel.clone());
 
-    let webrtc =
-        WebRtcHost::new(webrtc_config(&cfg), Arc::clone(&pipeline.h264), hid.clone()).await?;
+    let rtc_cfg = webrtc_config(&cfg);
+    // A start that fails after this point stops the push (and the HID worker) again.
+    let stop_on_error = cancel.clone().drop_guard();
+    let whip = cfg.whip.clone().map(|w| {
+        WhipPush::start(
+            w,
+            Arc::clone(&pipeline.h264),
+            rtc_cfg.bind_ips.clone(),
+            cancel.clone(),
+        )
+    });
+    let (whip, whip_task) = match whip {
+        Some((push, task)) => (Some(push), Some(task)),
+        None => (None, None),
+    };
+    let webrtc = WebRtcHost::new(rtc_cfg, Arc::clone(&pipeline.h264), hid.clone()).await?;
 
     let state = Arc::new(AppState {
         source: source_name,
@@ -111,6 +132,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         encoder: pipeline.h264_encoder,
         hid: hid.clone(),
         webrtc: Arc::clone(&webrtc),
+        whip,
     });
     let ctx = HttpContext {
         auth: Arc::new(Auth::new(hash, viewer_hash)),
@@ -138,12 +160,14 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         cancel.clone(),
     ));
 
+    stop_on_error.disarm();
     announce(addr, &origin);
     Ok(Running {
         addr,
         cancel,
         pipeline: Arc::new(std::sync::Mutex::new(pipeline)),
         server,
+        whip: whip_task,
     })
 }
 
@@ -365,6 +389,7 @@ struct AppState {
     encoder: &'static str,
     hid: HidHandle,
     webrtc: Arc<WebRtcHost>,
+    whip: Option<Arc<WhipPush>>,
 }
 
 impl StateSource for AppState {
@@ -391,6 +416,7 @@ impl StateSource for AppState {
             "profile": self.profile,
             "capture_error": error,
             "capture_state": self.capture.phase.lock().map_or("unknown", |p| p.name()),
+            "whip": self.whip.as_ref().map(|w| w.state_json()),
         })
     }
 }
@@ -598,6 +624,67 @@ impl MetricsSource for AppState {
             "gauge",
             w.last_latency_us as f64 / 1e6,
         ));
+        if let Some(whip) = &self.whip {
+            let w = whip.stats();
+            for (name, help, kind, value) in [
+                (
+                    "whip_connected",
+                    "1 while the WHIP push is connected.",
+                    "gauge",
+                    w.connected as u64,
+                ),
+                (
+                    "whip_attempts_total",
+                    "WHIP push attempts (offers POSTed).",
+                    "counter",
+                    w.attempts,
+                ),
+                (
+                    "whip_connects_total",
+                    "WHIP pushes that connected.",
+                    "counter",
+                    w.connects,
+                ),
+                (
+                    "whip_failures_total",
+                    "WHIP attempts that failed or pushes lost.",
+                    "counter",
+                    w.failures,
+                ),
+                (
+                    "whip_frames_sent_total",
+                    "Access units pushed by WHIP.",
+                    "counter",
+                    w.frames_sent,
+                ),
+                (
+                    "whip_frames_failed_total",
+                    "Access units the WHIP peer connection refused.",
+                    "counter",
+                    w.frames_failed,
+                ),
+                (
+                    "whip_keyframe_requests_total",
+                    "PLI/FIR received from the WHIP server.",
+                    "counter",
+                    w.keyframe_requests,
+                ),
+                (
+                    "whip_packets_sent_total",
+                    "UDP datagrams sent by the WHIP push.",
+                    "counter",
+                    w.packets_sent,
+                ),
+                (
+                    "whip_bytes_sent_total",
+                    "UDP payload bytes sent by the WHIP push.",
+                    "counter",
+                    w.bytes_sent,
+                ),
+            ] {
+                s.push(sample(name, help, kind, value as f64));
+            }
+        }
         render(&s)
     }
 }

@@ -80,6 +80,13 @@ pub struct Settings {
     /// device's) or an EDID file (binary or hex). Default: the profile's (1080p50).
     #[arg(long)]
     pub edid: Option<String>,
+    /// Push the H.264 stream by WHIP (RFC 9725) to this endpoint of a media server or SFU
+    /// (http:// or https://).
+    #[arg(long)]
+    pub whip_url: Option<String>,
+    /// Bearer token for --whip-url (also from PERISCOPE_WHIP_TOKEN).
+    #[arg(long, env = "PERISCOPE_WHIP_TOKEN", hide_env_values = true)]
+    pub whip_token: Option<String>,
 }
 
 impl Settings {
@@ -102,6 +109,8 @@ impl Settings {
             bitrate_kbps: self.bitrate_kbps.or(file.bitrate_kbps),
             max_sessions: self.max_sessions.or(file.max_sessions),
             edid: self.edid.or(file.edid),
+            whip_url: self.whip_url.or(file.whip_url),
+            whip_token: self.whip_token.or(file.whip_token),
         }
     }
 }
@@ -164,6 +173,8 @@ pub struct DaemonConfig {
     pub admin_password: Option<String>,
     /// The view-only user's password to set at start (from `PERISCOPE_VIEWER_PASSWORD`).
     pub viewer_password: Option<String>,
+    /// The WHIP push (`--whip-url`, `--whip-token`), if set.
+    pub whip: Option<crate::transport::webrtc::whip::WhipConfig>,
 }
 
 /// Parses `WxH`.
@@ -277,7 +288,24 @@ impl Settings {
             None => None,
             Some(s) => Some(EdidChoice::parse(&s).map_err(|e| bad("edid", &s, e))?),
         };
+        let whip = match (self.whip_url, self.whip_token) {
+            (None, None) => None,
+            (None, Some(_)) => return Err(bad("whip_token", "…", "needs whip_url")),
+            (Some(url), token) => {
+                let ok = reqwest::Url::parse(&url)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+                if !ok {
+                    let shown = crate::transport::webrtc::whip::redact(&url);
+                    return Err(bad("whip_url", shown, "an http:// or https:// URL"));
+                }
+                Some(crate::transport::webrtc::whip::WhipConfig {
+                    url,
+                    token: token.filter(|t| !t.is_empty()),
+                })
+            }
+        };
         Ok(DaemonConfig {
+            whip,
             edid,
             listen,
             source,
@@ -359,6 +387,30 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.key, "tls_key");
+        let e = v(Settings {
+            whip_url: Some("ftp://x/whip".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "whip_url");
+        let e = v(Settings {
+            whip_token: Some("secret".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "whip_token");
+        assert!(
+            !e.to_string().contains("secret"),
+            "the token is never echoed"
+        );
+        let c = v(Settings {
+            whip_url: Some("https://sfu.example/whip/room".into()),
+            whip_token: Some("t".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let whip = c.whip.expect("whip set");
+        assert_eq!(whip.token.as_deref(), Some("t"));
     }
 
     #[test]

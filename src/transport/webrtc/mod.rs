@@ -19,6 +19,7 @@ mod runtime;
 pub mod sdp;
 mod session;
 mod video;
+pub mod whip;
 
 use crate::hid::worker::HidHandle;
 use crate::media::fanout::FrameBus;

@@ -509,3 +509,105 @@ fn metric(text: &str, name: &str) -> f64 {
         .and_then(|(_, v)| v.trim().parse().ok())
         .unwrap_or(f64::NAN)
 }
+
+/// A WHIP server that answers nonsense: 201 with a Location but no SDP, then 500s. The push
+/// must log it, show it in /api/state, delete the resource it was given, keep retrying and
+/// never panic. Runs anywhere (loopback only, no Janus).
+#[tokio::test]
+async fn whip_push_survives_a_server_that_answers_nonsense() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use warp::Filter;
+    let posts = Arc::new(AtomicU32::new(0));
+    let deletes = Arc::new(AtomicU32::new(0));
+    let (p, d) = (Arc::clone(&posts), Arc::clone(&deletes));
+    let post = warp::post()
+        .and(warp::path!("whip"))
+        .and(warp::header::<String>("authorization"))
+        .map(move |auth: String| {
+            assert_eq!(
+                auth,
+                format!("Bearer {TOKEN}"),
+                "the token is sent as Bearer"
+            );
+            let n = p.fetch_add(1, Ordering::SeqCst);
+            let (status, body) = if n == 0 {
+                (201, "<html>this is not SDP</html>")
+            } else {
+                (500, "boom\r\nsecond line")
+            };
+            warp::http::Response::builder()
+                .status(status)
+                .header("location", "/whip/resource/1")
+                .body(body.to_string())
+                .expect("response")
+        });
+    let delete = warp::delete()
+        .and(warp::path!("whip" / "resource" / String))
+        .map(move |_id: String| {
+            d.fetch_add(1, Ordering::SeqCst);
+            warp::http::StatusCode::OK
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the fake WHIP server");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(warp::serve(post.or(delete)).incoming(listener).run());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = Settings {
+        listen: Some("127.0.0.1:0".into()),
+        source: Some("test-pattern".into()),
+        resolution: Some("320x240".into()),
+        hid: Some("none".into()),
+        profile: Some("test-pattern".into()),
+        state_dir: Some(dir.path().join("state")),
+        whip_url: Some(format!("http://{addr}/whip")),
+        whip_token: Some(TOKEN.into()),
+        ..Default::default()
+    };
+    let mut cfg = settings
+        .validate(dir.path().join("unused"))
+        .expect("valid settings");
+    cfg.admin_password = Some(common::PASSWORD.into());
+    let running = periscope::app::start(cfg).await.expect("daemon starts");
+    let base = format!("https://127.0.0.1:{}", running.addr.port());
+    let http = common::client();
+    let token = common::login(&http, &base).await;
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state: serde_json::Value = http
+            .get(format!("{base}/api/state"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("state")
+            .json()
+            .await
+            .expect("state JSON");
+        let error = state["whip"]["error"].as_str().unwrap_or("").to_string();
+        if posts.load(Ordering::SeqCst) >= 2 && error.contains("500") {
+            assert!(
+                error.contains("boom second line"),
+                "server text quoted on one line: {error}"
+            );
+            assert_ne!(state["whip"]["state"], "connected");
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no retry after the nonsense answer: {state}"
+        );
+        // Polling /api/state while the push backs off; bounded by `end`.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        deletes.load(Ordering::SeqCst),
+        1,
+        "the resource of the refused answer is deleted"
+    );
+    let m = metrics(&http, &base, &token).await;
+    assert!(metric(&m, "whip_failures_total") >= 2.0, "{m}");
+    assert_eq!(metric(&m, "whip_connects_total"), 0.0, "{m}");
+    running.shutdown().await;
+}

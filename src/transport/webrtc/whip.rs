@@ -561,12 +561,15 @@ fn without_url(e: &reqwest::Error) -> String {
 
 /// At most [`MAX_QUOTE`] characters of server text, on one line.
 fn quote(text: &str) -> String {
-    let one: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_QUOTE)
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
         .collect();
-    one.trim().to_string()
+    let one = words
+        .into_iter()
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    one.chars().take(MAX_QUOTE).collect()
 }
 
 /// The peer connection's events.
@@ -658,6 +661,6 @@ mod tests {
         let long = "a\r\nb".to_string() + &"x".repeat(1000);
         let q = quote(&long);
         assert!(q.len() <= MAX_QUOTE && !q.contains('\n'));
-        assert!(q.starts_with("a  b"));
+        assert!(q.starts_with("a b"));
     }
 }

@@ -67,7 +67,12 @@ whip_server_deps() {
     local tmp
     tmp="$(mktemp -d)" && chmod 755 "$tmp"  # apt's download user writes there
     echo "periscope: installing simple-whip-server (Debian package, unpacked) into $dir" >&2
-    if ! (cd "$tmp" && apt-get download simple-whip-server >/dev/null &&
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    # apt-get download needs the package lists: fetch them once if the first try fails.
+    if ! (cd "$tmp" && { apt-get download simple-whip-server >/dev/null 2>&1 ||
+            { $sudo apt-get update -qq -o DPkg::Lock::Timeout=900 &&
+              apt-get download simple-whip-server >/dev/null; }; } &&
           dpkg-deb -x simple-whip-server_*.deb x); then
       rm -rf "$tmp"; return 1
     fi

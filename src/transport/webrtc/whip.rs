@@ -243,6 +243,8 @@ async fn run(
         };
         let connected = match attempt.run().await {
             Ok(()) => break,
+            // Shutdown while connecting: nothing to report.
+            Err(_) if cancel.is_cancelled() => break,
             Err((connected, e)) => {
                 push.failures.fetch_add(1, Ordering::Relaxed);
                 let msg = e.to_string();

@@ -25,7 +25,8 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
-    RTCConfigurationBuilder, RTCSessionDescription, Registry, SettingEngineBuilder,
+    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCSessionDescription, Registry,
+    SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -52,6 +53,18 @@ pub async fn build(
         uri: PLAYOUT_DELAY_URI.to_string(),
     };
     media_engine.register_header_extension(playout, RtpCodecKind::Video, None)?;
+    connect(media_engine, bind_ips, runtime, handler).await
+}
+
+/// A peer connection from `media_engine` (its codecs registered) with the default
+/// interceptors and the keyframe-request forwarder, gathering host candidates on `bind_ips`;
+/// no STUN, no mDNS. Viewers' sessions and the WHIP push both build theirs here.
+pub(super) async fn connect(
+    mut media_engine: MediaEngine,
+    bind_ips: &[IpAddr],
+    runtime: SessionRuntime,
+    handler: Arc<dyn PeerConnectionEventHandler>,
+) -> Result<Arc<dyn PeerConnection>, webrtc::error::Error> {
     let registry = register_default_interceptors(Registry::new(), &mut media_engine)?.with(
         Slot::from(KEYFRAME_FORWARDER_SLOT),
         video::KeyframeRequestForwarder::default(),

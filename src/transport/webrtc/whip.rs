@@ -18,8 +18,6 @@ use super::video::{self, VideoLeg};
 use super::{sdp, VideoCounters, CONNECT_TIMEOUT, DISCONNECT_GRACE, GATHER_TIMEOUT};
 use crate::media::fanout::FrameBus;
 use async_trait::async_trait;
-use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -27,7 +25,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,17 +35,14 @@ use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceGatheringState,
-    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
+    MediaEngine, PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState,
+    RTCPeerConnectionState, RTCSessionDescription,
 };
 
 /// Tracing target of the push.
 const LOG: &str = "whip";
 /// The H.264 payload type we offer.
 const PAYLOAD_TYPE: u8 = 102;
-/// Interceptor slot of the keyframe-request forwarder (as in `peer.rs`).
-const KEYFRAME_FORWARDER_SLOT: usize = 14_000;
 /// Bound on each HTTP exchange with the server.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on the DELETE at the end of a push.
@@ -594,8 +589,8 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// A peer connection with one H.264 format and the keyframe-request forwarder, gathering
-/// host candidates on `bind_ips`; no STUN, no mDNS.
+/// A peer connection with one H.264 format (the rest as viewers' sessions have it:
+/// `peer::connect`).
 async fn build(
     bind_ips: &[IpAddr],
     runtime: SessionRuntime,
@@ -609,25 +604,7 @@ async fn build(
         },
         RtpCodecKind::Video,
     )?;
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?.with(
-        Slot::from(KEYFRAME_FORWARDER_SLOT),
-        video::KeyframeRequestForwarder::default(),
-    );
-    let settings = SettingEngineBuilder::new()
-        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-        .build();
-    let addrs: Vec<SocketAddr> = bind_ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect();
-    let pc = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_media_engine(media_engine)
-        .with_setting_engine(settings)
-        .with_interceptor_registry(registry)
-        .with_handler(handler)
-        .with_runtime(Arc::new(runtime))
-        .with_udp_addrs(addrs)
-        .build()
-        .await?;
-    Ok(Arc::new(pc))
+    super::peer::connect(media_engine, bind_ips, runtime, handler).await
 }
 
 /// H.264 constrained baseline, packetization-mode 1, with the feedback SFUs use.

@@ -35,6 +35,28 @@ const FIRST_H264_PT: u8 = 102;
 /// Interceptor slot of [`video::KeyframeRequestForwarder`]: application-most.
 const KEYFRAME_FORWARDER_SLOT: usize = 14_000;
 
+/// The screen's video track with one encoding of `codec` and a random SSRC (viewers'
+/// sessions and the WHIP push send the shared H.264 frames through one of these each).
+pub(super) fn screen_track(codec: RTCRtpCodec) -> (Arc<TrackLocalStaticRTP>, u32) {
+    let ssrc = rand::random::<u32>();
+    let encoding = RTCRtpEncodingParameters {
+        rtp_coding_parameters: RTCRtpCodingParameters {
+            ssrc: Some(ssrc),
+            ..Default::default()
+        },
+        codec,
+        ..Default::default()
+    };
+    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        "periscope".to_string(),
+        "screen".to_string(),
+        "screen".to_string(),
+        RtpCodecKind::Video,
+        vec![encoding],
+    )));
+    (track, ssrc)
+}
+
 /// Builds a peer connection that gathers host candidates on `bind_ips`.
 pub async fn build(
     bind_ips: &[IpAddr],
@@ -98,22 +120,7 @@ pub async fn answer(
     pc.set_remote_description(offer)
         .await
         .map_err(|e| SignalError::BadOffer(e.to_string()))?;
-    let ssrc = rand::random::<u32>();
-    let encoding = RTCRtpEncodingParameters {
-        rtp_coding_parameters: RTCRtpCodingParameters {
-            ssrc: Some(ssrc),
-            ..Default::default()
-        },
-        codec: h264_codec(sdp::PROFILES[choice.profile]),
-        ..Default::default()
-    };
-    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        "periscope".to_string(),
-        "screen".to_string(),
-        "screen".to_string(),
-        RtpCodecKind::Video,
-        vec![encoding],
-    )));
+    let (track, ssrc) = screen_track(h264_codec(sdp::PROFILES[choice.profile]));
     let sender = pc
         .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
         .await

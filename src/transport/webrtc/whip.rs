@@ -18,11 +18,9 @@ use super::video::{self, VideoLeg};
 use super::{sdp, VideoCounters, CONNECT_TIMEOUT, DISCONNECT_GRACE, GATHER_TIMEOUT};
 use crate::media::fanout::FrameBus;
 use async_trait::async_trait;
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::net::IpAddr;
@@ -304,22 +302,7 @@ impl Attempt<'_> {
         gathered: &mut watch::Receiver<bool>,
     ) -> Result<(), (bool, WhipError)> {
         let setup = |e: webrtc::error::Error| (false, WhipError::Setup(e.to_string()));
-        let ssrc = rand::random::<u32>();
-        let encoding = RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: h264_codec(),
-            ..Default::default()
-        };
-        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-            "periscope".to_string(),
-            "screen".to_string(),
-            "screen".to_string(),
-            RtpCodecKind::Video,
-            vec![encoding],
-        )));
+        let (track, ssrc) = super::peer::screen_track(h264_codec());
         pc.add_transceiver_from_track(
             Arc::clone(&track) as Arc<dyn TrackLocal>,
             Some(RTCRtpTransceiverInit {

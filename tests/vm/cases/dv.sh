@@ -23,24 +23,13 @@ command -v v4l2-ctl > /dev/null || vm_fail "no v4l2-ctl in the guest"
 vm_vivid_timings 640x480p "$dev" || vm_fail "select 640x480"
 ctl --clear-edid || vm_fail "clear the EDID"
 
-mkdir -p /tmp/state
-periscope --listen 0.0.0.0:8443 --state-dir /tmp/state --source "$dev" "$@" > /tmp/periscope.log 2>&1 &
-pid=$!
-exited() {
-  echo "PERISCOPE-EXITED"; cat /tmp/periscope.log; exit 1
-}
-i=0
-# LISTEN on :8443 (0x20FB) in /proc/net/tcp.
-until grep -q ':20FB 00000000:0000 0A' /proc/net/tcp 2>/dev/null; do
-  i=$((i + 1))
-  if ! kill -0 "$pid" 2>/dev/null || [ "$i" -gt 600 ]; then exited; fi
-  sleep 0.1
-done
+vm_serve --source "$dev" "$@"
+pid=$VM_PID
 echo "READY pid=$pid"
 # step: wait for the host's go-ahead (one connection to port 9000), then run the command.
 step() {
   nc -l -p 9000 > /dev/null || vm_fail "go-ahead"
-  kill -0 "$pid" 2>/dev/null || exited
+  kill -0 "$pid" 2>/dev/null || vm_periscope_exited
   "$@"
 }
 # edid: prints the input's EDID as `EDID <hex>`.

@@ -19,19 +19,8 @@ drv=/sys/bus/platform/drivers/vivid
 if [ -n "${VIVID_TIMINGS:-}" ]; then
   vm_vivid_timings "$VIVID_TIMINGS" || vm_fail "vivid timings $VIVID_TIMINGS"
 fi
-mkdir -p /tmp/state
-periscope --listen 0.0.0.0:8443 --state-dir /tmp/state "$@" > /tmp/periscope.log 2>&1 &
-pid=$!
-exited() {
-  echo "PERISCOPE-EXITED"; cat /tmp/periscope.log; exit 1
-}
-i=0
-# LISTEN on :8443 (0x20FB) in /proc/net/tcp: no client tool needed.
-until grep -q ':20FB 00000000:0000 0A' /proc/net/tcp 2>/dev/null; do
-  i=$((i + 1))
-  if ! kill -0 "$pid" 2>/dev/null || [ "$i" -gt 600 ]; then exited; fi
-  sleep 0.1
-done
+vm_serve "$@"
+pid=$VM_PID
 # The host's go-ahead: one connection to port 9000 (forwarded), closed at once. Listening
 # before READY, so the host cannot connect too early.
 nc -l -p 9000 > /dev/null &
@@ -42,14 +31,14 @@ echo "$dev" > "$drv/unbind" || vm_fail "unbind $dev"
 vm_wait_cmd 10 sh -c '! [ -e /dev/video0 ]' || vm_fail "/dev/video0 stays after unbind"
 echo "UNBOUND"
 sleep "${PERISCOPE_GONE_SECONDS:-5}"
-kill -0 "$pid" 2>/dev/null || exited
+kill -0 "$pid" 2>/dev/null || vm_periscope_exited
 echo "$dev" > "$drv/bind" || vm_fail "bind $dev"
 vm_wait /dev/video0 10 || vm_fail "/dev/video0 does not come back after bind"
 # A rebound vivid is a new device with its default signal: give it the same one again.
 if [ -n "${VIVID_TIMINGS:-}" ]; then
   vm_vivid_timings "$VIVID_TIMINGS" || vm_fail "vivid timings $VIVID_TIMINGS after bind"
 fi
-kill -0 "$pid" 2>/dev/null || exited
+kill -0 "$pid" 2>/dev/null || vm_periscope_exited
 echo "REBOUND pid=$pid"
 grep capture /tmp/periscope.log | tail -n 20
 tail -n 0 -f /tmp/periscope.log &

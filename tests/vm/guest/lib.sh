@@ -71,6 +71,26 @@ vm_wait_grep() {
   done
 }
 
+# ------------------------------------------------------------------------------ periscope
+# vm_serve ARGS...: starts `periscope --listen 0.0.0.0:8443 --state-dir /tmp/state ARGS` in the
+# background (log: /tmp/periscope.log) and waits, at most 60 s, until it listens on 8443
+# (LISTEN on :20FB in /proc/net/tcp: no client tool needed). VM_PID is its pid. If it exits
+# or never listens: vm_periscope_exited.
+vm_serve() {
+  mkdir -p /tmp/state
+  periscope --listen 0.0.0.0:8443 --state-dir /tmp/state "$@" > /tmp/periscope.log 2>&1 &
+  VM_PID=$!
+  _vm_i=0
+  until grep -q ':20FB 00000000:0000 0A' /proc/net/tcp 2>/dev/null; do
+    _vm_i=$((_vm_i + 1))
+    if ! kill -0 "$VM_PID" 2>/dev/null || [ "$_vm_i" -gt 600 ]; then vm_periscope_exited; fi
+    sleep 0.1
+  done
+}
+
+# vm_periscope_exited: prints PERISCOPE-EXITED and periscope's log, then exits 1.
+vm_periscope_exited() { echo "PERISCOPE-EXITED"; cat /tmp/periscope.log; exit 1; }
+
 # ------------------------------------------------------------------------------ vivid (HDMI input)
 # These need v4l2-ctl in the guest (the host test passes /usr/bin/v4l2-ctl with --file).
 

@@ -52,6 +52,7 @@ fn main() {
         let mut enc = OpenH264Encoder::new(H264Config {
             bitrate_bps: 0,
             fps: 30,
+            skip_frames: true,
         });
         let (mut p_frames, mut idr) = (Vec::new(), Vec::new());
         for (i, f) in frames.iter().enumerate() {

@@ -9,6 +9,7 @@ use crate::media::capture::pattern::TestPattern;
 use crate::media::capture::{CaptureRequest, CaptureSource};
 use crate::media::encode::jpeg::MjpegEncoder;
 use crate::media::encode::Encoder;
+use crate::media::ladder::Ladder;
 use crate::media::pipeline::{Pipeline, SourceFactory};
 use crate::metrics::{render, sample, Sample};
 use crate::profile::{self, HwProfile};
@@ -89,10 +90,17 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
 
     let (factory, source_name) = source_factory(&cfg, &profile);
     let (h264, _) = h264_encoder(&profile.h264_chain, cfg.bitrate_bps, cfg.fps)?;
+    // The ladder's low rung: a second OpenH264 whose bitrate follows the slowest viewer on
+    // it. Only with OpenH264 (a GStreamer element's bitrate is not changed while it runs).
+    let h264_low = match (cfg.adapt, h264.name()) {
+        (true, "openh264") => Some(openh264_low_rung(cfg.fps)?),
+        _ => None,
+    };
     let mjpeg: Box<dyn Encoder> = Box::new(MjpegEncoder::new()?);
-    let pipeline = Pipeline::start_with(
+    let pipeline = Pipeline::start_laddered(
         factory,
         h264,
+        h264_low,
         mjpeg,
         crate::media::pipeline::Recovery {
             usb_id: profile.usb_id,
@@ -119,7 +127,17 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         Some((push, task)) => (Some(push), Some(task)),
         None => (None, None),
     };
-    let webrtc = WebRtcHost::new(rtc_cfg, Arc::clone(&pipeline.h264), hid.clone()).await?;
+    let ladder = match &pipeline.h264_low {
+        Some((low, control, _)) => Ladder::new(
+            Arc::clone(&pipeline.h264),
+            Arc::clone(low),
+            Arc::clone(control),
+        ),
+        None => Ladder::fixed(Arc::clone(&pipeline.h264)),
+    };
+    let initial_bps = full_rung_bps(&cfg, &profile);
+    let webrtc =
+        WebRtcHost::with_ladder(rtc_cfg, Arc::clone(&ladder), initial_bps, hid.clone()).await?;
 
     let state = Arc::new(AppState {
         source: source_name,
@@ -129,6 +147,11 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         capture: Arc::clone(&pipeline.capture),
         h264_stats: Arc::clone(&pipeline.h264_stats),
         mjpeg_stats: Arc::clone(&pipeline.mjpeg_stats),
+        h264_low: pipeline
+            .h264_low
+            .as_ref()
+            .map(|(bus, _, stats)| (Arc::clone(stats), Arc::clone(bus))),
+        ladder,
         encoder: pipeline.h264_encoder,
         hid: hid.clone(),
         webrtc: Arc::clone(&webrtc),
@@ -209,11 +232,12 @@ fn source_factory(cfg: &DaemonConfig, profile: &HwProfile) -> (SourceFactory, St
         .resolution
         .or(profile.resolution)
         .unwrap_or(crate::config::DEFAULT_RESOLUTION);
-    let fps = cfg.fps;
+    let (fps, motion) = (cfg.fps, cfg.pattern);
     match device {
         None => {
             let f: SourceFactory = Box::new(move || {
-                Ok(Box::new(TestPattern::new(w, h, fps)?) as Box<dyn CaptureSource>)
+                let pattern = TestPattern::new(w, h, fps)?.with_motion(motion);
+                Ok(Box::new(pattern) as Box<dyn CaptureSource>)
             });
             (f, "test-pattern".into())
         }
@@ -306,9 +330,16 @@ pub fn h264_encoder(
 #[cfg(feature = "gstreamer")]
 fn gst_encoder(name: &str, bitrate_bps: u32, fps: u32) -> Result<Box<dyn Encoder>, String> {
     use crate::media::encode::{gst::GstH264Encoder, h264::H264Config};
-    GstH264Encoder::open(name, H264Config { bitrate_bps, fps })
-        .map(|e| Box::new(e) as Box<dyn Encoder>)
-        .map_err(|e| e.to_string())
+    GstH264Encoder::open(
+        name,
+        H264Config {
+            bitrate_bps,
+            fps,
+            skip_frames: true,
+        },
+    )
+    .map(|e| Box::new(e) as Box<dyn Encoder>)
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(not(feature = "gstreamer"))]
@@ -322,12 +353,44 @@ fn openh264_encoder(bitrate_bps: u32, fps: u32) -> anyhow::Result<Box<dyn Encode
     Ok(Box::new(OpenH264Encoder::new(H264Config {
         bitrate_bps,
         fps,
+        skip_frames: true,
     })))
+}
+
+/// The ladder's low rung: OpenH264 that never skips frames (its bitrate is set by the ladder
+/// before its first frame; its frame rate is the ladder's to lower).
+#[cfg(feature = "openh264")]
+fn openh264_low_rung(fps: u32) -> anyhow::Result<Box<dyn Encoder>> {
+    use crate::media::encode::h264::{H264Config, OpenH264Encoder};
+    Ok(Box::new(OpenH264Encoder::new(H264Config {
+        bitrate_bps: 0,
+        fps,
+        skip_frames: false,
+    })))
+}
+
+#[cfg(not(feature = "openh264"))]
+fn openh264_low_rung(_fps: u32) -> anyhow::Result<Box<dyn Encoder>> {
+    anyhow::bail!("built without an H.264 encoder: enable the openh264 feature")
 }
 
 #[cfg(not(feature = "openh264"))]
 fn openh264_encoder(_bitrate_bps: u32, _fps: u32) -> anyhow::Result<Box<dyn Encoder>> {
     anyhow::bail!("built without an H.264 encoder: enable the openh264 feature")
+}
+
+/// The full rung's bitrate as configured (or the default for the expected picture size):
+/// where each viewer's bandwidth estimate starts.
+fn full_rung_bps(cfg: &DaemonConfig, profile: &HwProfile) -> u32 {
+    if cfg.bitrate_bps != 0 {
+        return cfg.bitrate_bps;
+    }
+    let (w, h) = cfg
+        .resolution
+        .or(profile.resolution)
+        .unwrap_or(crate::config::DEFAULT_RESOLUTION);
+    let bps = u64::from(w) * u64::from(h) * u64::from(cfg.fps.max(1)) / 10;
+    bps.clamp(1_000_000, 12_000_000) as u32
 }
 
 fn webrtc_config(cfg: &DaemonConfig) -> WebRtcConfig {
@@ -386,6 +449,12 @@ struct AppState {
     capture: Arc<crate::media::pipeline::CaptureState>,
     h264_stats: Arc<crate::media::pipeline::EncodeStats>,
     mjpeg_stats: Arc<crate::media::pipeline::EncodeStats>,
+    /// The ladder's low rung, if it runs.
+    h264_low: Option<(
+        Arc<crate::media::pipeline::EncodeStats>,
+        Arc<crate::media::fanout::FrameBus>,
+    )>,
+    ladder: Arc<Ladder>,
     encoder: &'static str,
     hid: HidHandle,
     webrtc: Arc<WebRtcHost>,
@@ -408,7 +477,13 @@ impl StateSource for AppState {
             "format": format,
             "codec": "h264",
             "encoder": self.encoder,
-            "viewers": self.pipeline_h264.viewers(),
+            "viewers": self.pipeline_h264.viewers() + self.h264_low.as_ref().map_or(0, |(_, b)| b.viewers()),
+            "ladder": {
+                "low_rung": self.h264_low.is_some(),
+                "low_viewers": self.ladder.low_viewers(),
+                "low_target_bps": self.ladder.low_target_bps(),
+                "full_bps": self.pipeline_h264.rate_bps() as u64,
+            },
             "mjpeg_viewers": self.pipeline_mjpeg.viewers(),
             "hid": self.hid.backend_name(),
             "keyboard_layout": self.hid.layout().name(),
@@ -470,11 +545,14 @@ impl MetricsSource for AppState {
         ] {
             s.push(sample(name, help, "counter", v.load(r) as f64));
         }
-        let streams = [
+        let mut streams = vec![
             ("h264", &self.h264_stats, &self.pipeline_h264),
             ("mjpeg", &self.mjpeg_stats, &self.pipeline_mjpeg),
         ];
-        let per_stream: [StreamMetric; 8] = [
+        if let Some((stats, bus)) = &self.h264_low {
+            streams.push(("h264_low", stats, bus));
+        }
+        let per_stream: [StreamMetric; 9] = [
             (
                 "encoded_frames_total",
                 "Frames encoded.",
@@ -509,6 +587,12 @@ impl MetricsSource for AppState {
                 b.viewers() as f64
             }),
             (
+                "stream_bitrate_bps",
+                "Bits per second the stream sends while it has viewers (1 s windows, smoothed).",
+                "gauge",
+                |_, b| b.rate_bps(),
+            ),
+            (
                 "viewer_dropped_frames_total",
                 "Frames viewers lost.",
                 "counter",
@@ -531,6 +615,35 @@ impl MetricsSource for AppState {
                     value: get(stats, bus),
                 });
             }
+        }
+        let l = &self.ladder;
+        for (name, help, kind, v) in [
+            (
+                "ladder_moves_down_total",
+                "WebRTC viewers moved to the low rung (their link could not carry the full one).",
+                "counter",
+                l.stats.moves_down.load(r) as f64,
+            ),
+            (
+                "ladder_moves_up_total",
+                "WebRTC viewers moved back to the full rung.",
+                "counter",
+                l.stats.moves_up.load(r) as f64,
+            ),
+            (
+                "ladder_low_viewers",
+                "WebRTC viewers on the low rung.",
+                "gauge",
+                l.low_viewers() as f64,
+            ),
+            (
+                "ladder_low_target_bps",
+                "The low rung's target bitrate (0: idle).",
+                "gauge",
+                l.low_target_bps() as f64,
+            ),
+        ] {
+            s.push(sample(name, help, kind, v));
         }
         let h = &self.hid.stats;
         s.push(sample(

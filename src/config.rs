@@ -4,6 +4,7 @@
 
 use crate::hid::{HidChoice, HidOptions};
 use crate::input::layout::Layout;
+use crate::media::capture::pattern::Motion;
 use crate::media::edid::EdidChoice;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -43,6 +44,14 @@ pub struct Settings {
     /// Frames per second (default 30).
     #[arg(long)]
     pub fps: Option<u32>,
+    /// What moves in the test pattern: desktop (default) or busy (adds a window of moving,
+    /// grainy video: a high-bitrate source).
+    #[arg(long)]
+    pub pattern: Option<String>,
+    /// Adapt each WebRTC viewer to its link (TWCC + GCC, the shared low rung): true (default)
+    /// or false.
+    #[arg(long)]
+    pub adapt: Option<bool>,
     /// auto | none | otg | ch9329:/dev/ttyX | record:FILE.
     #[arg(long)]
     pub hid: Option<String>,
@@ -97,6 +106,8 @@ impl Settings {
             source: self.source.or(file.source),
             resolution: self.resolution.or(file.resolution),
             fps: self.fps.or(file.fps),
+            pattern: self.pattern.or(file.pattern),
+            adapt: self.adapt.or(file.adapt),
             hid: self.hid.or(file.hid),
             hid_baud: self.hid_baud.or(file.hid_baud),
             keyboard_layout: self.keyboard_layout.or(file.keyboard_layout),
@@ -146,6 +157,10 @@ pub struct DaemonConfig {
     pub resolution: Option<(u32, u32)>,
     /// Wanted frame rate.
     pub fps: u32,
+    /// What moves in the test pattern.
+    pub pattern: Motion,
+    /// Whether WebRTC viewers adapt to their links (the low rung).
+    pub adapt: bool,
     /// HID backend.
     pub hid: HidChoice,
     /// Backend options (CH9329 baud).
@@ -232,6 +247,10 @@ impl Settings {
         if !(1..=120).contains(&fps) {
             return Err(bad("fps", fps, "1..=120"));
         }
+        let pattern = match self.pattern {
+            None => Motion::default(),
+            Some(s) => s.parse().map_err(|e| bad("pattern", &s, e))?,
+        };
         let hid_s = self.hid.unwrap_or_else(|| "auto".into());
         let hid = hid_s
             .parse::<HidChoice>()
@@ -311,6 +330,8 @@ impl Settings {
             source,
             resolution,
             fps,
+            pattern,
+            adapt: self.adapt.unwrap_or(true),
             hid,
             hid_options: HidOptions { baud },
             keyboard_layout,

@@ -45,6 +45,7 @@ mod x264 {
     const CONFIG: H264Config = H264Config {
         bitrate_bps: 2_000_000,
         fps: 30,
+        skip_frames: true,
     };
 
     fn x264() -> GstH264Encoder {

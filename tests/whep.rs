@@ -42,6 +42,7 @@ fn pipeline() -> Pipeline {
     let h264 = Box::new(OpenH264Encoder::new(H264Config {
         bitrate_bps: 0,
         fps: 30,
+        skip_frames: true,
     }));
     let mjpeg = Box::new(MjpegEncoder::new().expect("turbojpeg"));
     Pipeline::start(factory, h264, mjpeg).expect("pipeline threads")

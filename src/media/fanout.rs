@@ -8,7 +8,11 @@
 use super::{Codec, EncodedFrame};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
+
+/// Length of one window of [`RateMeter`].
+const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 /// Frames a viewer may fall behind before it loses frames. When full, the oldest frame is
 /// overwritten; that viewer then waits for the next keyframe (H.264) and a keyframe is
@@ -36,20 +40,75 @@ pub struct FrameBus {
     latest: Mutex<Option<Arc<EncodedFrame>>>,
     keyframe_requested: AtomicBool,
     viewers: AtomicUsize,
+    rate: Mutex<RateMeter>,
     /// Counters.
     pub stats: BusStats,
+}
+
+/// The bitrate a stream sends while it is sending: bytes published per 1 s window, smoothed
+/// over windows (halving the old value each window). A window that spans an idle gap of the
+/// encoder (no viewers) is not counted, so an idle stream remembers what it sent when busy.
+#[derive(Debug, Default, Clone)]
+pub struct RateMeter {
+    window_start: Option<Instant>,
+    last: Option<Instant>,
+    bytes: u64,
+    bps: f64,
+}
+
+impl RateMeter {
+    /// Counts `bytes` published at `now`.
+    pub fn add(&mut self, now: Instant, bytes: usize) {
+        let idle = self
+            .last
+            .is_some_and(|t| now.saturating_duration_since(t) > RATE_WINDOW);
+        self.last = Some(now);
+        let start = match self.window_start {
+            Some(start) if !idle => start,
+            _ => {
+                self.window_start = Some(now);
+                self.bytes = bytes as u64;
+                return;
+            }
+        };
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= RATE_WINDOW {
+            let bps = self.bytes as f64 * 8.0 / elapsed.as_secs_f64();
+            self.bps = if self.bps == 0.0 {
+                bps
+            } else {
+                (self.bps + bps) / 2.0
+            };
+            self.window_start = Some(now);
+            self.bytes = 0;
+        }
+        self.bytes += bytes as u64;
+    }
+
+    /// Bits per second while sending (0 until one window has passed).
+    pub fn bps(&self) -> f64 {
+        self.bps
+    }
 }
 
 impl FrameBus {
     /// A bus for one codec.
     pub fn new(codec: Codec) -> Arc<FrameBus> {
-        let (tx, _) = broadcast::channel(VIEWER_QUEUE);
+        FrameBus::with_queue(codec, VIEWER_QUEUE)
+    }
+
+    /// A bus whose viewers may fall `queue` frames behind before they lose frames (the
+    /// ladder's low rung: its viewers' packets are paced, so a keyframe takes a few frame
+    /// times to leave).
+    pub fn with_queue(codec: Codec, queue: usize) -> Arc<FrameBus> {
+        let (tx, _) = broadcast::channel(queue.max(1));
         Arc::new(FrameBus {
             codec,
             tx,
             latest: Mutex::new(None),
             keyframe_requested: AtomicBool::new(false),
             viewers: AtomicUsize::new(0),
+            rate: Mutex::new(RateMeter::default()),
             stats: BusStats::default(),
         })
     }
@@ -62,11 +121,19 @@ impl FrameBus {
     /// Publishes a frame to every viewer. Never blocks.
     pub fn publish(&self, frame: Arc<EncodedFrame>) {
         self.stats.published.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut rate) = self.rate.lock() {
+            rate.add(frame.encoded_at, frame.data.len());
+        }
         if let Ok(mut latest) = self.latest.lock() {
             *latest = Some(Arc::clone(&frame));
         }
         // An error only means nobody is subscribed right now.
         let _ = self.tx.send(frame);
+    }
+
+    /// The stream's bitrate while it sends ([`RateMeter`]).
+    pub fn rate_bps(&self) -> f64 {
+        self.rate.lock().map_or(0.0, |r| r.bps())
     }
 
     /// The last frame published, if any.
@@ -145,6 +212,11 @@ impl Subscriber {
                 Err(_) => return Some(frame),
             }
         }
+    }
+
+    /// Asks this viewer's stream for a keyframe (the browser lost a picture).
+    pub fn request_keyframe(&self) {
+        self.bus.request_keyframe();
     }
 
     /// Frames this viewer lost so far.
@@ -262,6 +334,28 @@ mod tests {
         assert_eq!(sub.recv_latest().await.map(|f| f.sequence), Some(2));
         assert_eq!(sub.dropped(), 2);
         assert_eq!(bus.latest().map(|f| f.sequence), Some(2));
+    }
+
+    #[test]
+    fn the_rate_meter_measures_while_sending_and_remembers_through_idle_gaps() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::default();
+        // 30 frames/s of 10 kB: 2.4 Mbit/s.
+        for i in 0..=90u64 {
+            m.add(t0 + Duration::from_millis(i * 1000 / 30), 10_000);
+        }
+        assert!((m.bps() - 2_400_000.0).abs() < 150_000.0, "{}", m.bps());
+        // Idle for 10 s (no viewers), then one frame: the gap is not a window.
+        m.add(t0 + Duration::from_secs(13), 10_000);
+        assert!((m.bps() - 2_400_000.0).abs() < 150_000.0, "{}", m.bps());
+        // Then 1.2 Mbit/s: the value moves halfway a window.
+        for i in 1..=31u64 {
+            m.add(
+                t0 + Duration::from_secs(13) + Duration::from_millis(i * 1000 / 30),
+                5_000,
+            );
+        }
+        assert!((m.bps() - 1_800_000.0).abs() < 150_000.0, "{}", m.bps());
     }
 
     impl Subscriber {

@@ -10,6 +10,7 @@ pub mod edid;
 pub mod encode;
 pub mod fanout;
 pub mod keyframe;
+pub mod ladder;
 pub mod pipeline;
 pub mod strip;
 

@@ -18,6 +18,7 @@ use super::card::{self, NoPicture};
 use super::encode::Encoder;
 use super::fanout::FrameBus;
 use super::keyframe::KeyframeGate;
+use super::ladder::RungControl;
 use super::{CaptureTime, RawFrame};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +28,8 @@ use std::time::{Duration, Instant};
 
 /// How long threads wait before re-checking the stop flag.
 const POLL: Duration = Duration::from_millis(100);
+/// Frames a viewer of the ladder's low rung may fall behind (its packets are paced).
+const LOW_RUNG_QUEUE: usize = 16;
 /// Shortest time between two [`Recovery::while_down`] frames.
 const DOWN_FRAME_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -175,6 +178,9 @@ pub struct Pipeline {
     pub mjpeg_stats: Arc<EncodeStats>,
     /// Name of the H.264 encoder.
     pub h264_encoder: &'static str,
+    /// The low rung of the bandwidth ladder (`media::ladder`), if started: its bus, the
+    /// settings its encoder follows, and its counters.
+    pub h264_low: Option<(Arc<FrameBus>, Arc<RungControl>, Arc<EncodeStats>)>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -193,6 +199,19 @@ impl Pipeline {
     pub fn start_with(
         factory: SourceFactory,
         h264: Box<dyn Encoder>,
+        mjpeg: Box<dyn Encoder>,
+        recovery: Recovery,
+    ) -> std::io::Result<Pipeline> {
+        Pipeline::start_laddered(factory, h264, None, mjpeg, recovery)
+    }
+
+    /// Starts the capture thread and the encode threads, with `h264_low` (if any) as the
+    /// ladder's low rung: a second H.264 encode of the same frames whose bitrate and frame
+    /// step follow its [`RungControl`]. Like every stream it idles without viewers.
+    pub fn start_laddered(
+        factory: SourceFactory,
+        h264: Box<dyn Encoder>,
+        h264_low: Option<Box<dyn Encoder>>,
         mjpeg: Box<dyn Encoder>,
         recovery: Recovery,
     ) -> std::io::Result<Pipeline> {
@@ -222,25 +241,42 @@ impl Pipeline {
                     .spawn(move || shell.run())?,
             );
         }
-        for (name, enc, bus, stats) in [
+        let low = h264_low.map(|enc| {
+            let bus = FrameBus::with_queue(enc.codec(), LOW_RUNG_QUEUE);
+            let control = Arc::new(RungControl::default());
+            let stats = Arc::new(EncodeStats::default());
+            (enc, bus, control, stats)
+        });
+        let h264_low = low.as_ref().map(|(_, bus, control, stats)| {
+            (Arc::clone(bus), Arc::clone(control), Arc::clone(stats))
+        });
+        let mut streams = vec![
             (
                 "encode-h264",
                 h264,
                 Arc::clone(&h264_bus),
                 Arc::clone(&h264_stats),
+                None,
             ),
             (
                 "encode-mjpeg",
                 mjpeg,
                 Arc::clone(&mjpeg_bus),
                 Arc::clone(&mjpeg_stats),
+                None,
             ),
-        ] {
+        ];
+        if let Some((enc, bus, control, stats)) = low {
+            streams.push(("encode-h264-low", enc, bus, stats, Some(control)));
+        }
+        for (name, enc, bus, stats, control) in streams {
             let (stop, raw) = (Arc::clone(&stop), Arc::clone(&raw));
             threads.push(
                 std::thread::Builder::new()
                     .name(name.into())
-                    .spawn(move || encode_loop(enc, &raw, &bus, &stats, &stop))?,
+                    .spawn(move || {
+                        encode_loop(enc, &raw, &bus, &stats, control.as_deref(), &stop)
+                    })?,
             );
         }
         Ok(Pipeline {
@@ -251,6 +287,7 @@ impl Pipeline {
             h264_stats,
             mjpeg_stats,
             h264_encoder,
+            h264_low,
             stop,
             threads,
         })
@@ -522,16 +559,21 @@ fn no_signal(e: &CaptureError) -> bool {
     )
 }
 
+/// One stream's encode thread: newest frame in, access unit out on `bus`. With `control`
+/// (the ladder's low rung) the bitrate and frame step are taken from it before each frame.
 fn encode_loop(
     mut enc: Box<dyn Encoder>,
     raw: &LatestFrame,
     bus: &FrameBus,
     stats: &EncodeStats,
+    control: Option<&RungControl>,
     stop: &AtomicBool,
 ) {
     let mut gate = KeyframeGate::default();
     let mut last_gen = 0;
     let mut last_error: Option<String> = None;
+    let mut bitrate = 0;
+    let mut frame_no = 0u64;
     while !stop.load(Ordering::SeqCst) {
         if bus.viewers() == 0 {
             // Nobody watches: encode nothing, and start the next viewer on a fresh frame.
@@ -545,6 +587,18 @@ fn encode_loop(
         last_gen = gen;
         if bus.take_keyframe_request() {
             gate.request();
+        }
+        if let Some(control) = control {
+            let want = control.target_bps.load(Ordering::Relaxed);
+            if want != 0 && want != bitrate && enc.set_bitrate(want) {
+                tracing::debug!(target: "encode", bps = want, "low rung bitrate");
+                bitrate = want;
+            }
+            frame_no += 1;
+            let step = u64::from(control.frame_step.load(Ordering::Relaxed).max(1));
+            if frame_no % step != 0 && !gate.pending() {
+                continue;
+            }
         }
         let started = Instant::now();
         let idr = gate.take(started);

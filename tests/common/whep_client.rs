@@ -7,6 +7,8 @@ use bytes::{Bytes, BytesMut};
 use openh264::formats::YUVSource;
 use periscope::media::strip;
 use periscope::transport::webrtc::PLAYOUT_DELAY_URI;
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::{NackGeneratorBuilder, Slot};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_VP8};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
@@ -26,7 +28,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
     PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
-    RTCSessionDescription, Registry,
+    RTCSessionDescription, Registry, SettingEngineBuilder,
 };
 
 /// Failure bound for anything network-shaped.
@@ -46,6 +48,8 @@ pub struct ClientHandler {
     playout_packets: Arc<AtomicU64>,
     /// The received video track (to send RTCP on).
     track: watch::Sender<Option<Arc<dyn TrackRemote>>>,
+    /// Access units dropped for a sequence gap (lost packets).
+    broken: Arc<AtomicU64>,
 }
 
 #[async_trait::async_trait]
@@ -65,7 +69,8 @@ impl PeerConnectionEventHandler for ClientHandler {
             Arc::clone(&self.playout_packets),
         );
         self.track.send_replace(Some(Arc::clone(&track)));
-        tokio::spawn(read_track(track, units, id, count));
+        let broken = Arc::clone(&self.broken);
+        tokio::spawn(read_track(track, units, id, count, broken));
     }
 }
 
@@ -75,6 +80,7 @@ pub async fn read_track(
     units: mpsc::Sender<Bytes>,
     playout_id: Arc<AtomicU64>,
     playout: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
 ) {
     let mut depacketizer = H264Packet::default();
     let mut unit = BytesMut::new();
@@ -99,7 +105,9 @@ pub async fn read_track(
         }
         if packet.header.marker {
             let done = unit.split().freeze();
-            if !broken && units.try_send(done).is_err() {
+            if broken {
+                dropped.fetch_add(1, Ordering::Relaxed);
+            } else if units.try_send(done).is_err() {
                 return;
             }
             broken = false;
@@ -118,12 +126,19 @@ pub struct Client {
     pub playout_id: Arc<AtomicU64>,
     pub playout_packets: Arc<AtomicU64>,
     pub track: watch::Receiver<Option<Arc<dyn TrackRemote>>>,
+    /// Access units dropped for lost packets.
+    pub broken: Arc<AtomicU64>,
     /// One decoder for the whole stream (later units need the first IDR's parameter sets).
     pub decoder: openh264::decoder::Decoder,
 }
 
 /// A client with its offer (gathering complete).
 pub async fn client() -> (Client, String) {
+    client_on("127.0.0.1:0").await
+}
+
+/// A client gathering on `addr` (a fixed port lets a test shape its traffic).
+pub async fn client_on(addr: &str) -> (Client, String) {
     let mut media_engine = MediaEngine::default();
     let fb = |typ: &str, p: &str| RTCPFeedback {
         typ: typ.into(),
@@ -162,13 +177,23 @@ pub async fn client() -> (Client, String) {
             None,
         )
         .unwrap();
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine).unwrap();
+    // NACK each lost packet at most 10 times, as Chromium does (kMaxNackRetries); the
+    // default asks forever, every 100 ms, which floods a slow link with retransmissions.
+    let registry = register_default_interceptors(Registry::new(), &mut media_engine)
+        .unwrap()
+        .with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new()
+                .with_max_nacks_per_packet(10)
+                .build(),
+        );
 
     let (gathered_tx, mut gathered) = watch::channel(false);
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
     let (units_tx, units) = mpsc::channel(1024);
     let playout_id = Arc::new(AtomicU64::new(u64::MAX));
     let playout_packets = Arc::new(AtomicU64::new(0));
+    let broken = Arc::new(AtomicU64::new(0));
     let (track_tx, track) = watch::channel(None);
     let handler = Arc::new(ClientHandler {
         gathered: gathered_tx,
@@ -177,12 +202,18 @@ pub async fn client() -> (Client, String) {
         playout_id: Arc::clone(&playout_id),
         playout_packets: Arc::clone(&playout_packets),
         track: track_tx,
+        broken: Arc::clone(&broken),
     });
+    // No mDNS: a namespace with only loopback has no multicast route (ENODEV).
+    let settings = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .build();
     let pc = PeerConnectionBuilder::new()
         .with_media_engine(media_engine)
+        .with_setting_engine(settings)
         .with_interceptor_registry(registry)
         .with_handler(handler)
-        .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+        .with_udp_addrs(vec![addr.to_string()])
         .build()
         .await
         .expect("client peer connection");
@@ -239,6 +270,7 @@ pub async fn client() -> (Client, String) {
         playout_id,
         playout_packets,
         track,
+        broken,
         decoder,
     };
     (client, offer)

@@ -4,6 +4,10 @@
 //!
 //! The still desktop is drawn once; each frame copies it, draws the moving parts and paints
 //! the strip with the wall-clock time at which the frame is produced.
+//!
+//! [`Motion::Busy`] adds a "video playing" window: a blocky texture panning a few pixels a
+//! frame with fresh low-level grain on every frame, so the encoder's bitrate follows its
+//! quantiser like camera video does (a busy source for the bandwidth-adaptation tests).
 
 use super::{CaptureError, CaptureSource, SourceInfo};
 use crate::media::strip::{self, StripValue};
@@ -102,10 +106,32 @@ fn desktop(width: u32, height: u32) -> Planes {
     p
 }
 
+/// How much of the picture moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Motion {
+    /// A still desktop with a small moving box and a progress bar (the default).
+    #[default]
+    Desktop,
+    /// The desktop plus a large window of moving, grainy video.
+    Busy,
+}
+
+impl std::str::FromStr for Motion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Motion, String> {
+        match s {
+            "desktop" => Ok(Motion::Desktop),
+            "busy" => Ok(Motion::Busy),
+            other => Err(format!("{other:?}: desktop or busy")),
+        }
+    }
+}
+
 /// The synthetic source.
 #[derive(Debug)]
 pub struct TestPattern {
     base: Planes,
+    motion: Motion,
     width: u32,
     height: u32,
     fps: u32,
@@ -126,6 +152,7 @@ impl TestPattern {
         }
         Ok(TestPattern {
             base: desktop(width, height),
+            motion: Motion::Desktop,
             width,
             height,
             fps,
@@ -135,11 +162,20 @@ impl TestPattern {
         })
     }
 
+    /// The same pattern with `motion`.
+    pub fn with_motion(mut self, motion: Motion) -> TestPattern {
+        self.motion = motion;
+        self
+    }
+
     /// Draws frame `sequence` with `unix_ms` in its strip (pure; used by tests too).
     pub fn render(&self, sequence: u64, unix_ms: u64) -> Vec<u8> {
         let mut p = self.base.clone();
         let (w, h) = (self.width as i64, self.height as i64);
         let top = 2 * strip::band_height(self.height) as i64;
+        if self.motion == Motion::Busy {
+            video_window(&mut p, top, sequence);
+        }
         // A cursor-sized box moving around the desktop, and a progress bar in the taskbar.
         let t = sequence as i64;
         let size = (h / 24).max(8);
@@ -168,6 +204,56 @@ impl TestPattern {
         strip::paint_chroma_neutral(&mut p.data[luma_len + chroma_len..], cw, self.height);
         p.data
     }
+}
+
+/// The busy pattern's video window (the middle of the desktop, below the strip): 8x8 blocks
+/// of a hashed texture panning 3 px right and 2 px down a frame, plus ±6 of grain that is new
+/// on every frame.
+fn video_window(p: &mut Planes, top: i64, sequence: u64) {
+    let (w, h) = (p.width, p.height);
+    let (x0, x1) = (w / 8, w - w / 8);
+    let y0 = (top as usize + h / 10).min(h);
+    let y1 = (h - h / 8).max(y0);
+    let (dx, dy) = (sequence as usize * 3, sequence as usize * 2);
+    let mut grain = (sequence as u32).wrapping_mul(0x9E37_79B9) | 1;
+    for y in y0..y1 {
+        let row = &mut p.data[y * w..(y + 1) * w];
+        let by = (y + h * 4 - dy % (h * 4)) / 8;
+        let (mut last_bx, mut block) = (usize::MAX, 0);
+        for (x, px) in row.iter_mut().enumerate().take(x1).skip(x0) {
+            let bx = (x + w * 4 - dx % (w * 4)) / 8;
+            if bx != last_bx {
+                (last_bx, block) = (bx, hash(bx as u32, by as u32));
+            }
+            // xorshift32: cheap per-pixel grain.
+            grain ^= grain << 13;
+            grain ^= grain >> 17;
+            grain ^= grain << 5;
+            let g = (grain % 13) as i32 - 6;
+            *px = (40 + (block % 176) as i32 + g).clamp(16, 235) as u8;
+        }
+    }
+    let cw = w.div_ceil(2);
+    let ch = h.div_ceil(2);
+    let luma = w * h;
+    for y in y0 / 2..y1 / 2 {
+        let by = (y * 2 + h * 4 - dy % (h * 4)) / 8;
+        for x in x0 / 2..x1 / 2 {
+            let bx = (x * 2 + w * 4 - dx % (w * 4)) / 8;
+            let block = hash(by as u32, bx as u32);
+            p.data[luma + y * cw + x] = 96 + (block % 64) as u8;
+            p.data[luma + cw * ch + y * cw + x] = 96 + ((block >> 8) % 64) as u8;
+        }
+    }
+}
+
+/// A well-mixed 32-bit hash of a block position.
+fn hash(a: u32, b: u32) -> u32 {
+    let mut x = a.wrapping_mul(0x85EB_CA6B) ^ b.wrapping_mul(0xC2B2_AE35) ^ 0x27D4_EB2F;
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x2C1B_3C6D);
+    x ^= x >> 12;
+    x
 }
 
 fn bounce(pos: i64, span: i64) -> i64 {

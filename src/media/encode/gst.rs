@@ -786,6 +786,7 @@ mod tests {
             H264Config {
                 bitrate_bps: 0,
                 fps: 30,
+                skip_frames: true,
             },
         )
         .err()

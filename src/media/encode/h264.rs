@@ -22,6 +22,9 @@ pub struct H264Config {
     pub bitrate_bps: u32,
     /// Frame rate the source runs at (rate control needs it).
     pub fps: u32,
+    /// Let rate control skip frames to hold the bitrate (true), or encode every frame and
+    /// raise the quantiser instead (false: the ladder's low rung, whose frame rate is its own).
+    pub skip_frames: bool,
 }
 
 /// A bitrate that keeps desktop text sharp: ~3 bits per 1000 pixels per frame, 1..=12 Mbit/s.
@@ -64,15 +67,12 @@ impl OpenH264Encoder {
     fn encoder_for(&mut self, width: u32, height: u32) -> Result<&mut Oh264, EncodeError> {
         let stale = !matches!(self.inner, Some((_, w, h)) if w == width && h == height);
         if stale {
-            let bitrate = match self.config.bitrate_bps {
-                0 => default_bitrate(width, height, self.config.fps),
-                b => b,
-            };
+            let bitrate = self.target_bps(width, height);
             let cfg = EncoderConfig::new()
                 .bitrate(BitRate::from_bps(bitrate))
                 .max_frame_rate(FrameRate::from_hz(self.config.fps.max(1) as f32))
                 .rate_control_mode(RateControlMode::Bitrate)
-                .skip_frames(true)
+                .skip_frames(self.config.skip_frames)
                 .usage_type(UsageType::CameraVideoRealTime)
                 .profile(Profile::Baseline)
                 .level(level_for(width, height));
@@ -84,6 +84,14 @@ impl OpenH264Encoder {
         match &mut self.inner {
             Some((enc, _, _)) => Ok(enc),
             None => Err(EncodeError::Backend("openh264: no encoder".into())),
+        }
+    }
+
+    /// The configured bitrate, or the picture size's default.
+    fn target_bps(&self, width: u32, height: u32) -> u32 {
+        match self.config.bitrate_bps {
+            0 => default_bitrate(width, height, self.config.fps),
+            b => b,
         }
     }
 
@@ -111,6 +119,38 @@ impl OpenH264Encoder {
 impl Encoder for OpenH264Encoder {
     fn name(&self) -> &'static str {
         "openh264"
+    }
+
+    #[allow(unsafe_code)] // OpenH264's SetOption: the crate has no safe bitrate setter
+    fn set_bitrate(&mut self, bps: u32) -> bool {
+        self.config.bitrate_bps = bps.max(1);
+        let Some((enc, _, _)) = self.inner.as_mut() else {
+            return true; // used when the encoder is created
+        };
+        // The whole stream and its one spatial layer; OpenH264 re-plans rate control from
+        // the next frame.
+        for layer in [
+            openh264_sys2::SPATIAL_LAYER_ALL,
+            openh264_sys2::SPATIAL_LAYER_0,
+        ] {
+            let mut info = openh264_sys2::SBitrateInfo {
+                iLayer: layer,
+                iBitrate: bps.min(i32::MAX as u32) as i32,
+            };
+            // SAFETY: `info` is a valid SBitrateInfo that outlives the call, which is what
+            // ENCODER_OPTION_BITRATE reads; the encoder pointer is owned by `enc`.
+            let rc = unsafe {
+                enc.raw_api().set_option(
+                    openh264_sys2::ENCODER_OPTION_BITRATE,
+                    std::ptr::addr_of_mut!(info).cast(),
+                )
+            };
+            if rc != 0 {
+                tracing::warn!(target: "encode", bps, layer, rc, "openh264: bitrate not changed");
+                return false;
+            }
+        }
+        true
     }
 
     fn codec(&self) -> Codec {
@@ -195,6 +235,7 @@ mod tests {
         let mut enc = OpenH264Encoder::new(H264Config {
             bitrate_bps: 2_000_000,
             fps: 30,
+            skip_frames: true,
         });
         let mut dec = Decoder::new().unwrap();
         let mut kinds = Vec::new();
@@ -226,6 +267,7 @@ mod tests {
         let mut enc = OpenH264Encoder::new(H264Config {
             bitrate_bps: 2_000_000,
             fps: 30,
+            skip_frames: true,
         });
         let mut dec = Decoder::new().unwrap();
         let mut read = Vec::new();
@@ -285,6 +327,7 @@ mod tests {
         let mut enc = OpenH264Encoder::new(H264Config {
             bitrate_bps: 0,
             fps: 30,
+            skip_frames: true,
         });
         let frame = RawFrame {
             format: PixelFormat::I420,
@@ -298,6 +341,46 @@ mod tests {
             sequence: 0,
         };
         assert!(enc.encode(&frame, false).is_err());
+    }
+
+    #[test]
+    fn set_bitrate_changes_the_running_streams_rate() {
+        use crate::media::capture::pattern::Motion;
+        let mut src = TestPattern::new(640, 360, 30)
+            .unwrap()
+            .with_motion(Motion::Busy);
+        let mut enc = OpenH264Encoder::new(H264Config {
+            bitrate_bps: 3_000_000,
+            fps: 30,
+            skip_frames: true,
+        });
+        let mut dec = Decoder::new().unwrap();
+        // Bits per second over frames [from, to), every frame counted at 1/30 s.
+        let mut run = |enc: &mut OpenH264Encoder, from: u64, to: u64| {
+            let mut bytes = 0usize;
+            let mut decoded = 0;
+            for i in from..to {
+                if let Some(out) = enc.encode(&src.grab_now(i), i == 0).unwrap() {
+                    bytes += out.data.len();
+                    decoded += usize::from(dec.decode(&out.data).unwrap().is_some());
+                }
+            }
+            (bytes as f64 * 8.0 * 30.0 / (to - from) as f64, decoded)
+        };
+        run(&mut enc, 0, 30); // settle after the IDR
+        let (high, _) = run(&mut enc, 30, 90);
+        assert!(enc.set_bitrate(400_000));
+        run(&mut enc, 90, 120); // rate control converges
+        let (low, decoded) = run(&mut enc, 120, 180);
+        assert!(
+            high > 1_500_000.0,
+            "the busy pattern fills a 3 Mbit/s target: {high}"
+        );
+        assert!(
+            low < 700_000.0 && low < high / 3.0,
+            "after set_bitrate(400k) the stream is {low} bit/s (was {high})"
+        );
+        assert!(decoded > 30, "the same stream keeps decoding: {decoded}");
     }
 
     /// Decodes one access unit and reads the strip of the picture it completes, if any.

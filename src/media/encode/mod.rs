@@ -39,4 +39,9 @@ pub trait Encoder: Send {
         frame: &RawFrame,
         keyframe: bool,
     ) -> Result<Option<EncodedFrame>, EncodeError>;
+    /// Changes the target bitrate of the running stream (bits per second), from the next
+    /// frame on. False: this encoder cannot (it keeps its rate).
+    fn set_bitrate(&mut self, _bps: u32) -> bool {
+        false
+    }
 }

@@ -9,12 +9,17 @@
 //! removes the session when ICE fails, it stays disconnected for [`DISCONNECT_GRACE`], or it
 //! never connects within [`CONNECT_TIMEOUT`]. Data channels are served by `input.rs`.
 //!
+//! Each viewer's session estimates its link (TWCC + GCC, `bwe.rs`) and its video task moves
+//! it between the rungs of the [`Ladder`] (the full stream, or the shared low one).
+//!
 //! Never encodes, never touches HID devices: frames come from a [`FrameBus`], input goes to a
 //! [`HidHandle`].
 
+mod bwe;
 mod input;
 mod mux;
 mod peer;
+mod retransmit;
 mod runtime;
 pub mod sdp;
 mod session;
@@ -23,6 +28,7 @@ pub mod whip;
 
 use crate::hid::worker::HidHandle;
 use crate::media::fanout::FrameBus;
+use crate::media::ladder::Ladder;
 use async_trait::async_trait;
 use periscope_signaling::{Opened, Role, SessionHost, SessionId, SignalError};
 use session::{Handler, Pending, Sessions};
@@ -110,7 +116,10 @@ pub(crate) struct VideoCounters {
 /// Serves WebRTC sessions; implements [`SessionHost`] for the signalling crate.
 pub struct WebRtcHost {
     cfg: WebRtcConfig,
-    video: Arc<FrameBus>,
+    video: Arc<Ladder>,
+    /// Where each session's bandwidth estimate starts; `None`: no congestion control (a
+    /// ladder without a low rung has nothing to do with an estimate).
+    bwe_initial: Option<f64>,
     hid: HidHandle,
     mux: Option<Arc<mux::UdpMux>>,
     wire: Arc<runtime::Counters>,
@@ -120,12 +129,25 @@ pub struct WebRtcHost {
 }
 
 impl WebRtcHost {
-    /// Checks `cfg` and opens the shared UDP port if one is set. Needs a tokio runtime.
+    /// Checks `cfg` and opens the shared UDP port if one is set; every viewer gets the one
+    /// stream of `video` (no adaptation). Needs a tokio runtime.
     pub async fn new(
         cfg: WebRtcConfig,
         video: Arc<FrameBus>,
         hid: HidHandle,
     ) -> Result<Arc<WebRtcHost>, WebRtcError> {
+        WebRtcHost::with_ladder(cfg, Ladder::fixed(video), 0, hid).await
+    }
+
+    /// Like [`new`](Self::new), with viewers moved along `ladder` by their bandwidth
+    /// estimates, which start at `initial_bps` (the full rung's bitrate).
+    pub async fn with_ladder(
+        cfg: WebRtcConfig,
+        video: Arc<Ladder>,
+        initial_bps: u32,
+        hid: HidHandle,
+    ) -> Result<Arc<WebRtcHost>, WebRtcError> {
+        let bwe_initial = video.low().map(|_| f64::from(initial_bps));
         if cfg.bind_ips.is_empty() {
             return Err(WebRtcError::NoAddresses);
         }
@@ -145,6 +167,7 @@ impl WebRtcHost {
         Ok(Arc::new_cyclic(|me| WebRtcHost {
             cfg,
             video,
+            bwe_initial,
             hid,
             mux,
             wire,
@@ -219,7 +242,7 @@ impl SessionHost for WebRtcHost {
         });
         let runtime =
             runtime::SessionRuntime::new(self.mux.clone(), pending.tag, Arc::clone(&self.wire));
-        let pc = peer::build(&self.cfg.bind_ips, runtime, handler)
+        let (pc, estimate) = peer::build(&self.cfg.bind_ips, runtime, handler, self.bwe_initial)
             .await
             .map_err(peer::internal)?;
         pending.pc = Some(Arc::clone(&pc));
@@ -229,11 +252,16 @@ impl SessionHost for WebRtcHost {
         let answer_sdp = sdp::rewrite_candidates(&answer, self.cfg.advertise, self.udp_port());
         // Registered before its tasks start, so a supervisor that ends it always finds it.
         pending.commit(id);
-        let (bus, media) = (&self.video, &self.media);
+        let media = &self.media;
         let track = Arc::clone(&leg.track);
+        let keyframes = Arc::new(tokio::sync::Notify::new());
         let video = video::run(
             leg,
-            Arc::clone(bus),
+            video::Rungs {
+                ladder: Arc::clone(&self.video),
+                estimate,
+                keyframes: Arc::clone(&keyframes),
+            },
             state.clone(),
             cancel.clone(),
             Arc::clone(media),
@@ -242,7 +270,7 @@ impl SessionHost for WebRtcHost {
         tokio::spawn(video);
         tokio::spawn(video::forward_keyframe_requests(
             track,
-            Arc::clone(bus),
+            keyframes,
             cancel.clone(),
             Arc::clone(media),
         ));

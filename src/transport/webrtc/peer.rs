@@ -5,6 +5,8 @@
 //!
 //! Knows nothing of session bookkeeping; `mod.rs` decides what to do with the result.
 
+use super::bwe::{self, Estimate};
+use super::retransmit;
 use super::runtime::SessionRuntime;
 use super::session::Handler;
 use super::video::{self, VideoLeg};
@@ -57,12 +59,14 @@ pub(super) fn screen_track(codec: RTCRtpCodec) -> (Arc<TrackLocalStaticRTP>, u32
     (track, ssrc)
 }
 
-/// Builds a peer connection that gathers host candidates on `bind_ips`.
+/// Builds a peer connection that gathers host candidates on `bind_ips`; with `bwe_initial`
+/// (bits per second) it runs send-side congestion control from that estimate (`bwe.rs`).
 pub async fn build(
     bind_ips: &[IpAddr],
     runtime: SessionRuntime,
     handler: Arc<Handler>,
-) -> Result<Arc<dyn PeerConnection>, webrtc::error::Error> {
+    bwe_initial: Option<f64>,
+) -> Result<(Arc<dyn PeerConnection>, Option<Estimate>), webrtc::error::Error> {
     let mut media_engine = MediaEngine::default();
     for (i, profile) in sdp::PROFILES.iter().enumerate() {
         let codec = RTCRtpCodecParameters {
@@ -75,22 +79,37 @@ pub async fn build(
         uri: PLAYOUT_DELAY_URI.to_string(),
     };
     media_engine.register_header_extension(playout, RtpCodecKind::Video, None)?;
-    connect(media_engine, bind_ips, runtime, handler).await
+    connect(media_engine, bind_ips, runtime, handler, bwe_initial).await
 }
 
 /// A peer connection from `media_engine` (its codecs registered) with the default
-/// interceptors and the keyframe-request forwarder, gathering host candidates on `bind_ips`;
-/// no STUN, no mDNS. Viewers' sessions and the WHIP push both build theirs here.
+/// interceptors, the keyframe-request forwarder, the retransmission budget and, with
+/// `bwe_initial`, congestion control;
+/// gathering host candidates on `bind_ips`; no STUN, no mDNS. Viewers' sessions and the WHIP
+/// push both build theirs here.
 pub(super) async fn connect(
     mut media_engine: MediaEngine,
     bind_ips: &[IpAddr],
     runtime: SessionRuntime,
     handler: Arc<dyn PeerConnectionEventHandler>,
-) -> Result<Arc<dyn PeerConnection>, webrtc::error::Error> {
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?.with(
-        Slot::from(KEYFRAME_FORWARDER_SLOT),
-        video::KeyframeRequestForwarder::default(),
-    );
+    bwe_initial: Option<f64>,
+) -> Result<(Arc<dyn PeerConnection>, Option<Estimate>), webrtc::error::Error> {
+    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
+        .with(
+            Slot::from(KEYFRAME_FORWARDER_SLOT),
+            video::KeyframeRequestForwarder::default(),
+        )
+        .with(
+            Slot::from(retransmit::SLOT),
+            retransmit::RetransmitBudget::default(),
+        );
+    let (registry, estimate) = match bwe_initial {
+        Some(initial) => {
+            let (registry, estimate) = bwe::with_congestion_control(registry, initial);
+            (registry, Some(estimate))
+        }
+        None => (registry, None),
+    };
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .build();
@@ -105,7 +124,7 @@ pub(super) async fn connect(
         .with_udp_addrs(addrs)
         .build()
         .await?;
-    Ok(Arc::new(pc))
+    Ok((Arc::new(pc), estimate))
 }
 
 /// Applies the offer, adds the video track and applies our answer. Returns the answer as

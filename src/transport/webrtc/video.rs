@@ -1,12 +1,20 @@
-//! The video leg of a session: H.264 access units from the [`FrameBus`] onto the RTP track,
-//! and keyframe requests (PLI/FIR) from the browser back to the encoder.
+//! The video leg of a session: H.264 access units from its rung of the [`Ladder`] onto the
+//! RTP track, and keyframe requests (PLI/FIR) from the browser back to that rung's encoder.
 //!
 //! Owns the session's packetizer. Never paces and never queues: each access unit is
 //! packetized and handed to the driver as soon as the bus yields it, stamped with its capture
 //! time, with the playout-delay extension asking the browser to show it at once.
+//!
+//! Every [`CHECK`] the session's view of its link goes to its [`ViewerRung`]. A move down
+//! happens at once (the full rung's frames only deepen the queue of an overfull link; the
+//! low rung's first keyframe follows). A move up subscribes to the full rung and keeps
+//! sending the low one until the full one's first keyframe arrives: the picture never stops.
+//! Either way the RTP stream (SSRC, sequence numbers, timestamps) runs on unbroken.
 
+use super::bwe::Estimate;
 use super::{VideoCounters, LOG};
-use crate::media::fanout::FrameBus;
+use crate::media::fanout::Subscriber;
+use crate::media::ladder::{Ladder, Rung};
 use crate::media::EncodedFrame;
 use bytes::Bytes;
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
@@ -21,8 +29,8 @@ use rtc::shared::error::Error;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
-use tokio::sync::watch;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -44,10 +52,24 @@ pub struct VideoLeg {
     pub payload_type: u8,
 }
 
-/// Sends frames from `bus` once the connection is up, until `cancel` fires or the bus closes.
+/// How often the bandwidth estimate is looked at.
+pub const CHECK: Duration = Duration::from_millis(100);
+
+/// Where a session's frames come from.
+pub struct Rungs {
+    /// The shared streams.
+    pub ladder: Arc<Ladder>,
+    /// The session's bandwidth estimate (`None`: no congestion control, stay on full).
+    pub estimate: Option<Estimate>,
+    /// Woken for each keyframe request from the browser.
+    pub keyframes: Arc<Notify>,
+}
+
+/// Sends frames from the ladder once the connection is up, until `cancel` fires or the bus
+/// closes.
 pub async fn run(
     leg: VideoLeg,
-    bus: Arc<FrameBus>,
+    rungs: Rungs,
     mut state: watch::Receiver<RTCPeerConnectionState>,
     cancel: CancellationToken,
     stats: Arc<VideoCounters>,
@@ -57,7 +79,15 @@ pub async fn run(
     if !wait_connected(&mut state, &cancel).await {
         return;
     }
-    let mut sub = bus.subscribe();
+    let ladder = &rungs.ladder;
+    let mut place = ladder.viewer();
+    let mut sub = ladder.subscribe(Rung::Full);
+    let mut current = Rung::Full;
+    // The rung being moved to, until its first keyframe.
+    let mut next: Option<(Rung, Subscriber)> = None;
+    let mut pacer = Pacer::default();
+    let mut check = tokio::time::interval(CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut clock = RtpClock::default();
     let mut packetizer = new_packetizer(
         Instant::now(),
@@ -80,9 +110,44 @@ pub async fn run(
                 Some(frame) => frame,
                 None => break,
             },
+            Some(frame) = first_keyframe(&mut next) => {
+                if let Some((rung, moved)) = next.take() {
+                    tracing::info!(target: LOG, peer, rung = rung.name(),
+                        estimate_bps = rungs.estimate.as_ref().map(|e| e.bps() as u64), "video moved");
+                    (current, sub) = (rung, moved);
+                }
+                frame
+            }
+            _ = rungs.keyframes.notified() => {
+                sub.request_keyframe();
+                continue;
+            }
+            _ = check.tick() => {
+                if let Some(estimate) = &rungs.estimate {
+                    let link = estimate.link();
+                    tracing::trace!(target: LOG, peer, estimate = link.estimate_bps as u64,
+                        delivered = link.delivered_bps as u64, loss = link.loss, rung = current.name(), "link");
+                    if let Some(to) = place.update(Instant::now(), link) {
+                        // Moving back before the last move finished drops the pending one.
+                        next = None;
+                        if to == Rung::Low && current != Rung::Low {
+                            // The link is overfull: stop sending the full rung at once (its
+                            // frames only deepen the queue); the low rung's keyframe is next.
+                            tracing::info!(target: LOG, peer, rung = to.name(),
+                                estimate_bps = link.estimate_bps as u64, delivered_bps = link.delivered_bps as u64,
+                                loss = link.loss, "video moved");
+                            (current, sub) = (to, ladder.subscribe(to));
+                        } else if to != current {
+                            next = Some((to, ladder.subscribe(to)));
+                        }
+                    }
+                }
+                continue;
+            }
         };
         packetizer.skip_samples(clock.advance(frame.captured.instant));
-        let result = send_frame(&leg, &mut packetizer, &frame, &playout).await;
+        let pace = place.pace_bps().filter(|_| current == Rung::Low);
+        let result = send_frame(&leg, &mut packetizer, &frame, &playout, pace, &mut pacer).await;
         match result {
             Ok(()) => {
                 stats.frames_sent.fetch_add(1, Ordering::Relaxed);
@@ -103,6 +168,15 @@ pub async fn run(
     tracing::info!(target: LOG, peer, dropped = sub.dropped(), "video stopped");
 }
 
+/// The first frame of the rung being moved to (always a keyframe: a new subscriber starts at
+/// one); pending forever when no move is under way.
+async fn first_keyframe(next: &mut Option<(Rung, Subscriber)>) -> Option<Arc<EncodedFrame>> {
+    match next {
+        Some((_, sub)) => sub.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Waits for `Connected`; false when the session ends first.
 async fn wait_connected(
     state: &mut watch::Receiver<RTCPeerConnectionState>,
@@ -121,21 +195,52 @@ async fn wait_connected(
     }
 }
 
+/// Sends one access unit; with `pace` (bits per second) its packets are spread at that rate.
 async fn send_frame(
     leg: &VideoLeg,
     packetizer: &mut impl Packetizer,
     frame: &EncodedFrame,
     extensions: &[HeaderExtension],
+    pace: Option<f64>,
+    pacer: &mut Pacer,
 ) -> Result<(), Error> {
     let data: Bytes = frame.data.clone();
     let packets = packetizer.packetize(Instant::now(), &data, 0)?;
     for mut packet in packets {
+        if let Some(bps) = pace {
+            let at = pacer.slot(Instant::now(), packet.payload.len() + 40, bps);
+            tokio::time::sleep_until(at.into()).await;
+        }
         packet.header.payload_type = leg.payload_type;
         leg.track
             .write_rtp_with_extensions(packet, extensions)
             .await?;
     }
     Ok(())
+}
+
+/// Bytes a paced viewer may receive at once (eight full packets).
+const PACE_BURST: f64 = 8.0 * 1200.0;
+
+/// A token bucket for pacing one viewer's packets (pure: instants in, instants out).
+#[derive(Debug, Default)]
+pub struct Pacer {
+    /// When the bucket is full again (`None`: full now).
+    full_at: Option<Instant>,
+}
+
+impl Pacer {
+    /// When a packet of `bytes` may leave, at `bps`, if it is ready at `now`: once the
+    /// bucket (of [`PACE_BURST`] bytes, refilled at `bps`) holds that many.
+    pub fn slot(&mut self, now: Instant, bytes: usize, bps: f64) -> Instant {
+        let secs = |b: f64| Duration::from_secs_f64(b.max(0.0) * 8.0 / bps.max(1.0));
+        let full_at = self.full_at.unwrap_or(now).max(now);
+        let send = full_at
+            .checked_sub(secs(PACE_BURST - bytes as f64))
+            .map_or(now, |t| t.max(now));
+        self.full_at = Some(full_at.max(send) + secs(bytes as f64));
+        send
+    }
 }
 
 /// RTP timestamps from capture instants: the first frame starts the clock; every later one
@@ -162,10 +267,11 @@ impl RtpClock {
     }
 }
 
-/// Turns PLI/FIR from the browser into keyframe requests on the bus, until the track goes.
+/// Turns PLI/FIR from the browser into keyframe requests for the video task (which asks the
+/// rung it is sending), until the track goes.
 pub async fn forward_keyframe_requests(
     track: Arc<TrackLocalStaticRTP>,
-    bus: Arc<FrameBus>,
+    keyframes: Arc<Notify>,
     cancel: CancellationToken,
     stats: Arc<VideoCounters>,
 ) {
@@ -178,7 +284,7 @@ pub async fn forward_keyframe_requests(
             Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
                 if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
                     stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                    bus.request_keyframe();
+                    keyframes.notify_one();
                 }
             }
             Some(_) => {}
@@ -250,6 +356,24 @@ impl Interceptor for KeyframeRequestForwarder {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_pacer_allows_a_small_burst_then_spreads_packets_at_the_rate() {
+        let t0 = Instant::now() + Duration::from_secs(10);
+        let mut p = Pacer::default();
+        // 1 Mbit/s, 1200-byte packets (9.6 ms each): eight go at once …
+        for _ in 0..8 {
+            assert_eq!(p.slot(t0, 1200, 1e6), t0);
+        }
+        // … then one every 9.6 ms.
+        let ninth = p.slot(t0, 1200, 1e6);
+        assert_eq!(ninth - t0, Duration::from_micros(9600));
+        let tenth = p.slot(t0, 1200, 1e6);
+        assert_eq!(tenth - t0, Duration::from_micros(19_200));
+        // After a quiet second the burst is available again.
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(p.slot(later, 1200, 1e6), later);
+    }
 
     #[test]
     fn rtp_clock_follows_capture_times_without_drift() {

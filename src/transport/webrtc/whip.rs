@@ -438,9 +438,16 @@ impl Attempt<'_> {
             payload_type: PAYLOAD_TYPE,
         };
         // The subscription inside `video::run` asks the encoder for an IDR for the server.
+        // The server's link is the operator's: the push always sends the full stream.
+        let keyframes = Arc::new(tokio::sync::Notify::new());
+        let rungs = video::Rungs {
+            ladder: crate::media::ladder::Ladder::fixed(Arc::clone(self.bus)),
+            estimate: None,
+            keyframes: Arc::clone(&keyframes),
+        };
         tokio::spawn(video::run(
             leg,
-            Arc::clone(self.bus),
+            rungs,
             state.clone(),
             session.clone(),
             Arc::clone(&self.push.media),
@@ -448,7 +455,7 @@ impl Attempt<'_> {
         ));
         tokio::spawn(video::forward_keyframe_requests(
             track,
-            Arc::clone(self.bus),
+            keyframes,
             session.clone(),
             Arc::clone(&self.push.media),
         ));
@@ -587,7 +594,8 @@ async fn build(
         },
         RtpCodecKind::Video,
     )?;
-    super::peer::connect(media_engine, bind_ips, runtime, handler).await
+    let (pc, _) = super::peer::connect(media_engine, bind_ips, runtime, handler, None).await?;
+    Ok(pc)
 }
 
 /// H.264 constrained baseline, packetization-mode 1, with the feedback SFUs use.

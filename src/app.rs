@@ -11,7 +11,7 @@ use crate::media::encode::jpeg::MjpegEncoder;
 use crate::media::encode::Encoder;
 use crate::media::ladder::Ladder;
 use crate::media::pipeline::{Pipeline, SourceFactory};
-use crate::metrics::{render, sample, Sample};
+use crate::metrics::{histogram_text, render, sample, Histogram, Sample};
 use crate::profile::{self, HwProfile};
 use crate::transport::webrtc::whip::WhipPush;
 use crate::transport::webrtc::{WebRtcConfig, WebRtcHost};
@@ -798,6 +798,34 @@ impl MetricsSource for AppState {
                 s.push(sample(name, help, kind, value as f64));
             }
         }
-        render(&s)
+        let mut text = render(&s);
+        let stream_series = |get: fn(&crate::media::pipeline::EncodeStats) -> &Histogram| {
+            streams
+                .iter()
+                .map(|(name, stats, _)| (vec![("stream", name.to_string())], get(stats)))
+                .collect::<Vec<_>>()
+        };
+        text += &histogram_text(
+            "encode_seconds",
+            "Encode time per frame.",
+            &stream_series(|e| &e.encode_seconds),
+        );
+        text += &histogram_text(
+            "capture_to_publish_seconds",
+            "Capture to fan-out per frame (server-added latency up to the viewers' queues).",
+            &stream_series(|e| &e.capture_to_publish_seconds),
+        );
+        let (send, capture_to_sent) = self.webrtc.histograms();
+        text += &histogram_text(
+            "webrtc_send_seconds",
+            "Frame encoded to its last RTP packet handed to the socket, every frame to every viewer.",
+            &[(Vec::new(), send)],
+        );
+        text += &histogram_text(
+            "webrtc_capture_to_sent_seconds",
+            "Capture to the frame's last RTP packet handed to the socket, every frame to every viewer.",
+            &[(Vec::new(), capture_to_sent)],
+        );
+        text
     }
 }

@@ -439,6 +439,29 @@ async fn whep_over_https_post_then_delete() {
     let answer = r.text().await.unwrap();
     client.accept(&answer).await;
     assert_counters_advance(&client.counters().await);
+    // Every frame's stage times are in /metrics histograms.
+    let text = http
+        .get(format!("{}/metrics", d.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "periscope_encode_seconds_count{stream=\"h264\"}",
+        "periscope_capture_to_publish_seconds_count{stream=\"h264\"}",
+        "periscope_webrtc_send_seconds_count",
+        "periscope_webrtc_capture_to_sent_seconds_count",
+    ] {
+        let count: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0);
+        assert!(count >= 20.0, "{name} = {count}: every frame observed");
+    }
+    assert!(text.contains("periscope_webrtc_capture_to_sent_seconds_bucket{le=\"+Inf\"}"));
 
     let url = format!("{}{location}", d.base);
     let delete = |auth: bool| {

@@ -88,6 +88,10 @@ pub struct EncodeStats {
     pub encode_us_last: AtomicU64,
     /// Last capture → publish time in microseconds (server-added latency up to fan-out).
     pub pipeline_us_last: AtomicU64,
+    /// Encode time of every frame.
+    pub encode_seconds: crate::metrics::Histogram,
+    /// Capture → publish time of every frame.
+    pub capture_to_publish_seconds: crate::metrics::Histogram,
 }
 
 /// What the capture thread reports.
@@ -608,6 +612,7 @@ fn encode_loop(
                 stats.frames.fetch_add(1, Ordering::Relaxed);
                 stats.encode_us_total.fetch_add(us, Ordering::Relaxed);
                 stats.encode_us_last.store(us, Ordering::Relaxed);
+                stats.encode_seconds.observe_us(us);
                 if out.keyframe {
                     stats.keyframes.fetch_add(1, Ordering::Relaxed);
                     gate.keyframe_sent(started);
@@ -618,6 +623,7 @@ fn encode_loop(
                 stats
                     .pipeline_us_last
                     .store(age.as_micros() as u64, Ordering::Relaxed);
+                stats.capture_to_publish_seconds.observe(age.as_secs_f64());
                 bus.publish(Arc::new(out));
                 last_error = None;
             }

@@ -29,6 +29,7 @@ pub mod whip;
 use crate::hid::worker::HidHandle;
 use crate::media::fanout::FrameBus;
 use crate::media::ladder::Ladder;
+use crate::metrics::Histogram;
 use async_trait::async_trait;
 use periscope_signaling::{Opened, Role, SessionHost, SessionId, SignalError};
 use session::{Handler, Pending, Sessions};
@@ -111,6 +112,10 @@ pub(crate) struct VideoCounters {
     frames_failed: AtomicU64,
     keyframe_requests: AtomicU64,
     last_latency_us: AtomicU64,
+    /// Encoded → last packet handed to the socket, every frame to every viewer.
+    send_seconds: Histogram,
+    /// Capture → last packet handed to the socket, every frame to every viewer.
+    capture_to_sent_seconds: Histogram,
 }
 
 /// Serves WebRTC sessions; implements [`SessionHost`] for the signalling crate.
@@ -200,6 +205,14 @@ impl WebRtcHost {
             last_latency_us: load(&self.media.last_latency_us),
             datagrams_dropped: load(&self.wire.dropped_in) + load(&self.wire.unrouted_in),
         }
+    }
+
+    /// Per-frame histograms: encoded → sent, capture → sent (every frame to every viewer).
+    pub fn histograms(&self) -> (&Histogram, &Histogram) {
+        (
+            &self.media.send_seconds,
+            &self.media.capture_to_sent_seconds,
+        )
     }
 
     /// Removes a session and closes its peer connection; false if there was none.

@@ -153,6 +153,10 @@ pub async fn run(
                 stats.frames_sent.fetch_add(1, Ordering::Relaxed);
                 let us = frame.encoded_at.elapsed().as_micros() as u64;
                 stats.last_latency_us.store(us, Ordering::Relaxed);
+                stats.send_seconds.observe_us(us);
+                stats
+                    .capture_to_sent_seconds
+                    .observe(frame.captured.instant.elapsed().as_secs_f64());
                 last_error = None;
             }
             Err(e) => {

@@ -113,15 +113,64 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
             path: key.into(),
             message: "no private key found".into(),
         })?;
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let mut provider = tokio_rustls::rustls::crypto::ring::default_provider();
+    let chacha_first = prefer_chacha20(
+        std::env::var("PERISCOPE_TLS_CIPHERS").ok().as_deref(),
+        cpu_has_aes(),
+    );
+    if chacha_first {
+        provider.cipher_suites = chacha20_first(provider.cipher_suites);
+    }
+    tracing::info!(target: "http", chacha20_first = chacha_first, "tls cipher order");
+    let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Setup(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key_der)
         .map_err(|e| TlsError::Setup(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Our order wins where it was chosen for this CPU; otherwise the client's (browsers put
+    // AES-GCM first exactly when they have AES instructions themselves).
+    config.ignore_client_order = chacha_first;
     Ok(Arc::new(config))
+}
+
+/// Whether ChaCha20-Poly1305 goes first: `PERISCOPE_TLS_CIPHERS` = `chacha20` or `aes` forces
+/// it; otherwise (`auto`, unset) when the CPU has no AES instructions. The Raspberry Pi 4's
+/// and Zero 2 W's SoCs (BCM2711, BCM2710A1) have none: there AES-GCM runs in plain code,
+/// about three times slower than ChaCha20, and every MJPEG frame and page goes through it.
+pub fn prefer_chacha20(setting: Option<&str>, cpu_has_aes: bool) -> bool {
+    match setting {
+        Some("chacha20") => true,
+        Some("aes") => false,
+        _ => !cpu_has_aes,
+    }
+}
+
+/// `suites` with the ChaCha20-Poly1305 ones first (otherwise in their order).
+pub fn chacha20_first(
+    mut suites: Vec<tokio_rustls::rustls::SupportedCipherSuite>,
+) -> Vec<tokio_rustls::rustls::SupportedCipherSuite> {
+    suites.sort_by_key(|s| !format!("{:?}", s.suite()).contains("CHACHA20"));
+    suites
+}
+
+/// Whether this CPU has AES (and carry-less multiply) instructions for AES-GCM.
+fn cpu_has_aes() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
 }
 
 /// Serves `routes` over TLS on `listener` until `cancel` fires.
@@ -177,5 +226,30 @@ pub async fn serve<F>(
                 tracing::debug!(target: "http", %peer, "connection: {e}");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chacha20_goes_first_on_cpus_without_aes_or_when_asked() {
+        assert!(prefer_chacha20(None, false), "a Pi 4: no AES instructions");
+        assert!(!prefer_chacha20(None, true));
+        assert!(!prefer_chacha20(Some("auto"), true));
+        assert!(prefer_chacha20(Some("chacha20"), true));
+        assert!(!prefer_chacha20(Some("aes"), false));
+        let suites = tokio_rustls::rustls::crypto::ring::default_provider().cipher_suites;
+        let n = suites.len();
+        let names: Vec<String> = chacha20_first(suites)
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .collect();
+        assert_eq!(names.len(), n, "nothing dropped");
+        assert!(names[0].contains("CHACHA20"), "{names:?}");
+        let last_chacha = names.iter().rposition(|n| n.contains("CHACHA20")).unwrap();
+        let first_aes = names.iter().position(|n| n.contains("AES")).unwrap();
+        assert!(last_chacha < first_aes, "{names:?}");
     }
 }

@@ -24,11 +24,12 @@
 
 mod common;
 
+use common::netns;
 use common::whep_client::{client, client_on, Client};
 use openh264::formats::YUVSource;
 use periscope::config::Settings;
 use periscope::media::strip;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::{timeout, Instant};
@@ -65,48 +66,15 @@ fn a_viewer_on_a_2_mbit_link_gets_a_continuous_picture_and_the_other_keeps_full_
             "tc not installed (Debian package `iproute2`)",
         ),
     ] {
-        if !command_works(cmd, args) {
-            return missing(why);
+        if !netns::command_works(cmd, args) {
+            return netns::missing("the netem test", why);
         }
     }
-    let exe = std::env::current_exe().expect("test binary path");
-    let out = Command::new("unshare")
-        .arg("--net")
-        .arg("--")
-        .arg(exe)
-        .args([
-            "--exact",
-            "a_viewer_on_a_2_mbit_link_gets_a_continuous_picture_and_the_other_keeps_full_quality",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(INNER, "1")
-        .output()
-        .expect("run the test inside a network namespace");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    println!("{text}");
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "the netem test inside the namespace failed (output above)"
+    netns::run_inside(
+        "a_viewer_on_a_2_mbit_link_gets_a_continuous_picture_and_the_other_keeps_full_quality",
+        INNER,
+        &[],
     );
-}
-
-fn command_works(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Under CI (scripts/test installs iproute2) a missing piece fails; elsewhere it skips.
-fn missing(why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("netem test cannot run: {why}");
-    }
-    eprintln!("skipped: {why}");
 }
 
 /// Inside the namespace: loopback up, the slow viewer's port shaped, then the test proper.
@@ -135,13 +103,7 @@ fn inner() {
             "0xffff", "flowid", "1:30",
         ],
     ];
-    for step in steps {
-        let ok = Command::new(step[0])
-            .args(&step[1..])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "{}", step.join(" "));
-    }
+    netns::setup(&steps);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -316,10 +278,10 @@ async fn shaped_test() {
     let fast = connect(&http, &base, &token, None).await;
     let slow = connect(&http, &base, &token, Some(SLOW_PORT)).await;
     let (fast, slow) = tokio::join!(watch(fast, run), watch(slow, run));
-    let text = metrics(&http, &base, &token).await;
-    let downs = metric(&text, "ladder_moves_down_total");
-    let ups = metric(&text, "ladder_moves_up_total");
-    let full_bps = metric(&text, "stream_bitrate_bps{stream=\"h264\"}");
+    let text = common::metrics(&http, &base, &token).await;
+    let downs = common::metric_value(&text, "ladder_moves_down_total");
+    let ups = common::metric_value(&text, "ladder_moves_up_total");
+    let full_bps = common::metric_value(&text, "stream_bitrate_bps{stream=\"h264\"}");
     for (name, seen) in [("fast", &fast), ("slow", &slow)] {
         println!(
             "netem: {name}: {} pictures in {seconds} s, {:.1} fps; longest freeze from {} s on \
@@ -388,25 +350,4 @@ async fn shaped_test() {
         fast.kbps(run),
         fast.fps()
     );
-}
-
-async fn metrics(http: &reqwest::Client, base: &str, token: &str) -> String {
-    http.get(format!("{base}/metrics"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
-/// A metric's value (`periscope_` prefix or not, labels included in `name`); NaN when absent.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .find(|(k, _)| k.trim_start_matches("periscope_") == name)
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(f64::NAN)
 }

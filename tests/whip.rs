@@ -16,6 +16,8 @@
 
 mod common;
 
+use common::netns;
+
 use bytes::{Bytes, BytesMut};
 use openh264::formats::YUVSource;
 use periscope::config::Settings;
@@ -55,33 +57,16 @@ fn whip_push_reaches_janus_carries_the_test_pattern_and_survives_a_server_restar
     let Some(server) = server_dir() else {
         return missing("simple-whip-server not installed (scripts/lib.sh whip_server_deps)");
     };
-    if !command_works("sh", &["-c", "command -v janus"]) {
+    if !netns::command_works("sh", &["-c", "command -v janus"]) {
         return missing("janus not installed (Debian package `janus`)");
     }
-    if !command_works("unshare", &["--net", "true"]) {
+    if !netns::command_works("unshare", &["--net", "true"]) {
         return missing("cannot create a network namespace (needs root: unshare --net)");
     }
-    let exe = std::env::current_exe().expect("test binary path");
-    let out = Command::new("unshare")
-        .arg("--net")
-        .arg("--")
-        .arg(exe)
-        .args([
-            "--exact",
-            "whip_push_reaches_janus_carries_the_test_pattern_and_survives_a_server_restart",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(INNER, "1")
-        .env("PERISCOPE_WHIP_SERVER", &server)
-        .output()
-        .expect("run the test inside a network namespace");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    println!("{text}");
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "the WHIP test inside the namespace failed (output above)"
+    netns::run_inside(
+        "whip_push_reaches_janus_carries_the_test_pattern_and_survives_a_server_restart",
+        INNER,
+        &[("PERISCOPE_WHIP_SERVER", server.as_os_str())],
     );
 }
 
@@ -94,38 +79,22 @@ fn server_dir() -> Option<PathBuf> {
     ok.then_some(dir)
 }
 
-fn command_works(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Under CI (scripts/test installs the server) a missing piece fails; elsewhere it skips.
 fn missing(why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("WHIP test cannot run: {why}");
-    }
-    eprintln!("skipped: {why}");
+    netns::missing("WHIP test", why);
 }
 
 /// Inside the namespace: loopback up and a veth pair, then the test proper.
 fn inner() {
-    for args in [
-        "link set lo up",
-        "link add pw0 type veth peer name pw1",
-        "addr add 10.77.0.1/24 dev pw0",
-        "link set pw0 up",
-        "link set pw1 up",
-    ] {
-        let ok = Command::new("ip")
-            .args(args.split(' '))
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ip {args}");
-    }
+    netns::setup(&[
+        &["ip", "link", "set", "lo", "up"],
+        &[
+            "ip", "link", "add", "pw0", "type", "veth", "peer", "name", "pw1",
+        ],
+        &["ip", "addr", "add", "10.77.0.1/24", "dev", "pw0"],
+        &["ip", "link", "set", "pw0", "up"],
+        &["ip", "link", "set", "pw1", "up"],
+    ]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -447,13 +416,13 @@ async fn push_test() {
         format!("http://127.0.0.1:{WHIP_PORT}/whip/endpoint/{ENDPOINT}")
     );
     assert!(!state.to_string().contains(TOKEN), "the token never shows");
-    let m = metrics(&http, &base, &token).await;
+    let m = common::metrics(&http, &base, &token).await;
     assert!(
-        metric(&m, "whip_frames_sent_total") >= PICTURES as f64,
+        common::metric_value(&m, "whip_frames_sent_total") >= PICTURES as f64,
         "{m}"
     );
-    assert_eq!(metric(&m, "whip_connected"), 1.0, "{m}");
-    assert_eq!(metric(&m, "whip_connects_total"), 1.0, "{m}");
+    assert_eq!(common::metric_value(&m, "whip_connected"), 1.0, "{m}");
+    assert_eq!(common::metric_value(&m, "whip_connects_total"), 1.0, "{m}");
     // The local viewers' encoder is the one the push uses: one H.264 stream, one viewer (the push).
     assert_eq!(state["viewers"], 1, "{state}");
 
@@ -461,8 +430,10 @@ async fn push_test() {
     drop(whip_server);
     let end = Instant::now() + Duration::from_secs(30);
     loop {
-        let m = metrics(&http, &base, &token).await;
-        if metric(&m, "whip_connected") == 0.0 && metric(&m, "whip_failures_total") >= 1.0 {
+        let m = common::metrics(&http, &base, &token).await;
+        if common::metric_value(&m, "whip_connected") == 0.0
+            && common::metric_value(&m, "whip_failures_total") >= 1.0
+        {
             break;
         }
         assert!(
@@ -475,8 +446,8 @@ async fn push_test() {
     let _whip_server = start_server(dir.path(), &server, rtp_port, 2).await;
     let counters = decode_forwarded(&rtp, "after the server restart").await;
     common::whep_client::assert_counters_advance(&counters);
-    let m = metrics(&http, &base, &token).await;
-    assert_eq!(metric(&m, "whip_connects_total"), 2.0, "{m}");
+    let m = common::metrics(&http, &base, &token).await;
+    assert_eq!(common::metric_value(&m, "whip_connects_total"), 2.0, "{m}");
 
     // 3. Shutdown deletes the WHIP resource at once (not by Janus's ICE timeout).
     running.shutdown().await;
@@ -487,27 +458,6 @@ async fn push_test() {
         log.contains("Terminating WHIP session"),
         "DELETE seen by the server:\n{log}"
     );
-}
-
-async fn metrics(http: &reqwest::Client, base: &str, token: &str) -> String {
-    http.get(format!("{base}/metrics"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
-/// A metric's value (`periscope_` prefix or not); NaN when absent.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once(' '))
-        .find(|(k, _)| k.trim_start_matches("periscope_") == name)
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(f64::NAN)
 }
 
 /// A WHIP server that answers nonsense: 201 with a Location but no SDP, then 500s. The push
@@ -606,8 +556,11 @@ async fn whip_push_survives_a_server_that_answers_nonsense() {
         1,
         "the resource of the refused answer is deleted"
     );
-    let m = metrics(&http, &base, &token).await;
-    assert!(metric(&m, "whip_failures_total") >= 2.0, "{m}");
-    assert_eq!(metric(&m, "whip_connects_total"), 0.0, "{m}");
+    let m = common::metrics(&http, &base, &token).await;
+    assert!(
+        common::metric_value(&m, "whip_failures_total") >= 2.0,
+        "{m}"
+    );
+    assert_eq!(common::metric_value(&m, "whip_connects_total"), 0.0, "{m}");
     running.shutdown().await;
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod jpegs;
+pub mod netns;
 pub mod vm;
 pub mod whep_client;
 
@@ -80,4 +81,26 @@ pub async fn login_with(c: &reqwest::Client, base: &str, password: &str) -> Stri
     assert_eq!(r.status(), 200, "login");
     let v: serde_json::Value = r.json().await.expect("login json");
     v["token"].as_str().expect("token").to_string()
+}
+
+/// The /metrics text (bearer auth).
+pub async fn metrics(http: &reqwest::Client, base: &str, token: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+/// A sample's value (`periscope_` prefix or not, labels included in `name`); NaN when absent.
+pub fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(k, _)| k.trim_start_matches("periscope_") == name)
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(f64::NAN)
 }

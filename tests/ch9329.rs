@@ -365,22 +365,15 @@ mod common;
 async fn daemon_drives_the_chip_from_a_whep_client() {
     use periscope::config::Settings;
     let sim = Ch9329Sim::start(9600);
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        listen: Some("127.0.0.1:0".into()),
-        source: Some("test-pattern".into()),
+    let d = common::start_with(Settings {
         resolution: Some("640x480".into()),
         fps: Some(30),
         hid: Some(format!("ch9329:{}", sim.path().display())),
         hid_baud: Some(9600),
-        profile: Some("test-pattern".into()),
-        state_dir: Some(dir.path().join("state")),
         ..Default::default()
-    };
-    let mut cfg = settings.validate(dir.path().join("unused")).unwrap();
-    cfg.admin_password = Some(common::PASSWORD.into());
-    let running = periscope::app::start(cfg).await.expect("daemon starts");
-    let base = format!("https://127.0.0.1:{}", running.addr.port());
+    })
+    .await;
+    let base = d.base.clone();
     assert_eq!(sim.state().commands()[..2], [0x0F, 0x01], "reset at start");
 
     let http = common::client();
@@ -433,5 +426,5 @@ async fn daemon_drives_the_chip_from_a_whep_client() {
     assert_eq!(leds["num"], false);
     assert_eq!(leds["scroll"], false);
     let _ = client.pc.close().await;
-    running.shutdown().await;
+    d.running.shutdown().await;
 }

@@ -253,25 +253,16 @@ async fn shaped_test() {
         .unwrap_or(30);
     let run = Duration::from_secs(seconds);
     let adapt = std::env::var_os("PERISCOPE_NETEM_NO_ADAPT").is_none();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let settings = Settings {
-        listen: Some("127.0.0.1:0".into()),
-        source: Some("test-pattern".into()),
+    let d = common::start_with(Settings {
         pattern: Some("busy".into()),
         resolution: Some("1280x720".into()),
         fps: Some(30),
         hid: Some("none".into()),
-        profile: Some("test-pattern".into()),
-        state_dir: Some(dir.path().join("state")),
         adapt: Some(adapt),
         ..Default::default()
-    };
-    let mut cfg = settings
-        .validate(dir.path().join("unused"))
-        .expect("valid settings");
-    cfg.admin_password = Some(common::PASSWORD.into());
-    let running = periscope::app::start(cfg).await.expect("daemon starts");
-    let base = format!("https://127.0.0.1:{}", running.addr.port());
+    })
+    .await;
+    let base = d.base.clone();
     let http = common::client();
     let token = common::login(&http, &base).await;
 
@@ -328,7 +319,7 @@ async fn shaped_test() {
             println!("netem: tc {line}");
         }
     }
-    running.shutdown().await;
+    d.running.shutdown().await;
 
     assert!(
         full_bps > 2_200_000.0,

@@ -374,24 +374,17 @@ async fn push_test() {
     assert_eq!(endpoint().await["enabled"], false, "nobody publishes yet");
 
     let push = std::env::var_os("PERISCOPE_WHIP_TEST_NO_PUSH").is_none();
-    let settings = Settings {
+    let d = common::start_with(Settings {
         listen: Some(format!("{APPLIANCE_IP}:0")),
-        source: Some("test-pattern".into()),
         resolution: Some("640x480".into()),
         fps: Some(30),
         hid: Some("none".into()),
-        profile: Some("test-pattern".into()),
-        state_dir: Some(dir.path().join("state")),
         whip_url: push.then(|| format!("http://127.0.0.1:{WHIP_PORT}/whip/endpoint/{ENDPOINT}")),
         whip_token: push.then(|| TOKEN.to_string()),
         ..Default::default()
-    };
-    let mut cfg = settings
-        .validate(dir.path().join("unused"))
-        .expect("valid settings");
-    cfg.admin_password = Some(common::PASSWORD.into());
-    let running = periscope::app::start(cfg).await.expect("daemon starts");
-    let base = format!("https://{APPLIANCE_IP}:{}", running.addr.port());
+    })
+    .await;
+    let base = d.base.clone();
 
     // 1. Janus receives the stream: its RTP forward decodes to the moving test pattern.
     let counters = decode_forwarded(&rtp, "first push").await;
@@ -450,7 +443,7 @@ async fn push_test() {
     assert_eq!(common::metric_value(&m, "whip_connects_total"), 2.0, "{m}");
 
     // 3. Shutdown deletes the WHIP resource at once (not by Janus's ICE timeout).
-    running.shutdown().await;
+    d.running.shutdown().await;
     let ep = endpoint().await;
     assert_eq!(ep["enabled"], false, "resource deleted at shutdown: {ep}");
     let log = std::fs::read_to_string(dir.path().join("whip-server-2.log")).unwrap_or_default();
@@ -504,24 +497,15 @@ async fn whip_push_survives_a_server_that_answers_nonsense() {
     let addr = listener.local_addr().expect("its address");
     tokio::spawn(warp::serve(post.or(delete)).incoming(listener).run());
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let settings = Settings {
-        listen: Some("127.0.0.1:0".into()),
-        source: Some("test-pattern".into()),
+    let d = common::start_with(Settings {
         resolution: Some("320x240".into()),
         hid: Some("none".into()),
-        profile: Some("test-pattern".into()),
-        state_dir: Some(dir.path().join("state")),
         whip_url: Some(format!("http://{addr}/whip")),
         whip_token: Some(TOKEN.into()),
         ..Default::default()
-    };
-    let mut cfg = settings
-        .validate(dir.path().join("unused"))
-        .expect("valid settings");
-    cfg.admin_password = Some(common::PASSWORD.into());
-    let running = periscope::app::start(cfg).await.expect("daemon starts");
-    let base = format!("https://127.0.0.1:{}", running.addr.port());
+    })
+    .await;
+    let base = d.base.clone();
     let http = common::client();
     let token = common::login(&http, &base).await;
     let end = Instant::now() + Duration::from_secs(20);
@@ -562,5 +546,5 @@ async fn whip_push_survives_a_server_that_answers_nonsense() {
         "{m}"
     );
     assert_eq!(common::metric_value(&m, "whip_connects_total"), 0.0, "{m}");
-    running.shutdown().await;
+    d.running.shutdown().await;
 }

@@ -29,25 +29,36 @@ pub struct Daemon {
 
 /// Starts a daemon with the test pattern at `w`x`h`.
 pub async fn start_daemon(w: u32, h: u32) -> Daemon {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let record = dir.path().join("hid.jsonl");
-    let settings = Settings {
-        listen: Some("127.0.0.1:0".into()),
-        source: Some("test-pattern".into()),
+    start_with(Settings {
         resolution: Some(format!("{w}x{h}")),
         fps: Some(30),
-        hid: Some(format!("record:{}", record.display())),
-        profile: Some("test-pattern".into()),
-        state_dir: Some(dir.path().join("state")),
         ..Default::default()
-    };
+    })
+    .await
+}
+
+/// Starts a daemon from `settings`, filling what it leaves unset: listen on 127.0.0.1:0, the
+/// test pattern, the `test-pattern` profile, the `record:` HID backend (into
+/// [`Daemon::record`]), a temporary state directory; the test passwords.
+pub async fn start_with(mut settings: Settings) -> Daemon {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("hid.jsonl");
+    settings.listen.get_or_insert_with(|| "127.0.0.1:0".into());
+    settings.source.get_or_insert_with(|| "test-pattern".into());
+    settings
+        .profile
+        .get_or_insert_with(|| "test-pattern".into());
+    settings
+        .hid
+        .get_or_insert_with(|| format!("record:{}", record.display()));
+    settings.state_dir = Some(dir.path().join("state"));
     let mut cfg = settings
         .validate(dir.path().join("unused"))
         .expect("valid settings");
     cfg.admin_password = Some(PASSWORD.into());
     cfg.viewer_password = Some(VIEWER_PASSWORD.into());
     let running = periscope::app::start(cfg).await.expect("daemon starts");
-    let base = format!("https://127.0.0.1:{}", running.addr.port());
+    let base = format!("https://{}", running.addr);
     Daemon {
         running,
         base,

@@ -70,7 +70,7 @@ pub async fn build(
     let mut media_engine = MediaEngine::default();
     for (i, profile) in sdp::PROFILES.iter().enumerate() {
         let codec = RTCRtpCodecParameters {
-            rtp_codec: h264_codec(profile),
+            rtp_codec: h264_codec(profile, true),
             payload_type: FIRST_H264_PT + 2 * i as u8,
         };
         media_engine.register_codec(codec, RtpCodecKind::Video)?;
@@ -139,7 +139,7 @@ pub async fn answer(
     pc.set_remote_description(offer)
         .await
         .map_err(|e| SignalError::BadOffer(e.to_string()))?;
-    let (track, ssrc) = screen_track(h264_codec(sdp::PROFILES[choice.profile]));
+    let (track, ssrc) = screen_track(h264_codec(sdp::PROFILES[choice.profile], true));
     let sender = pc
         .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
         .await
@@ -179,23 +179,25 @@ async fn local_sdp(pc: &Arc<dyn PeerConnection>) -> Result<String, SignalError> 
         .ok_or_else(|| internal("no local description"))
 }
 
-/// Our H.264 format for one of [`sdp::PROFILES`], with the feedback browsers expect.
-fn h264_codec(profile: &str) -> RTCRtpCodec {
+/// Our H.264 format for one of [`sdp::PROFILES`]: FIR, NACK and PLI feedback, and for
+/// browsers (`remb`) also goog-remb, which they expect to see offered.
+pub(super) fn h264_codec(profile: &str, remb: bool) -> RTCRtpCodec {
     let fb = |typ: &str, parameter: &str| RTCPFeedback {
         typ: typ.to_string(),
         parameter: parameter.to_string(),
     };
+    let mut rtcp_feedback = if remb {
+        vec![fb("goog-remb", "")]
+    } else {
+        Vec::new()
+    };
+    rtcp_feedback.extend([fb("ccm", "fir"), fb("nack", ""), fb("nack", "pli")]);
     RTCRtpCodec {
         mime_type: MIME_TYPE_H264.to_string(),
         clock_rate: video::CLOCK_RATE,
         channels: 0,
         sdp_fmtp_line: sdp::fmtp_for(profile),
-        rtcp_feedback: vec![
-            fb("goog-remb", ""),
-            fb("ccm", "fir"),
-            fb("nack", ""),
-            fb("nack", "pli"),
-        ],
+        rtcp_feedback,
     }
 }
 

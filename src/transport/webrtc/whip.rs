@@ -18,10 +18,7 @@ use super::video::{self, VideoLeg};
 use super::{sdp, VideoCounters, CONNECT_TIMEOUT, DISCONNECT_GRACE, GATHER_TIMEOUT};
 use crate::media::fanout::FrameBus;
 use async_trait::async_trait;
-use rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -598,19 +595,9 @@ async fn build(
     Ok(pc)
 }
 
-/// H.264 constrained baseline, packetization-mode 1, with the feedback SFUs use.
+/// H.264 constrained baseline, packetization-mode 1, with the feedback SFUs use (no REMB).
 fn h264_codec() -> RTCRtpCodec {
-    let fb = |typ: &str, parameter: &str| RTCPFeedback {
-        typ: typ.to_string(),
-        parameter: parameter.to_string(),
-    };
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_H264.to_string(),
-        clock_rate: video::CLOCK_RATE,
-        channels: 0,
-        sdp_fmtp_line: sdp::fmtp_for(sdp::PROFILES[0]),
-        rtcp_feedback: vec![fb("ccm", "fir"), fb("nack", ""), fb("nack", "pli")],
-    }
+    super::peer::h264_codec(sdp::PROFILES[0], false)
 }
 
 #[cfg(test)]

@@ -127,15 +127,16 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         Some((push, task)) => (Some(push), Some(task)),
         None => (None, None),
     };
+    let initial_bps = full_rung_bps(&cfg, &profile);
     let ladder = match &pipeline.h264_low {
         Some((low, control, _)) => Ladder::new(
             Arc::clone(&pipeline.h264),
             Arc::clone(low),
             Arc::clone(control),
+            f64::from(initial_bps),
         ),
         None => Ladder::fixed(Arc::clone(&pipeline.h264)),
     };
-    let initial_bps = full_rung_bps(&cfg, &profile);
     let webrtc =
         WebRtcHost::with_ladder(rtc_cfg, Arc::clone(&ladder), initial_bps, hid.clone()).await?;
 

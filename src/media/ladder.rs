@@ -45,6 +45,10 @@ pub const LOSS_HIGH: f64 = 0.05;
 /// On the full rung, loss above this moves a viewer down as surely as a low estimate (GCC's
 /// loss-based half takes a second or two to fall that far).
 pub const LOSS_DOWN: f64 = 0.1;
+/// A measured capacity below this share of the full rung's rate moves a viewer down at once:
+/// its queue is already growing, and every frame more of the full rung makes the wait for the
+/// low rung's first picture longer.
+pub const CAPACITY_DOWN: f64 = 0.95;
 /// Loss below this lets the share grow.
 pub const LOSS_LOW: f64 = 0.01;
 /// Shortest time between two cuts (the loss of one overshoot takes a while to drain).
@@ -67,6 +71,10 @@ pub const LOW_MAX_SHARE: f64 = 0.8;
 /// a keyframe (twenty P-frames' worth) sent in one burst overflows a slow link's queue and
 /// is lost, and the loss asks for another keyframe.
 pub const PACE_SHARE: f64 = 1.5;
+/// A session's first keyframe is spread at this multiple of the full rung's rate …
+pub const FIRST_PACE_RATIO: f64 = 2.0;
+/// … and at least this (bits per second; the rate is unknown until a first viewer watches).
+pub const FIRST_PACE_MIN_BPS: f64 = 4_000_000.0;
 /// Below this bitrate the low rung halves its frame rate (the last resort).
 pub const HALF_RATE_BELOW: u32 = 300_000;
 
@@ -98,13 +106,16 @@ pub struct Link {
     pub delivered_bps: f64,
     /// Share of packets lost over the last second.
     pub loss: f64,
+    /// What the link carried while its queue was busy (bits per second; 0: it kept up).
+    pub capacity_bps: f64,
 }
 
 /// One viewer's move decisions, and its share of the low rung while on it (pure).
 ///
-/// Down: GCC's estimate below [`DOWN_RATIO`] of the full rung, or loss above [`LOSS_DOWN`],
-/// for [`DOWN_AFTER`]. On the low
-/// rung the viewer's share starts at [`LOW_SHARE`] of what its link delivered, is cut the same
+/// Down: at once when the link's measured capacity is below [`CAPACITY_DOWN`] of the full
+/// rung; or when GCC's estimate is below [`DOWN_RATIO`] of it, or loss above [`LOSS_DOWN`],
+/// for [`DOWN_AFTER`]. On the low rung the viewer's share starts at [`ENTRY_SHARE`] of the
+/// capacity (or of what the link delivered), is cut to [`LOW_SHARE`] of the delivered rate
 /// way on loss, and grows while the link is clean (fast, then slowly near the last cut). Up:
 /// the share has reached the low rung's ceiling ([`LOW_MAX_SHARE`] of the full rung) with a
 /// clean link and GCC's estimate above [`UP_RATIO`] of the full rung, for the hold time.
@@ -168,7 +179,9 @@ impl RungPolicy {
         if self.rung == Rung::Low {
             self.steer_share(now, dt, link, ceiling);
         }
+        let too_small = link.capacity_bps > 0.0 && link.capacity_bps < full_bps * CAPACITY_DOWN;
         let (wants_move, after) = match self.rung {
+            Rung::Full if too_small => (true, Duration::ZERO),
             Rung::Full => (
                 link.estimate_bps < full_bps * DOWN_RATIO || link.loss > LOSS_DOWN,
                 DOWN_AFTER,
@@ -197,7 +210,9 @@ impl RungPolicy {
                 {
                     self.up_after = (self.up_after * 2).min(UP_AFTER_MAX);
                 }
-                let base = if link.delivered_bps > 0.0 {
+                let base = if too_small {
+                    link.capacity_bps
+                } else if link.delivered_bps > 0.0 {
                     link.delivered_bps
                 } else {
                     link.estimate_bps
@@ -217,6 +232,13 @@ impl RungPolicy {
 
     /// On the low rung: cut the share on loss, grow it while the link is clean.
     fn steer_share(&mut self, now: Instant, dt: f64, link: Link, ceiling: f64) {
+        // A measured capacity is the link's size, up or down: it replaces the estimate from
+        // the last cut (so probing never pushes past a link that was just measured).
+        if link.capacity_bps > 0.0 {
+            if let Some((_, size)) = self.last_cut.as_mut() {
+                *size = link.capacity_bps;
+            }
+        }
         let wait = if self.moved_at == self.last_cut.map(|c| c.0) {
             MOVE_GRACE
         } else {
@@ -291,6 +313,8 @@ pub struct Ladder {
     low: Option<(Arc<FrameBus>, Arc<RungControl>)>,
     /// Shares of the viewers on (or moving to) the low rung, by viewer id.
     low_viewers: Mutex<HashMap<u64, f64>>,
+    /// The full rung's configured bitrate: its rate until one has been measured.
+    nominal_bps: f64,
     next_id: AtomicU64,
     /// Counters.
     pub stats: LadderStats,
@@ -300,19 +324,30 @@ impl Ladder {
     /// A ladder of the full rung only: every viewer stays on it (adaptation off, or an
     /// encoder that cannot change its bitrate).
     pub fn fixed(full: Arc<FrameBus>) -> Arc<Ladder> {
-        Ladder::build(full, None)
+        Ladder::build(full, None, 0.0)
     }
 
-    /// The full rung and the low one, whose encoder reads `control`.
-    pub fn new(full: Arc<FrameBus>, low: Arc<FrameBus>, control: Arc<RungControl>) -> Arc<Ladder> {
-        Ladder::build(full, Some((low, control)))
+    /// The full rung (configured at `nominal_bps`) and the low one, whose encoder reads
+    /// `control`.
+    pub fn new(
+        full: Arc<FrameBus>,
+        low: Arc<FrameBus>,
+        control: Arc<RungControl>,
+        nominal_bps: f64,
+    ) -> Arc<Ladder> {
+        Ladder::build(full, Some((low, control)), nominal_bps)
     }
 
-    fn build(full: Arc<FrameBus>, low: Option<(Arc<FrameBus>, Arc<RungControl>)>) -> Arc<Ladder> {
+    fn build(
+        full: Arc<FrameBus>,
+        low: Option<(Arc<FrameBus>, Arc<RungControl>)>,
+        nominal_bps: f64,
+    ) -> Arc<Ladder> {
         Arc::new(Ladder {
             full,
             low,
             low_viewers: Mutex::new(HashMap::new()),
+            nominal_bps,
             next_id: AtomicU64::new(1),
             stats: LadderStats::default(),
         })
@@ -321,6 +356,15 @@ impl Ladder {
     /// The full rung's bus.
     pub fn full(&self) -> &Arc<FrameBus> {
         &self.full
+    }
+
+    /// The full rung's rate: measured over the last second, or its configured bitrate in
+    /// its first second (a first viewer on a slow link must not wait a second to be judged).
+    pub fn full_bps(&self) -> f64 {
+        match self.full.rate_bps() {
+            r if r > 0.0 => r,
+            _ => self.nominal_bps,
+        }
     }
 
     /// The low rung's bus, if there is one.
@@ -373,7 +417,7 @@ impl Ladder {
         };
         let slowest = viewers.values().copied().fold(f64::INFINITY, f64::min);
         if slowest.is_finite() {
-            let (bps, step) = low_settings(slowest, self.full.rate_bps());
+            let (bps, step) = low_settings(slowest, self.full_bps());
             control.target_bps.store(bps, Ordering::Relaxed);
             control.frame_step.store(step, Ordering::Relaxed);
         }
@@ -402,11 +446,21 @@ impl ViewerRung {
             .then(|| (self.policy.share_bps() * PACE_SHARE).max(2.0 * LOW_MIN_BPS as f64))
     }
 
+    /// The rate to spread a session's first keyframe at (bits per second):
+    /// [`FIRST_PACE_RATIO`] of the full rung's rate, at least [`FIRST_PACE_MIN_BPS`]. Sent in
+    /// one burst, a keyframe (ten P-frames' worth or more) overflows the queue of a link
+    /// slower than the rung and the first picture is lost; spread, it fits the queue, and its
+    /// packet train measures the link ([`Link::capacity_bps`]) before the P-frames bury it.
+    /// On a fast link it delays the first picture by about one keyframe's worth at this rate.
+    pub fn first_pace_bps(&self) -> f64 {
+        (self.ladder.full_bps() * FIRST_PACE_RATIO).max(FIRST_PACE_MIN_BPS)
+    }
+
     /// Feeds what this viewer's link says; returns the rung to move to now, if any. On the
     /// low rung the viewer's share also steers the low encoder.
     pub fn update(&mut self, now: Instant, link: Link) -> Option<Rung> {
         self.ladder.low.as_ref()?;
-        let full = self.ladder.full.rate_bps();
+        let full = self.ladder.full_bps();
         let moved = self.policy.update(now, link, full);
         match moved {
             Some(Rung::Low) => {
@@ -446,6 +500,7 @@ mod tests {
             estimate_bps,
             delivered_bps,
             loss,
+            capacity_bps: 0.0,
         }
     }
 
@@ -477,6 +532,68 @@ mod tests {
         assert_eq!(p.update(at(t0, 4300), slow, FULL), Some(Rung::Low));
         assert_eq!(p.rung(), Rung::Low);
         assert_eq!(p.share_bps(), 1_200_000.0);
+    }
+
+    #[test]
+    fn a_measured_capacity_under_the_full_rung_moves_a_viewer_down_at_once() {
+        let t0 = Instant::now();
+        let mut p = RungPolicy::default();
+        let measured = |capacity_bps| Link {
+            capacity_bps,
+            ..link(FULL, 0.0, 0.0)
+        };
+        // A link that queued a burst but carries the full rung (at least CAPACITY_DOWN of
+        // it): stays.
+        assert_eq!(p.update(at(t0, 0), measured(FULL * 0.96), FULL), None);
+        assert_eq!(p.update(at(t0, 100), measured(FULL * 2.0), FULL), None);
+        // Its first keyframe's packet train says 1.9 Mbit/s: down now (GCC has not noticed,
+        // nothing is lost yet), with ENTRY_SHARE of that capacity, and a limit just under it.
+        assert_eq!(
+            p.update(at(t0, 200), measured(1_900_000.0), FULL),
+            Some(Rung::Low)
+        );
+        assert_eq!(p.share_bps(), 1_900_000.0 * ENTRY_SHARE);
+        let mut t = 1200;
+        while p
+            .update(at(t0, t), link(FULL, 1_500_000.0, 0.0), FULL)
+            .is_none()
+            && t < 15_000
+        {
+            t += 1000;
+        }
+        assert!(
+            (p.share_bps() - 1_900_000.0 * LINK_USE).abs() < 1.0,
+            "{}",
+            p.share_bps()
+        );
+        // Probing (PROBE_AFTER clean at the limit) never passes a capacity measured since:
+        // the paced low rung keeps the queue busy on every frame, so the link is measured all
+        // along.
+        let on_low = Link {
+            capacity_bps: 1_900_000.0,
+            ..link(FULL, 1_700_000.0, 0.0)
+        };
+        for s in 0..60 {
+            p.update(at(t0, t + 1000 + s * 1000), on_low, FULL);
+        }
+        assert!(
+            (p.share_bps() - 1_900_000.0 * LINK_USE).abs() < 1.0,
+            "{}",
+            p.share_bps()
+        );
+        // A faster link measured: the limit follows it up.
+        for s in 0..10 {
+            let faster = Link {
+                capacity_bps: 2_200_000.0,
+                ..on_low
+            };
+            p.update(at(t0, t + 61_000 + s * 1000), faster, FULL);
+        }
+        assert!(
+            (p.share_bps() - 2_200_000.0 * LINK_USE).abs() < 1.0,
+            "{}",
+            p.share_bps()
+        );
     }
 
     #[test]
@@ -593,7 +710,12 @@ mod tests {
         let full = FrameBus::new(Codec::H264);
         let low = FrameBus::new(Codec::H264);
         let control = Arc::new(RungControl::default());
-        let ladder = Ladder::new(Arc::clone(&full), Arc::clone(&low), Arc::clone(&control));
+        let ladder = Ladder::new(
+            Arc::clone(&full),
+            Arc::clone(&low),
+            Arc::clone(&control),
+            0.0,
+        );
         let t0 = Instant::now();
         // Make the full rung's measured rate 2.4 Mbit/s.
         for i in 0..=60u64 {

@@ -1,9 +1,10 @@
 //! The video leg of a session: H.264 access units from its rung of the [`Ladder`] onto the
 //! RTP track, and keyframe requests (PLI/FIR) from the browser back to that rung's encoder.
 //!
-//! Owns the session's packetizer. Never paces and never queues: each access unit is
-//! packetized and handed to the driver as soon as the bus yields it, stamped with its capture
-//! time, with the playout-delay extension asking the browser to show it at once.
+//! Owns the session's packetizer. Never queues: each access unit is packetized and handed to
+//! the driver as soon as the bus yields it, stamped with its capture time, with the
+//! playout-delay extension asking the browser to show it at once. On the full rung only the
+//! session's first keyframe is paced (it probes the link); on the low rung every packet is.
 //!
 //! Every [`CHECK`] the session's view of its link goes to its [`ViewerRung`]. A move down
 //! happens at once (the full rung's frames only deepen the queue of an overfull link; the
@@ -86,6 +87,8 @@ pub async fn run(
     // The rung being moved to, until its first keyframe.
     let mut next: Option<(Rung, Subscriber)> = None;
     let mut pacer = Pacer::default();
+    // The session's first keyframe is paced (see `ViewerRung::first_pace_bps`).
+    let mut first = rungs.estimate.is_some();
     let mut check = tokio::time::interval(CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut clock = RtpClock::default();
@@ -126,7 +129,8 @@ pub async fn run(
                 if let Some(estimate) = &rungs.estimate {
                     let link = estimate.link();
                     tracing::trace!(target: LOG, peer, estimate = link.estimate_bps as u64,
-                        delivered = link.delivered_bps as u64, loss = link.loss, rung = current.name(), "link");
+                        delivered = link.delivered_bps as u64, capacity = link.capacity_bps as u64,
+                        loss = link.loss, rung = current.name(), "link");
                     if let Some(to) = place.update(Instant::now(), link) {
                         // Moving back before the last move finished drops the pending one.
                         next = None;
@@ -135,7 +139,7 @@ pub async fn run(
                             // frames only deepen the queue); the low rung's keyframe is next.
                             tracing::info!(target: LOG, peer, rung = to.name(),
                                 estimate_bps = link.estimate_bps as u64, delivered_bps = link.delivered_bps as u64,
-                                loss = link.loss, "video moved");
+                                capacity_bps = link.capacity_bps as u64, loss = link.loss, "video moved");
                             (current, sub) = (to, ladder.subscribe(to));
                         } else if to != current {
                             next = Some((to, ladder.subscribe(to)));
@@ -146,7 +150,12 @@ pub async fn run(
             }
         };
         packetizer.skip_samples(clock.advance(frame.captured.instant));
-        let pace = place.pace_bps().filter(|_| current == Rung::Low);
+        let pace = if first {
+            first = false;
+            Some(place.first_pace_bps())
+        } else {
+            place.pace_bps().filter(|_| current == Rung::Low)
+        };
         let result = send_frame(&leg, &mut packetizer, &frame, &playout, pace, &mut pacer).await;
         match result {
             Ok(()) => {

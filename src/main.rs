@@ -102,6 +102,7 @@ enum ConsoleAction {
 }
 
 fn main() -> anyhow::Result<()> {
+    periscope::media::pool::tune_allocator();
     let cli = Cli::parse();
     init_tracing();
     let file = match &cli.config {

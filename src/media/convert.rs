@@ -32,6 +32,20 @@ pub fn to_i420(
     height: u32,
     src: &[u8],
 ) -> Result<Vec<u8>, ConvertError> {
+    let mut out = Vec::new();
+    to_i420_into(&mut out, format, width, height, src)?;
+    Ok(out)
+}
+
+/// [`to_i420`] into `out`, whose allocation is reused frame after frame (a 1080p frame is
+/// 3 MB: allocating it 30 times a second fragments the heap).
+pub fn to_i420_into(
+    out: &mut Vec<u8>,
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+    src: &[u8],
+) -> Result<(), ConvertError> {
     let need = format
         .frame_len(width, height)
         .ok_or(ConvertError::NotRaw(format))?;
@@ -47,16 +61,19 @@ pub fn to_i420(
     let (w, h) = (width as usize, height as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     match format {
-        PixelFormat::I420 => Ok(src[..need].to_vec()),
+        PixelFormat::I420 => {
+            out.clear();
+            out.extend_from_slice(&src[..need]);
+        }
         PixelFormat::Nv12 => {
-            let mut out = vec![0u8; w * h + 2 * cw * ch];
+            // Every byte is written below: resizing keeps the old contents, no zeroing.
+            out.resize(w * h + 2 * cw * ch, 0);
             out[..w * h].copy_from_slice(&src[..w * h]);
             let (u, v) = out[w * h..].split_at_mut(cw * ch);
             for (i, pair) in src[w * h..w * h + 2 * cw * ch].chunks_exact(2).enumerate() {
                 u[i] = pair[0];
                 v[i] = pair[1];
             }
-            Ok(out)
         }
         PixelFormat::Yuyv | PixelFormat::Uyvy => {
             let (yo, uo, vo) = if format == PixelFormat::Yuyv {
@@ -64,18 +81,20 @@ pub fn to_i420(
             } else {
                 (1, 0, 2)
             };
-            Ok(packed422(src, w, h, yo, uo, vo))
+            out.resize(w * h + 2 * cw * ch, 0);
+            packed422(out, src, w, h, yo, uo, vo);
         }
-        PixelFormat::Mjpeg => Err(ConvertError::NotRaw(format)),
+        PixelFormat::Mjpeg => return Err(ConvertError::NotRaw(format)),
     }
+    Ok(())
 }
 
-/// Packed 4:2:2 with luma at byte `yo` (and `yo + 2`), chroma at `uo`/`vo` of each 4-byte group.
-fn packed422(src: &[u8], w: usize, h: usize, yo: usize, uo: usize, vo: usize) -> Vec<u8> {
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let mut out = vec![0u8; w * h + 2 * cw * ch];
+/// Packed 4:2:2 with luma at byte `yo` (and `yo + 2`), chroma at `uo`/`vo` of each 4-byte
+/// group, into `out` (I420-sized; every byte is written).
+fn packed422(out: &mut [u8], src: &[u8], w: usize, h: usize, yo: usize, uo: usize, vo: usize) {
+    let (cw, _) = (w.div_ceil(2), h.div_ceil(2));
     let (y_plane, chroma) = out.split_at_mut(w * h);
-    let (u_plane, v_plane) = chroma.split_at_mut(cw * ch);
+    let (u_plane, v_plane) = chroma.split_at_mut(cw * h.div_ceil(2));
     let row_bytes = w * 2;
     for row in 0..h {
         let line = &src[row * row_bytes..(row + 1) * row_bytes];
@@ -100,7 +119,6 @@ fn packed422(src: &[u8], w: usize, h: usize, yo: usize, uo: usize, vo: usize) ->
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

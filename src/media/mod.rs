@@ -12,6 +12,7 @@ pub mod fanout;
 pub mod keyframe;
 pub mod ladder;
 pub mod pipeline;
+pub mod pool;
 pub mod strip;
 
 use bytes::Bytes;

@@ -10,9 +10,10 @@
 //! quantiser like camera video does (a busy source for the bandwidth-adaptation tests).
 
 use super::{CaptureError, CaptureSource, SourceInfo};
+use crate::media::pool::FramePool;
 use crate::media::strip::{self, StripValue};
 use crate::media::{CaptureTime, PixelFormat, RawFrame};
-use bytes::Bytes;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Longest single sleep while waiting for the next frame, so a stop is seen quickly.
@@ -138,6 +139,8 @@ pub struct TestPattern {
     interval: Duration,
     next_due: Option<Instant>,
     sequence: u64,
+    /// Frame buffers, reused (see `media::pool`).
+    pool: Arc<FramePool>,
 }
 
 impl TestPattern {
@@ -159,6 +162,7 @@ impl TestPattern {
             interval: Duration::from_secs_f64(1.0 / fps as f64),
             next_due: None,
             sequence: 0,
+            pool: FramePool::new(),
         })
     }
 
@@ -170,7 +174,18 @@ impl TestPattern {
 
     /// Draws frame `sequence` with `unix_ms` in its strip (pure; used by tests too).
     pub fn render(&self, sequence: u64, unix_ms: u64) -> Vec<u8> {
-        let mut p = self.base.clone();
+        self.render_into(Vec::new(), sequence, unix_ms)
+    }
+
+    /// [`TestPattern::render`] into `buf` (emptied first; its allocation is reused).
+    fn render_into(&self, mut buf: Vec<u8>, sequence: u64, unix_ms: u64) -> Vec<u8> {
+        buf.clear();
+        buf.extend_from_slice(&self.base.data);
+        let mut p = Planes {
+            width: self.base.width,
+            height: self.base.height,
+            data: buf,
+        };
         let (w, h) = (self.width as i64, self.height as i64);
         let top = 2 * strip::band_height(self.height) as i64;
         if self.motion == Motion::Busy {
@@ -299,12 +314,13 @@ impl CaptureSource for TestPattern {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let instant = Instant::now();
-        let data = self.render(self.sequence, unix_ms);
+        let mut buf = self.pool.take(self.base.data.len());
+        *buf = self.render_into(std::mem::take(&mut buf), self.sequence, unix_ms);
         let frame = RawFrame {
             format: PixelFormat::I420,
             width: self.width,
             height: self.height,
-            data: Bytes::from(data),
+            data: buf.freeze(),
             captured: CaptureTime { instant, unix_ms },
             sequence: self.sequence,
         };

@@ -51,6 +51,8 @@ pub struct OpenH264Encoder {
     inner: Option<(Oh264, u32, u32)>,
     decompressor: Option<Decompressor>,
     out: Vec<u8>,
+    /// Raw frames converted to I420, reused frame after frame.
+    i420: Vec<u8>,
 }
 
 impl OpenH264Encoder {
@@ -61,6 +63,7 @@ impl OpenH264Encoder {
             inner: None,
             decompressor: None,
             out: Vec::new(),
+            i420: Vec::new(),
         }
     }
 
@@ -109,9 +112,12 @@ impl OpenH264Encoder {
                 }
             }
             PixelFormat::I420 => Err(EncodeError::BadInput("i420 needs no conversion".into())),
-            other => convert::to_i420(other, frame.width, frame.height, &frame.data)
-                .map(|v| (v, frame.width, frame.height))
-                .map_err(|e| EncodeError::BadInput(e.to_string())),
+            other => {
+                let mut out = std::mem::take(&mut self.i420);
+                convert::to_i420_into(&mut out, other, frame.width, frame.height, &frame.data)
+                    .map(|()| (out, frame.width, frame.height))
+                    .map_err(|e| EncodeError::BadInput(e.to_string()))
+            }
         }
     }
 }
@@ -162,12 +168,29 @@ impl Encoder for OpenH264Encoder {
         frame: &RawFrame,
         keyframe: bool,
     ) -> Result<Option<EncodedFrame>, EncodeError> {
-        let converted;
+        let mut converted = None;
+        let result = self.encode_converted(frame, keyframe, &mut converted);
+        if let Some((buf, _, _)) = converted {
+            self.i420 = buf; // reused by the next frame
+        }
+        result
+    }
+}
+
+impl OpenH264Encoder {
+    /// [`Encoder::encode`], with the converted frame (if the input needed converting) left
+    /// in `converted` for reuse.
+    fn encode_converted(
+        &mut self,
+        frame: &RawFrame,
+        keyframe: bool,
+        converted: &mut Option<(Vec<u8>, u32, u32)>,
+    ) -> Result<Option<EncodedFrame>, EncodeError> {
         let (pixels, width, height): (&[u8], u32, u32) = if frame.format == PixelFormat::I420 {
             (&frame.data, frame.width, frame.height)
         } else {
-            converted = self.convert_to_i420(frame)?;
-            (&converted.0, converted.1, converted.2)
+            let c = converted.insert(self.convert_to_i420(frame)?);
+            (&c.0, c.1, c.2)
         };
         if width % 2 != 0 || height % 2 != 0 {
             return Err(EncodeError::BadInput(format!(

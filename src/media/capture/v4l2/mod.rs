@@ -23,8 +23,10 @@ pub mod dv;
 use std::cmp::Reverse;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::media::pool::FramePool;
 use bytes::Bytes;
 use tracing::{debug, info, warn};
 use v4l::buffer::{Flags as BufFlags, Type};
@@ -70,6 +72,8 @@ pub struct V4l2Capture {
     stamp_noted: bool,
     /// An HDMI input: its DV calls, the timings captured at, and when they were last checked.
     dv: Option<(DvInput, Timings, Instant)>,
+    /// Frame buffers, reused (see `media::pool`).
+    pool: Arc<FramePool>,
 }
 
 impl V4l2Capture {
@@ -149,6 +153,7 @@ impl V4l2Capture {
             held: true,
             stamp_noted: false,
             dv: dv.map(|(input, t)| (input, t, Instant::now())),
+            pool: FramePool::new(),
         })
     }
 
@@ -266,7 +271,13 @@ impl CaptureSource for V4l2Capture {
             0 if info.format != PixelFormat::Mjpeg => buf, // raw: 0 means the whole buffer
             n => buf.get(..n).unwrap_or(buf),
         };
-        let data = frame_data(info.format, (info.width, info.height), self.stride, used);
+        let data = frame_data(
+            info.format,
+            (info.width, info.height),
+            self.stride,
+            used,
+            &self.pool,
+        );
         let (format, width, height) = (info.format, info.width, info.height);
         let sequence = u64::from(meta.sequence);
         Ok(RawFrame {
@@ -535,6 +546,7 @@ fn frame_data(
     size: (u32, u32),
     stride: usize,
     src: &[u8],
+    pool: &Arc<FramePool>,
 ) -> Result<Bytes, &'static str> {
     if format == PixelFormat::Mjpeg {
         if !src.starts_with(&[0xFF, 0xD8]) {
@@ -548,10 +560,12 @@ fn frame_data(
                 .rposition(|m| m == [0xFF, 0xD9])
                 .map_or(src.len(), |i| i + 2)
         });
-        return Ok(Bytes::copy_from_slice(&src[..end]));
+        return Ok(pool.copy(&src[..end]));
     }
-    let out = pack_rows(format, size, stride, src).ok_or("frame shorter than its format needs")?;
-    Ok(Bytes::from(out))
+    let mut out = pool.take(format.frame_len(size.0, size.1).unwrap_or(0));
+    pack_rows_into(&mut out, format, size, stride, src)
+        .ok_or("frame shorter than its format needs")?;
+    Ok(out.freeze())
 }
 
 /// Where the JPEG image starting at `src[0]` (SOI) ends: just past the EOI reached by walking
@@ -595,14 +609,24 @@ fn jpeg_end(src: &[u8]) -> Option<usize> {
     }
 }
 
+/// [`pack_rows_into`] into a new vector.
+#[cfg(test)]
+fn pack_rows(format: PixelFormat, size: (u32, u32), stride: usize, src: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    pack_rows_into(&mut out, format, size, stride, src)?;
+    Some(out)
+}
+
 /// Copies planes whose rows are `stride` bytes apart (I420's chroma planes at `stride / 2`,
-/// as V4L2 lays out single-buffer YU12) into tight rows; `None` if `src` is too short.
-fn pack_rows(
+/// as V4L2 lays out single-buffer YU12) into tight rows in `out` (emptied first; its
+/// allocation is reused); `None` if `src` is too short.
+fn pack_rows_into(
+    out: &mut Vec<u8>,
     format: PixelFormat,
     (width, height): (u32, u32),
     stride: usize,
     src: &[u8],
-) -> Option<Vec<u8>> {
+) -> Option<()> {
     let (w, h) = (width as usize, height as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     // (bytes per row, rows, source stride) of each plane, in memory order.
@@ -613,7 +637,8 @@ fn pack_rows(
         PixelFormat::I420 => vec![plane(w, h, 1), plane(cw, ch, 2), plane(cw, ch, 2)],
         PixelFormat::Mjpeg => return None,
     };
-    let mut out = Vec::with_capacity(format.frame_len(width, height)?);
+    out.clear();
+    out.reserve(format.frame_len(width, height)?);
     let mut offset = 0usize;
     for (row, rows, pitch) in planes {
         if pitch < row {
@@ -625,7 +650,7 @@ fn pack_rows(
         }
         offset = offset.checked_add(rows.checked_mul(pitch)?)?;
     }
-    Some(out)
+    Some(())
 }
 
 /// Frames per second, rounded, of a frame interval of `num/den` seconds.
@@ -727,19 +752,19 @@ mod tests {
     fn jpeg_needs_soi_and_ends_at_its_last_eoi() {
         let jpeg = [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 0xFF, 0xD9];
         assert_eq!(
-            frame_data(Mjpeg, (64, 64), 0, &jpeg).as_deref(),
+            frame_data(Mjpeg, (64, 64), 0, &jpeg, &FramePool::new()).as_deref(),
             Ok(&jpeg[..])
         );
-        assert!(frame_data(Mjpeg, (64, 64), 0, &[0, 0, 0xFF, 0xD8]).is_err());
-        assert!(frame_data(Mjpeg, (64, 64), 0, &[]).is_err());
+        assert!(frame_data(Mjpeg, (64, 64), 0, &[0, 0, 0xFF, 0xD8], &FramePool::new()).is_err());
+        assert!(frame_data(Mjpeg, (64, 64), 0, &[], &FramePool::new()).is_err());
         let padded = [&jpeg[..], &[0; 9]].concat();
         assert_eq!(
-            frame_data(Mjpeg, (64, 64), 0, &padded).as_deref(),
+            frame_data(Mjpeg, (64, 64), 0, &padded, &FramePool::new()).as_deref(),
             Ok(&jpeg[..])
         );
         let truncated = &jpeg[..5];
         assert_eq!(
-            frame_data(Mjpeg, (64, 64), 0, truncated).as_deref(),
+            frame_data(Mjpeg, (64, 64), 0, truncated, &FramePool::new()).as_deref(),
             Ok(truncated)
         );
     }
@@ -756,14 +781,14 @@ mod tests {
         let buffer = [&image[..], &stale[..]].concat();
         assert_eq!(jpeg_end(&image), Some(image.len()));
         assert_eq!(
-            frame_data(Mjpeg, (64, 64), 0, &buffer).as_deref(),
+            frame_data(Mjpeg, (64, 64), 0, &buffer, &FramePool::new()).as_deref(),
             Ok(&image[..])
         );
         // Too broken to walk (a segment length running off the end): the last EOI stands.
         let broken = [0xFF, 0xD8, 0xFF, 0xE0, 0x7F, 0xFF, 1, 0xFF, 0xD9, 0];
         assert_eq!(jpeg_end(&broken), None);
         assert_eq!(
-            frame_data(Mjpeg, (64, 64), 0, &broken).as_deref(),
+            frame_data(Mjpeg, (64, 64), 0, &broken, &FramePool::new()).as_deref(),
             Ok(&broken[..9])
         );
         // A real JPEG from turbojpeg, with junk after it.
@@ -786,14 +811,14 @@ mod tests {
         let tight: Vec<u8> = (0..16).collect();
         let longer = [&tight[..], &[9; 5]].concat();
         assert_eq!(
-            frame_data(Yuyv, (4, 2), 8, &longer).as_deref(),
+            frame_data(Yuyv, (4, 2), 8, &longer, &FramePool::new()).as_deref(),
             Ok(&tight[..])
         );
         assert_eq!(
-            frame_data(Yuyv, (4, 2), 0, &tight).as_deref(),
+            frame_data(Yuyv, (4, 2), 0, &tight, &FramePool::new()).as_deref(),
             Ok(&tight[..])
         );
-        assert!(frame_data(Yuyv, (4, 2), 8, &tight[..15]).is_err());
+        assert!(frame_data(Yuyv, (4, 2), 8, &tight[..15], &FramePool::new()).is_err());
         // UYVY 2x2 with 8-byte rows, the last row unpadded.
         let src = [1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 7, 8];
         assert_eq!(

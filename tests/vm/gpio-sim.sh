@@ -1,0 +1,173 @@
+#!/bin/bash
+# tests/vm/gpio-sim.sh: gpio-sim.ko (the kernel's configfs GPIO simulator) for the kernel
+# tests/vm/run.sh boots, built out of tree from Debian's own kernel source (linux-source-X.Y)
+# against that kernel's headers. Debian's kernel has GPIOLIB=y, GPIO_CDEV=y, GPIO_SYSFS=y and
+# CONFIGFS_FS=m, but GPIO_SIM is not set.
+#
+#   tests/vm/gpio-sim.sh [KERNEL_VERSION]      # e.g. 6.1.0-56-amd64
+#
+# Prints the path of the module on stdout (everything else goes to stderr). Cached in
+# $PERISCOPE_VM_CACHE/gpio-sim/<kver>/ beside run.sh's kernel cache, keyed by the kernel version
+# and this script, so a warm run builds nothing. The kernel version is found as run.sh finds it:
+# PERISCOPE_VM_KERNEL_PKG, else what linux-image-amd64 depends on, else the newest kernel in the
+# cache (offline).
+#
+# Cold: `apt-get download` of linux-headers-<kver> (arch part), the -common tree and the
+# linux-kbuild-X.Y it depends on (~14 MB) and linux-source-X.Y of the same Debian version
+# (~140 MB), into a scratch directory (nothing is installed but the compiler and make, through
+# scripts/lib.sh). Only three members are taken out of the source tarball (streamed, ~10 s of
+# xz): drivers/gpio/gpio-sim.c, drivers/gpio/gpiolib.h (gpiolib's private header, which
+# gpio-sim.c includes for struct gpio_desc and its FLAG_* bits; not in the headers package) and
+# kernel/irq/irq_sim.c. Then `make -C <headers> M=<dir> modules` with the compiler the kernel
+# was built with.
+#
+# The missing symbols, and the fix: GPIO_SIM `select`s IRQ_SIM (the simulated interrupt domain
+# in kernel/irq/irq_sim.c, a bool: built in or absent). Debian's kernel does not set IRQ_SIM
+# (nothing it enables selects it), so vmlinux neither has nor exports irq_domain_create_sim(),
+# irq_domain_remove_sim() and devm_irq_domain_create_sim(), and a lone gpio-sim.ko fails
+# modpost: `"devm_irq_domain_create_sim" [gpio-sim.ko] undefined!` (insmod would say "Unknown
+# symbol"). Enabling IRQ_SIM means rebuilding the kernel; the smallest fix is to link irq_sim.c
+# into the module itself (gpio-sim.ko = gpio-sim.c renamed gpio-sim-main.c + irq_sim.c), with
+# two edits made by sed:
+# - irq_sim.c's work handler calls `handle_simple_irq(irq_to_desc(irqnum))`, and irq_to_desc()
+#   is not exported to modules (built-in code only). It becomes `generic_handle_irq(irqnum)`
+#   (exported GPL), which looks the descriptor up and calls its flow handler, which is
+#   handle_simple_irq: irq_sim's map callback installs it on every interrupt of its domain.
+#   Same call, plus a NULL check. Everything else irq_sim.c needs (irq_work_queue,
+#   __irq_domain_add, irq_set_chip_data, irq_modify_status...) is exported GPL, and gpio-sim is GPL.
+# - its three EXPORT_SYMBOL_GPL lines are dropped, so the module exports nothing that another
+#   module built the same way (gpio-mockup) could clash with.
+# (A kernel that exports devm_irq_domain_create_sim, per Module.symvers, gets gpio-sim.c alone.)
+# Everything gpio-sim.c itself uses (gpiod_add_hogs, gpiod_remove_hogs, __irq_resolve_mapping,
+# devm_gpiochip_add_data_with_key, configfs_*, software nodes...) is exported; modpost errors
+# out on an undefined symbol, so a build that succeeds loads. The module is unsigned: the
+# bench's kernel (no lockdown) loads it and taints itself (E), which dmesg reports once.
+#
+# In the guest it needs configfs (a module, in run.sh's image as a dependency of libcomposite);
+# see cases/gpiosim-lib.sh (gpiosim_load) and the README's "gpio-sim" section.
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${PERISCOPE_VM_CACHE:-$HOME/.cache/periscope/vm}
+ME=gpio-sim.sh
+log() { echo "$ME: $*" >&2; }
+fatal() { log "$*"; exit 1; }
+# shellcheck source=../../scripts/lib.sh
+. "$HERE/../../scripts/lib.sh"
+
+# kernel_version: the version run.sh boots (see kernel_setup there; its memo of the apt-cache
+# answer, CACHE/kernel-pkg, is used while the package lists are unchanged).
+kernel_version() {
+  local pkg=${PERISCOPE_VM_KERNEL_PKG:-} memo=$CACHE/kernel-pkg stamp
+  if [ -z "$pkg" ] && [ -f "$memo" ]; then
+    stamp=$(stat -c '%n %Y %s' /var/lib/apt/lists/*Packages* 2>/dev/null | cksum | cut -d' ' -f1)
+    [ "$(sed -n 1p "$memo")" != "$stamp" ] || pkg=$(sed -n 2p "$memo")
+  fi
+  if [ -z "$pkg" ]; then
+    pkg=$({ apt-cache depends linux-image-amd64 2>/dev/null || true; } |
+          awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+  fi
+  if [ -z "$pkg" ]; then
+    pkg=$( { ls -d "$CACHE"/kernel/*/.ok 2>/dev/null || true; } | sort -V | tail -n 1 |
+           sed 's|.*/kernel/\([^/]*\)/\.ok$|linux-image-\1|')
+  fi
+  echo "${pkg#linux-image-}"
+}
+
+KVER=${1:-$(kernel_version)}
+[ -n "$KVER" ] || fatal "cannot tell the bench kernel's version (run apt-get update, or pass it)"
+OUT=$CACHE/gpio-sim/$KVER
+KEY=$(sha256sum < "${BASH_SOURCE[0]}" | cut -c1-16)
+cached() { [ -f "$OUT/gpio-sim.ko" ] && [ "$(cat "$OUT/key" 2>/dev/null)" = "$KEY" ]; }
+if cached; then echo "$OUT/gpio-sim.ko"; exit 0; fi
+
+mkdir -p "$CACHE/gpio-sim"
+exec 9> "$CACHE/gpio-sim/.lock"
+flock 9
+if cached; then echo "$OUT/gpio-sim.ko"; exit 0; fi
+log "building gpio-sim for $KVER"
+
+work=$(mktemp -d "$CACHE/gpio-sim/build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/dl" "$work/root" "$work/src"
+# apt-get download drops privileges to _apt unless told not to (root) or the directory is open.
+sandbox=(); if [ "$(id -u)" = 0 ]; then sandbox=(-o APT::Sandbox::User=root); else chmod 777 "$work/dl"; fi
+download() { (cd "$work/dl" && apt-get -q "${sandbox[@]}" download "$@" >&2); }
+
+hdr=linux-headers-$KVER
+ver=$(apt-cache show "$hdr" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1) || true
+if [ -z "$ver" ]; then
+  apt-get -o DPkg::Lock::Timeout=900 -q update >&2 || true
+  ver=$(apt-cache show "$hdr" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1) || true
+fi
+[ -n "$ver" ] || fatal "no package $hdr in the apt sources"
+# Depends: linux-headers-<abi>-common (= V), linux-kbuild-X.Y (>= V), linux-compiler-gcc-N-x86
+deps=$(apt-cache show "$hdr=$ver" | sed -n 's/^Depends: //p' | head -n 1 | tr ',' '\n' | sed 's/^ *//; s/ .*//')
+common=$(grep -- '-common$' <<<"$deps" || true)
+kbuild=$(grep '^linux-kbuild-' <<<"$deps" || true)
+[ -n "$common" ] && [ -n "$kbuild" ] || fatal "unexpected Depends of $hdr: $deps"
+cc=$(sed -n 's/^linux-compiler-\(gcc-[0-9]*\)-.*/\1/p' <<<"$deps")
+cc=${cc:-gcc}
+# linux-source-X.Y is built from the same Debian source package, hence has the same version.
+series=$(sed -n 's/^\([0-9]*\.[0-9]*\).*/\1/p' <<<"$KVER")
+srcpkg=linux-source-$series
+
+# The compiler the kernel was built with, make, and xz for the source tarball.
+command -v make > /dev/null || apt_install make || fatal "cannot install make"
+command -v "$cc" > /dev/null || apt_install "$cc" || fatal "cannot install $cc"
+command -v modinfo > /dev/null || apt_install kmod || fatal "cannot install kmod"
+command -v xz > /dev/null || apt_install xz-utils || fatal "cannot install xz-utils"
+
+log "downloading $hdr $common $kbuild and $srcpkg (=$ver)"
+download "$hdr=$ver" "$common=$ver" || fatal "apt-get download $hdr $common failed"
+download "$kbuild=$ver" || download "$kbuild" || fatal "apt-get download $kbuild failed"
+download "$srcpkg=$ver" || fatal "apt-get download $srcpkg=$ver failed"
+for d in "$work"/dl/linux-headers-*.deb "$work"/dl/linux-kbuild-*.deb; do
+  dpkg-deb -x "$d" "$work/root"
+done
+
+kdir=$work/root/usr/src/$hdr
+[ -d "$work/root/usr/src/$common" ] || fatal "no /usr/src/$common in $common"
+# The arch part's Makefile is one line including the common tree by its absolute path.
+echo "include $work/root/usr/src/$common/Makefile" > "$kdir/Makefile"
+
+# The source tarball, streamed out of the .deb: only the members gpio-sim needs are written.
+log "extracting gpio-sim.c, gpiolib.h and irq_sim.c from $srcpkg"
+top=$srcpkg
+members=("$top/drivers/gpio/gpio-sim.c" "$top/drivers/gpio/gpiolib.h" "$top/kernel/irq/irq_sim.c")
+dpkg-deb --fsys-tarfile "$work"/dl/"$srcpkg"_*.deb |
+  tar -xO "./usr/src/$srcpkg.tar.xz" |
+  tar -xJ -C "$work" -f - "${members[@]}" || fatal "cannot extract ${members[*]} from $srcpkg"
+s=$work/src
+cp "$work/$top/drivers/gpio/gpiolib.h" "$s/"
+
+if grep -q '[[:space:]]devm_irq_domain_create_sim[[:space:]]' "$kdir/Module.symvers"; then
+  log "the kernel exports devm_irq_domain_create_sim (IRQ_SIM=y): gpio-sim.c alone"
+  cp "$work/$top/drivers/gpio/gpio-sim.c" "$s/gpio-sim.c"
+  echo 'obj-m := gpio-sim.o' > "$s/Kbuild"
+  bundled=""
+else
+  log "the kernel has no IRQ_SIM: linking irq_sim.c into gpio-sim.ko"
+  cp "$work/$top/drivers/gpio/gpio-sim.c" "$s/gpio-sim-main.c"
+  sed -e '/^EXPORT_SYMBOL_GPL(.*);$/d' \
+      -e 's/handle_simple_irq(irq_to_desc(irqnum));/generic_handle_irq(irqnum);/' \
+      "$work/$top/kernel/irq/irq_sim.c" > "$s/irq_sim.c"
+  ! grep -q 'EXPORT_SYMBOL\|irq_to_desc' "$s/irq_sim.c" ||
+    fatal "irq_sim.c is not what this script expects (exports or irq_to_desc left): update the sed"
+  printf 'obj-m := gpio-sim.o\ngpio-sim-y := gpio-sim-main.o irq_sim.o\n' > "$s/Kbuild"
+  bundled=" + irq_sim.c"
+fi
+
+log "compiling gpio-sim$bundled ($srcpkg $ver) for $KVER with $cc"
+make -C "$kdir" M="$s" CC="$cc" modules >&2 || fatal "make failed"
+vermagic=$(modinfo -F vermagic "$s/gpio-sim.ko" 2>/dev/null || true)
+case $vermagic in "$KVER "*) ;; *) fatal "built for '$vermagic', not $KVER";; esac
+mkdir -p "$OUT"
+# No debug info: it only makes every guest's initramfs bigger.
+strip --strip-debug -o "$OUT/gpio-sim.ko.tmp" "$s/gpio-sim.ko"
+mv "$OUT/gpio-sim.ko.tmp" "$OUT/gpio-sim.ko"
+echo "gpio-sim.c$bundled $srcpkg $ver" > "$OUT/source"
+echo "$KEY" > "$OUT/key"
+log "built $OUT/gpio-sim.ko (depends: $(modinfo -F depends "$OUT/gpio-sim.ko"))"
+echo "$OUT/gpio-sim.ko"

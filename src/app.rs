@@ -158,6 +158,8 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         webrtc: Arc::clone(&webrtc),
         whip,
     });
+    let devices =
+        crate::devices::Devices::new(cfg.devices.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let ctx = HttpContext {
         auth: Arc::new(Auth::new(hash, viewer_hash)),
         host: webrtc,
@@ -165,6 +167,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         metrics: state,
         mjpeg: Arc::clone(&pipeline.mjpeg),
         raw: Arc::clone(&pipeline.raw),
+        devices,
     };
     let advertise: Vec<String> = cfg
         .webrtc_advertise

@@ -2,11 +2,13 @@
 //! config file whose keys are the flags' names in snake_case. Flags win. `validate` turns the
 //! merged values into a [`DaemonConfig`] or an error naming the key and the allowed values.
 
+use crate::devices::config::{AtxConfig, ButtonConfig, DevicesConfig, DriverConfig, WolConfig};
 use crate::hid::{HidChoice, HidOptions};
 use crate::input::layout::Layout;
 use crate::media::capture::pattern::Motion;
 use crate::media::edid::EdidChoice;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -96,6 +98,20 @@ pub struct Settings {
     /// Bearer token for --whip-url (also from PERISCOPE_WHIP_TOKEN).
     #[arg(long, env = "PERISCOPE_WHIP_TOKEN", hide_env_values = true)]
     pub whip_token: Option<String>,
+    /// `[drivers.NAME]` (config file only): GPIO chips, USB HID relays, commands.
+    #[arg(skip)]
+    #[serde(default)]
+    pub drivers: BTreeMap<String, DriverConfig>,
+    /// `[atx]` (config file only): power, reset and the power LED.
+    #[arg(skip)]
+    pub atx: Option<AtxConfig>,
+    /// `[[buttons]]` (config file only): the UI's button table.
+    #[arg(skip)]
+    #[serde(default)]
+    pub buttons: Vec<ButtonConfig>,
+    /// `[wol]` (config file only): Wake-on-LAN.
+    #[arg(skip)]
+    pub wol: Option<WolConfig>,
 }
 
 impl Settings {
@@ -122,6 +138,10 @@ impl Settings {
             edid: self.edid.or(file.edid),
             whip_url: self.whip_url.or(file.whip_url),
             whip_token: self.whip_token.or(file.whip_token),
+            drivers: file.drivers,
+            atx: file.atx,
+            buttons: file.buttons,
+            wol: file.wol,
         }
     }
 }
@@ -130,17 +150,17 @@ impl Settings {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{key} = {value:?}: {expected}")]
 pub struct ConfigError {
-    /// The key (flag name in snake_case).
-    pub key: &'static str,
+    /// The key (flag name in snake_case; a dotted path in the device sections).
+    pub key: String,
     /// The value given.
     pub value: String,
     /// What is allowed.
     pub expected: String,
 }
 
-fn bad(key: &'static str, value: impl ToString, expected: impl ToString) -> ConfigError {
+fn bad(key: impl ToString, value: impl ToString, expected: impl ToString) -> ConfigError {
     ConfigError {
-        key,
+        key: key.to_string(),
         value: value.to_string(),
         expected: expected.to_string(),
     }
@@ -149,6 +169,8 @@ fn bad(key: &'static str, value: impl ToString, expected: impl ToString) -> Conf
 /// The validated configuration the daemon runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonConfig {
+    /// Drivers, ATX, buttons and Wake-on-LAN (validated).
+    pub devices: DevicesConfig,
     /// HTTPS address.
     pub listen: SocketAddr,
     /// Frame source.
@@ -323,7 +345,15 @@ impl Settings {
                 })
             }
         };
+        let devices = DevicesConfig {
+            drivers: self.drivers,
+            atx: self.atx,
+            buttons: self.buttons,
+            wol: self.wol,
+        };
+        devices.validate().map_err(|e| bad(&e.key, "…", e.why))?;
         Ok(DaemonConfig {
+            devices,
             whip,
             edid,
             listen,

@@ -14,6 +14,7 @@ pub mod app;
 pub mod auth;
 pub mod board;
 pub mod config;
+pub mod devices;
 pub mod hid;
 pub mod http;
 pub mod input;

@@ -2,6 +2,7 @@
 //! WHEP, /ws, MJPEG, snapshot, /api/state, /metrics — each behind the session check. Served
 //! over TLS by [`tls`].
 
+mod devices;
 pub mod tls;
 
 use crate::auth::{Auth, Role, COOKIE};
@@ -49,6 +50,8 @@ pub struct HttpContext {
     pub mjpeg: Arc<FrameBus>,
     /// The newest raw frame (snapshots).
     pub raw: Arc<LatestFrame>,
+    /// ATX, buttons, Wake-on-LAN.
+    pub devices: Arc<crate::devices::Devices>,
 }
 
 #[derive(Debug)]
@@ -185,7 +188,10 @@ fn protected(
         session_role(Arc::clone(&ctx.auth)),
     )
     .map(Reply::into_response);
+    let devices = devices::routes(Arc::clone(&ctx.devices), Arc::clone(&ctx.auth));
     api_state
+        .or(devices)
+        .unify()
         .or(metrics)
         .unify()
         .or(stream)

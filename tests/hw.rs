@@ -843,3 +843,198 @@ async fn mjpeg_passthrough_is_byte_identical_on_the_mjpeg_page() {
     drop(vm);
     eprintln!("total {:?}", started.elapsed());
 }
+
+/// Builds gpio-sim.ko for the bench kernel (tests/vm/gpio-sim.sh; cached) and returns its path.
+fn gpio_sim_module() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("bash")
+        .arg(root.join("tests/vm/gpio-sim.sh"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("run tests/vm/gpio-sim.sh");
+    assert!(out.status.success(), "tests/vm/gpio-sim.sh failed");
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// POSTs `body` (JSON, if any) to `path` as the controller; returns the status and the JSON.
+async fn post_json(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut r = http.post(format!("{base}{path}"));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.expect("POST");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+async fn get_json(http: &reqwest::Client, base: &str, path: &str) -> serde_json::Value {
+    let r = http.get(format!("{base}{path}")).send().await.expect("GET");
+    assert_eq!(r.status(), 200, "GET {path}");
+    r.json().await.expect("JSON")
+}
+
+/// The front panel against real kernel devices (devices.sh): a gpio-sim chip (built from
+/// Debian's linux-source, tests/vm/gpio-sim.sh) carries ATX power, reset and the power LED; an
+/// LCUS 5131:2007 and a V-USB 16c0:05df relay board are uhid devices (tests/vm/uhid_relay.rs)
+/// behind real /dev/hidrawN nodes; a button runs a script.
+/// - An ATX power press drives the power line for the configured 500 ms, timed from outside
+///   by polling the sim's sysfs value (gpio-watch): within ±20 ms. A reset meanwhile is 409.
+/// - The power LED input is reported as the sim's pull moves it.
+/// - A confirmed pulse on LCUS channel 1 writes exactly `A0 01 01 A2` then `A0 01 00 A1`;
+///   without the confirmation nothing is written (400).
+/// - The V-USB board's relay 2 is switched by feature reports (FF 02, then FD 02) and its state
+///   read back from the board (GET_FEATURE).
+/// - A driver whose path is the V-USB board but configured as LCUS is refused (409) and
+///   writes nothing to it.
+/// - The script button runs the script once and returns its output and exit status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atx_and_buttons_drive_a_real_gpiochip_and_a_uhid_relay() {
+    let (https, go) = (19460, 19461);
+    let ko = gpio_sim_module();
+    let relay = std::path::Path::new(env!("CARGO_BIN_EXE_uhid-relay"));
+    let watch = std::path::Path::new(env!("CARGO_BIN_EXE_gpio-watch"));
+    let mut vm = Vm::boot_with_files(
+        "devices.sh",
+        &["--source", "test-pattern", "--hid", "none"],
+        &[Forward::Tcp(https, 8443), Forward::Tcp(go, 9000)],
+        &[("PERISCOPE_ADMIN_PASSWORD", PASSWORD)],
+        &[
+            (ko.as_path(), "/opt/bench/gpio-sim.ko"),
+            (relay, "/usr/bin/uhid-relay"),
+            (watch, "/usr/bin/gpio-watch"),
+        ],
+    );
+    tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
+    let base = format!("https://127.0.0.1:{https}");
+    let http = common::client();
+    common::login_with(&http, &base, PASSWORD).await;
+
+    let atx = get_json(&http, &base, "/api/atx").await;
+    assert_eq!(atx["enabled"], true, "{atx}");
+    assert_eq!(atx["power_led"], false, "{atx}");
+
+    // 1. A power press, timed from outside.
+    tokio::task::block_in_place(|| vm.wait_for("GO-WAIT 1", BOOT_BOUND));
+    go_ahead(go).await;
+    let press = {
+        let (http, base) = (http.clone(), base.clone());
+        tokio::spawn(async move { post_json(&http, &base, "/api/atx/power", None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (status, body) = post_json(&http, &base, "/api/atx/reset", None).await;
+    assert_eq!(status, 409, "reset during the power press: {body}");
+    let (status, body) = press.await.expect("join");
+    assert_eq!(status, 200, "{body}");
+    let line = tokio::task::block_in_place(|| vm.wait_for("POWER-PULSE", BOOT_BOUND));
+    let ms: i64 = line
+        .rsplit("ms=")
+        .next()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("pulse line: {line}"));
+    assert!(
+        (480..=520).contains(&ms),
+        "power held {ms} ms, configured 500 ± 20"
+    );
+
+    // 2, 3. The power LED follows the line.
+    tokio::task::block_in_place(|| vm.wait_for("GO-WAIT 2", BOOT_BOUND));
+    go_ahead(go).await;
+    tokio::task::block_in_place(|| vm.wait_for("LED-UP", BOOT_BOUND));
+    assert_eq!(get_json(&http, &base, "/api/atx").await["power_led"], true);
+    tokio::task::block_in_place(|| vm.wait_for("GO-WAIT 3", BOOT_BOUND));
+    go_ahead(go).await;
+    tokio::task::block_in_place(|| vm.wait_for("LED-DOWN", BOOT_BOUND));
+    assert_eq!(get_json(&http, &base, "/api/atx").await["power_led"], false);
+
+    // Buttons.
+    let (status, body) = post_json(&http, &base, "/api/gpio/relay_power", None).await;
+    assert_eq!(
+        (status, body["needs"].as_str()),
+        (400, Some("confirm")),
+        "{body}"
+    );
+    let confirm = serde_json::json!({"confirm": true});
+    let (status, body) = post_json(&http, &base, "/api/gpio/relay_power", Some(confirm)).await;
+    assert_eq!(status, 200, "{body}");
+    let on = serde_json::json!({"action": "on"});
+    let (status, body) = post_json(&http, &base, "/api/gpio/usb_lamp", Some(on)).await;
+    assert_eq!(status, 200, "{body}");
+    let gpio = get_json(&http, &base, "/api/gpio").await;
+    let lamp = gpio["buttons"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["name"] == "usb_lamp"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(lamp["state"], true, "read back from the board: {gpio}");
+    tokio::time::sleep(Duration::from_millis(1100)).await; // one action a second per target
+    let off = serde_json::json!({"action": "off"});
+    let (status, body) = post_json(&http, &base, "/api/gpio/usb_lamp", Some(off)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_json(&http, &base, "/api/gpio/wrong_relay", None).await;
+    assert_eq!(status, 409, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("not a Lcus relay board"), "{body}");
+    let (status, body) = post_json(&http, &base, "/api/gpio/switch", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["done"]["command"]["stdout"], "ran switched\n",
+        "{body}"
+    );
+    assert_eq!(body["done"]["command"]["exit_code"], 0, "{body}");
+
+    // 4. What the boards and the script received.
+    tokio::task::block_in_place(|| vm.wait_for("GO-WAIT 4", BOOT_BOUND));
+    go_ahead(go).await;
+    tokio::task::block_in_place(|| vm.wait_for("DEVICES-DONE", BOOT_BOUND));
+    let tagged = |tag: &str| -> Vec<String> {
+        vm.log
+            .iter()
+            .filter_map(|l| l.strip_prefix(tag).map(|r| r.trim().to_string()))
+            .collect()
+    };
+    assert_eq!(tagged("RELAY-OUT "), ["A0 01 01 A2", "A0 01 00 A1"]);
+    let vusb = tagged("VUSB-OUT ");
+    assert_eq!(
+        vusb.len(),
+        2,
+        "on and off, and nothing from the wrong driver: {vusb:?}"
+    );
+    assert!(
+        vusb[0].contains("FF 02") && vusb[1].contains("FD 02"),
+        "{vusb:?}"
+    );
+    assert_eq!(tagged("CMD-RUN "), ["switched"]);
+
+    // Every action is in the audit log.
+    let audit = get_json(&http, &base, "/api/audit").await;
+    let whats: Vec<String> = audit["entries"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|e| {
+                    format!(
+                        "{} -> {}",
+                        e["what"].as_str().unwrap_or(""),
+                        e["result"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for want in [
+        "atx power -> ok",
+        "atx reset -> atx front panel is busy",
+        "button switch -> exit 0",
+    ] {
+        assert!(
+            whats.iter().any(|w| w.starts_with(want)),
+            "{want}: {whats:#?}"
+        );
+    }
+    drop(vm);
+}

@@ -2,12 +2,13 @@
 //!
 //! Reading state needs any session; every action needs the controller (`admin`: a viewer gets
 //! 403). Errors are JSON `{"error": "…"}` with 400 (bad request: wrong action, missing
-//! confirmation), 404 (unknown button, part not configured), 409 (busy), 429 (too soon) or
-//! 502 (the device failed); each action, refused or not, leaves an audit line.
+//! confirmation), 404 (unknown button, part not configured), 409 (busy, or the configured
+//! path is not that device), 429 (too soon) or 502 (the device failed); each action, refused or not, leaves an audit line.
 
 use super::{json_status, session_role, tls::ClientAddr};
 use crate::auth::{Auth, Role};
 use crate::devices::config::Action;
+use crate::devices::driver::DriverError;
 use crate::devices::{ActionError, AtxAction, Devices, Done};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -177,7 +178,10 @@ fn reply(result: Result<Done, ActionError>) -> Response {
                 ActionError::NeedsConfirm(_) => (StatusCode::BAD_REQUEST, Some("confirm")),
                 ActionError::Busy(_) => (StatusCode::CONFLICT, None),
                 ActionError::TooSoon(_) => (StatusCode::TOO_MANY_REQUESTS, None),
-                ActionError::Driver(_) => (StatusCode::BAD_GATEWAY, None),
+                // The configured path is not that device (a relay path that is not a relay).
+                ActionError::Driver(DriverError::NotTheDevice(_)) => (StatusCode::CONFLICT, None),
+                ActionError::Driver(DriverError::Unsupported(_)) => (StatusCode::BAD_REQUEST, None),
+                ActionError::Driver(DriverError::Io { .. }) => (StatusCode::BAD_GATEWAY, None),
             };
             let mut body = serde_json::json!({ "error": e.to_string() });
             if let Some(k) = extra {

@@ -1,15 +1,17 @@
 // app.js — entry point of the web UI (index.html): decides between the login form and the
 // viewer, starts WebRTC over /ws (or the MJPEG fallback), wires input capture, the
 // special-keys menu and the paste box to the `hid` data channel, shows what the device says
-// on it (keyboard LEDs, errors), and keeps the status line up to date. A session whose
-// /api/state says `"role":"viewer"` is view only: no input controls, no capture.
+// on it (keyboard LEDs, errors), and keeps the status line up to date. The Power menu (front
+// panel, buttons, Wake-on-LAN) is power.js. A session whose /api/state says `"role":"viewer"`
+// is view only: no input controls, no capture, the Power menu's controls disabled.
 //
 // Benchmarks and tests read `window.periscope`: {state, pc, frames, lastStrip, latencies,
 // fallback} (see probe.js for what the measurement fields mean), plus connection (the peer
 // connection's state), channel (the `hid` RTCDataChannel), session (the server's id),
 // mouseMode ('absolute' | 'relative'), pointerLock (null, or the last of 'locked',
-// 'released', 'refused'), leds ({caps, num, scroll} as last reported), viewOnly and
-// fullscreen ({active, keyboardLocked}).
+// 'released', 'refused'), leds ({caps, num, scroll} as last reported), viewOnly,
+// fullscreen ({active, keyboardLocked}) and power ({atx, gpio, last}: the last GET /api/atx
+// and /api/gpio bodies and the Power menu's last result line {ok, text}).
 // URL parameter `?mjpeg=1` forces the MJPEG fallback.
 
 import { fetchState, login, logout, viewerCount } from './api.js';
@@ -21,6 +23,7 @@ import { buildKeysMenu, closeOnOutsideClick, comboMessages } from './keys-menu.j
 import { PasteBox, defaultLayout } from './paste.js';
 import { Fullscreen } from './fullscreen.js';
 import { StatsOverlay } from './stats.js';
+import { PowerPanel } from './power.js';
 
 /** Period of GET /api/state polling when no /ws pushes state (MJPEG fallback). */
 const STATE_POLL_MS = 2000;
@@ -48,6 +51,7 @@ const P = {
   leds: null,
   viewOnly: false,
   fullscreen: { active: false, keyboardLocked: false },
+  power: { atx: null, gpio: null, last: null },
 };
 window.periscope = P;
 
@@ -58,6 +62,7 @@ const ui = {
   input: null, // InputController
   paste: null, // PasteBox
   fullscreen: null, // Fullscreen
+  power: null, // PowerPanel
   picture: null, // the <video> or <img> on screen
   pollTimer: null,
   toastTimer: null,
@@ -125,6 +130,7 @@ function startViewer(state) {
   setupControls();
   setupStats();
   applyState(state);
+  setupPower();
   $('logout').hidden = false;
   $('logout').addEventListener('click', signOut);
   captureChanged(false);
@@ -172,6 +178,37 @@ function setupControls() {
   }
 }
 
+/** The Power menu: shown when the appliance has a front panel, buttons or Wake-on-LAN. */
+function setupPower() {
+  ui.power = new PowerPanel(
+    {
+      menu: $('power-menu'),
+      summaryLed: $('power-dot'),
+      atx: $('power-atx'),
+      led: $('power-led'),
+      atxButtons: $('power-atx-buttons'),
+      buttons: $('power-buttons'),
+      buttonList: $('power-button-list'),
+      wol: $('power-wol'),
+      wolButton: $('power-wol-send'),
+      viewOnlyNote: $('power-view-only'),
+      message: $('power-message'),
+      dialog: $('power-dialog'),
+      dialogTitle: $('power-dialog-title'),
+      dialogText: $('power-dialog-text'),
+      dialogConfirm: $('power-dialog-confirm'),
+      dialogCancel: $('power-dialog-cancel'),
+    },
+    {
+      viewOnly: () => P.viewOnly,
+      onChange: (s) => {
+        P.power = s;
+      },
+    },
+  );
+  ui.power.start();
+}
+
 /**
  * A new state object (GET /api/state or a /ws push): keeps the role and layout in step. A
  * state without `role` leaves the role as it was (pushes need not repeat it).
@@ -186,6 +223,7 @@ function applyState(state) {
   if (viewOnly) ui.input?.release();
   $('view-only').hidden = !viewOnly;
   $('controls').hidden = viewOnly;
+  if (ui.power?.model) ui.power.render();
   renderHint();
 }
 

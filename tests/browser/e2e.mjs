@@ -15,6 +15,9 @@
 //                         (a browser that refuses it; the motion path is still checked)
 //   PERISCOPE_E2E_FRONTEND  a directory (e.g. frontend/) whose files the browser gets instead
 //                         of the binary's embedded UI: try UI changes without a rebuild
+//   PERISCOPE_DEVICES_DIR where the commands of the server's front panel (devices.toml, as
+//                         run.sh renders it) leave their marker files; the Power checks need it
+//   PERISCOPE_WOL_PORT    the UDP port on 127.0.0.1 that config sends Wake-on-LAN to
 //
 // LEDs: the record backend reads `PERISCOPE_RECORD.leds` (words among caps num scroll) as the
 // host's keyboard LEDs (src/hid/record.rs); the LED check writes it.
@@ -28,6 +31,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import https from 'node:https';
 import http from 'node:http';
+import dgram from 'node:dgram';
 
 const BASE = (process.env.PERISCOPE_URL ?? 'https://127.0.0.1:18443').replace(/\/+$/, '');
 const PASSWORD = process.env.PERISCOPE_PASSWORD ?? '';
@@ -37,6 +41,12 @@ const ALLOW_NO_POINTER_LOCK = process.env.PERISCOPE_E2E_NO_POINTER_LOCK === '1';
 const RECORD = process.env.PERISCOPE_RECORD ?? '';
 const CHROMIUM = process.env.PERISCOPE_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOT = process.env.PERISCOPE_SCREENSHOT ?? '';
+const DEVICES_DIR = process.env.PERISCOPE_DEVICES_DIR ?? '';
+const WOL_PORT = Number(process.env.PERISCOPE_WOL_PORT ?? 0);
+/** The Wake-on-LAN MAC address of devices.toml. */
+const WOL_MAC = '02005e102030';
+/** How long an action's result may take to show in the Power menu (the maintenance command takes 3 s). */
+const POWER_TIMEOUT_MS = 8000;
 
 /** The whole run is abandoned after this long (a hung page must not hang CI). */
 const RUN_TIMEOUT_MS = 180_000;
@@ -578,6 +588,226 @@ async function checkStats(page) {
   return `capture → encoded ${ready['capture → encoded']}, encoded → sent ${ready['encoded → sent']}, reaches page ${ready['reaches page']}, ${ready['frames/s encoded']} frames/s encoded`;
 }
 
+// ----- the Power menu (front panel, buttons, Wake-on-LAN) against devices.toml -----
+
+/** A file the front panel's commands write, or null while it does not exist. */
+async function deviceFile(name) {
+  try {
+    return await fs.readFile(path.join(DEVICES_DIR, name), 'utf8');
+  } catch (err) {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** The server's audit entries (GET /api/audit with the admin session of `context`). */
+async function auditEntries(context) {
+  const res = await context.request.get(`${BASE}/api/audit`);
+  assert(res.status() === 200, `GET /api/audit answered ${res.status()}`);
+  return (await res.json()).entries ?? [];
+}
+
+/** Opens the Power menu (once it is shown). */
+async function openPowerMenu(page) {
+  assert(await poll(() => page.isVisible('#power-menu'), 6000), 'no Power menu in the header');
+  if (!(await page.evaluate(() => document.getElementById('power-menu').open))) await page.click('#power-menu summary');
+  assert(await poll(() => page.evaluate(() => document.getElementById('power-menu').open), 1000), 'the Power menu did not open');
+}
+
+const powerMessage = (page) =>
+  page.evaluate(() => {
+    const m = document.getElementById('power-message');
+    return m.hidden ? '' : m.textContent.trim();
+  });
+const powerMessageIsError = (page) => page.evaluate(() => document.getElementById('power-message').classList.contains('error'));
+const dialogOpen = (page) => page.evaluate(() => document.getElementById('power-dialog').open);
+
+/** Waits for the confirmation dialog; returns its title. */
+async function dialogTitle(page) {
+  assert(await poll(() => dialogOpen(page), 2000), 'no confirmation dialog');
+  assert(await page.isVisible('#power-dialog-confirm') && await page.isVisible('#power-dialog-cancel'), 'the dialog lacks Confirm/Cancel');
+  return (await page.textContent('#power-dialog-title')).trim();
+}
+
+/** Waits until the Power menu's message matches `re`; returns it. */
+async function powerMessageMatching(page, re, timeoutMs = POWER_TIMEOUT_MS) {
+  const text = await poll(async () => {
+    const t = await powerMessage(page);
+    return re.test(t) ? t : null;
+  }, timeoutMs);
+  assert(text, `the Power menu says "${await powerMessage(page)}", not ${re}`);
+  return text;
+}
+
+/** A page signed in as `viewer` (through the API) that watches the Power menu. */
+async function viewerPage(browser) {
+  assert(VIEWER_PASSWORD, 'PERISCOPE_VIEWER_PASSWORD is not set');
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+  if (process.env.PERISCOPE_E2E_FRONTEND) await serveFrontendFrom(context, process.env.PERISCOPE_E2E_FRONTEND);
+  const res = await context.request.post(`${BASE}/api/auth/login`, { data: { user: 'viewer', password: VIEWER_PASSWORD } });
+  assert(res.status() === 200, `viewer login answered ${res.status()}`);
+  const page = watchPage(await context.newPage(), 'power viewer');
+  await page.goto(`${BASE}/`);
+  assert(await poll(() => page.isVisible('#viewer'), 10_000), 'the viewer page did not open');
+  return { context, page };
+}
+
+/**
+ * A button with `confirm = true` (a `cmd` that works 3 s, then writes a marker file): Cancel
+ * sends nothing; Confirm sends the press, the page shows it busy, a viewer's page sees it busy
+ * on the server by polling and then idle again, the result line says what the command printed,
+ * the marker file is there and the audit has the entry.
+ */
+async function checkPowerConfirmButton(page, viewer) {
+  assert(DEVICES_DIR, 'PERISCOPE_DEVICES_DIR is not set (run.sh sets it and starts the server with devices.toml)');
+  await uncapture(page);
+  await openPowerMenu(page);
+  await openPowerMenu(viewer);
+  const row = '[data-button="maintenance"]';
+  assert(await page.isVisible(`${row} button`), 'no "Maintenance script" button in the Power menu');
+  const label = (await page.textContent(`${row} button`)).trim();
+  assert(label.startsWith('Maintenance script'), `the button says "${label}"`);
+
+  await page.click(`${row} button`);
+  let title = await dialogTitle(page);
+  assert(title === 'Maintenance script?', `the dialog's title is "${title}"`);
+  const focused = await page.evaluate(() => document.activeElement?.id);
+  assert(focused === 'power-dialog-cancel', `focus in the dialog is on ${focused}, not Cancel`);
+  await page.click('#power-dialog-cancel');
+  assert(await poll(async () => !(await dialogOpen(page)), 1000), 'Cancel did not close the dialog');
+  await powerMessageMatching(page, /cancelled/, 1000);
+  await sleep(300);
+  assert((await deviceFile('maintenance')) === null, 'Cancel still ran the command');
+  const before = (await auditEntries(page.context())).filter((e) => e.what.startsWith('button maintenance'));
+  assert(before.length === 0, `Cancel left audit entries: ${JSON.stringify(before)}`);
+
+  await page.click(`${row} button`);
+  title = await dialogTitle(page);
+  await page.click('#power-dialog-confirm');
+  assert(await poll(async () => !(await dialogOpen(page)), 1000), 'Confirm did not close the dialog');
+  const busyHere = await poll(() => page.getAttribute(row, 'data-busy').then((b) => b === 'true'), 1000, 50);
+  assert(busyHere, 'the pressed button does not show busy');
+  assert(await page.isDisabled(`${row} button`), 'the button stays enabled while its press runs');
+  // The viewer's page learns it only from GET /api/gpio polling: the live state.
+  const vrow = viewer.locator(row);
+  const seenBusy = await poll(async () => (await vrow.getAttribute('data-busy')) === 'true' && (await viewer.isVisible(`${row} .power-busy`)), 3500, 100);
+  assert(seenBusy, `the viewer's page never showed the button busy (the admin's menu says "${await powerMessage(page)}")`);
+  const text = await powerMessageMatching(page, /^Maintenance script: done \(exit 0\) — maintenance done$/);
+  assert(!(await powerMessageIsError(page)), 'the success is styled as an error');
+  const marker = await deviceFile('maintenance');
+  assert(marker?.trim() === 'pressed', `the command's marker file holds ${JSON.stringify(marker)}`);
+  const idle = await poll(async () => (await vrow.getAttribute('data-busy')) === 'false', 3500, 100);
+  assert(idle, "the viewer's page still shows the button busy");
+  const entries = (await auditEntries(page.context())).filter((e) => e.what.startsWith('button maintenance'));
+  assert(entries.length === 1, `audit entries for the button: ${JSON.stringify(entries)}`);
+  const [e] = entries;
+  assert(e.what === 'button maintenance pulse' && e.result === 'exit 0' && e.who.startsWith('admin@'),
+    `audit entry ${JSON.stringify(e)}`);
+  return `dialog "${title}" (Cancel sent nothing), Confirm → busy here and (by polling) in a viewer's page, then "${text}"; marker file written; audit "${e.who} ${e.what}: ${e.result}"`;
+}
+
+/**
+ * The ATX buttons (each asks first), the API's error text in the menu (a 429: the front panel
+ * was pressed through the API just before), a switch (no dialog; on and off run their
+ * commands) and Wake-on-LAN (the magic packet arrives on PERISCOPE_WOL_PORT).
+ */
+async function checkPowerAtxSwitchWol(page) {
+  assert(DEVICES_DIR, 'PERISCOPE_DEVICES_DIR is not set (run.sh sets it and starts the server with devices.toml)');
+  assert(WOL_PORT > 0, 'PERISCOPE_WOL_PORT is not set');
+  await uncapture(page);
+  await openPowerMenu(page);
+  const led = (await page.textContent('#power-led')).trim();
+  assert(led === 'unknown', `the power LED (none configured) shows "${led}"`);
+  for (const id of ['power', 'power_long', 'reset']) {
+    assert(await page.isEnabled(`[data-atx="${id}"]`), `ATX button ${id} missing or disabled`);
+  }
+
+  // Force off: Esc cancels.
+  await page.click('[data-atx="power_long"]');
+  const forceTitle = await dialogTitle(page);
+  assert(forceTitle === 'Force off?', `the dialog's title is "${forceTitle}"`);
+  await page.keyboard.press('Escape');
+  assert(await poll(async () => !(await dialogOpen(page)), 1000), 'Esc did not close the dialog');
+
+  // Reset, confirmed right after a press through the API: 429, shown in the menu.
+  await page.click('[data-atx="reset"]');
+  assert((await dialogTitle(page)) === 'Reset?', 'no "Reset?" dialog');
+  const api = await page.context().request.post(`${BASE}/api/atx/power`);
+  assert(api.status() === 200, `POST /api/atx/power answered ${api.status()}`);
+  await page.click('#power-dialog-confirm');
+  const tooSoon = await powerMessageMatching(page, /^Reset: .*at most one action per/, 3000);
+  assert(await powerMessageIsError(page), 'the 429 is not styled as an error');
+  assert((await deviceFile('atx-reset')) === null, 'the refused reset still ran');
+
+  // Power through the menu, once the second has passed.
+  await sleep(1100);
+  await page.click('[data-atx="power"]');
+  assert((await dialogTitle(page)) === 'Power?', 'no "Power?" dialog');
+  await page.click('#power-dialog-confirm');
+  const powered = await powerMessageMatching(page, /^Power: done/, 3000);
+  const presses = (await deviceFile('atx-power'))?.trim().split('\n') ?? [];
+  assert(presses.length === 2, `atx-power has ${presses.length} presses, not 2 (API + menu)`);
+
+  // The switch: no dialog; on, then off (after the 1 s per target).
+  const lamp = '[data-button="lamp"]';
+  const state = (await page.textContent(`${lamp} .power-state`)).trim();
+  assert(state === 'unknown', `the switch (a command: no read-back) shows "${state}"`);
+  await page.click(`${lamp} [data-action="on"]`);
+  assert(!(await dialogOpen(page)), 'a switch without confirm asked first');
+  await powerMessageMatching(page, /^Rack lamp: on: done \(exit 0\)$/, 3000);
+  assert((await deviceFile('lamp'))?.trim() === 'on', `lamp file: ${JSON.stringify(await deviceFile('lamp'))}`);
+  await sleep(1100);
+  await page.click(`${lamp} [data-action="off"]`);
+  await powerMessageMatching(page, /^Rack lamp: off: done \(exit 0\)$/, 3000);
+  assert((await deviceFile('lamp'))?.trim() === 'off', `lamp file: ${JSON.stringify(await deviceFile('lamp'))}`);
+
+  // Wake-on-LAN: asks first, then the magic packet arrives.
+  const socket = dgram.createSocket('udp4');
+  const packets = [];
+  socket.on('message', (m) => packets.push(m));
+  await new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(WOL_PORT, '127.0.0.1', resolve);
+  });
+  try {
+    await page.click('#power-wol-send');
+    assert((await dialogTitle(page)) === 'Wake-on-LAN?', 'no "Wake-on-LAN?" dialog');
+    await page.click('#power-dialog-confirm');
+    await powerMessageMatching(page, /^Wake-on-LAN: done$/, 3000);
+    assert(await poll(async () => packets.length > 0, 2000), `no packet on 127.0.0.1:${WOL_PORT}`);
+  } finally {
+    socket.close();
+  }
+  const hex = packets[0].toString('hex');
+  assert(hex === 'ff'.repeat(6) + WOL_MAC.repeat(16), `the packet is not the magic packet for ${WOL_MAC}: ${hex}`);
+
+  const audit = await auditEntries(page.context());
+  const has = (what, result) => audit.some((e) => e.what === what && result.test(e.result));
+  assert(has('atx reset', /at most one action/), 'no audit entry for the refused reset');
+  assert(has('atx power', /^exit 0$/), 'no audit entry for the power press');
+  assert(has('button lamp on', /^exit 0$/) && has('button lamp off', /^exit 0$/), 'no audit entries for the switch');
+  assert(has('wol 02:00:5e:10:20:30', /^ok$/), 'no audit entry for Wake-on-LAN');
+  await uncapture(page);
+  return `LED "unknown"; Esc cancels "${forceTitle}"; "${tooSoon}" (error style); "${powered}"; switch on/off ran; magic packet received; audit has all five`;
+}
+
+/** A viewer sees the Power menu's state with every control disabled. */
+async function checkPowerViewOnly(viewer) {
+  await openPowerMenu(viewer);
+  assert(await viewer.isVisible('#power-view-only'), 'no "view only" note in the Power menu');
+  const led = (await viewer.textContent('#power-led')).trim();
+  assert(led === 'unknown', `the viewer's power LED shows "${led}"`);
+  const controls = await viewer.evaluate(() =>
+    [...document.querySelectorAll('#power-menu button')].filter((b) => !b.hidden).map((b) => [b.textContent.trim(), b.disabled]),
+  );
+  assert(controls.length >= 7, `the viewer sees ${controls.length} controls: ${JSON.stringify(controls)}`);
+  const enabled = controls.filter(([, disabled]) => !disabled);
+  assert(enabled.length === 0, `enabled for a viewer: ${enabled.map(([t]) => t).join(', ')}`);
+  const res = await viewer.context().request.post(`${BASE}/api/atx/power`);
+  assert(res.status() === 403, `a viewer's POST /api/atx/power answered ${res.status()}`);
+  return `${controls.length} controls shown, all disabled, "view only" note; the API refuses the viewer (403)`;
+}
+
 /** Signed in as `viewer` through the form: "view only", no controls, no capture, nothing typed. */
 async function checkViewOnly(browser) {
   assert(VIEWER_PASSWORD, 'PERISCOPE_VIEWER_PASSWORD is not set');
@@ -715,6 +945,20 @@ async function main() {
     await check('3g fullscreen takes the Keyboard Lock and gives it back', () => checkFullscreen(page));
     await check('3h a viewer session is view only', () => checkViewOnly(browser));
     await check('3i the Stats overlay shows server stages and page latency', () => checkStats(page));
+    const viewer = await viewerPage(browser).catch((err) => ({ error: err }));
+    const viewerMissing = () => {
+      throw new Error(`no viewer page: ${viewer.error?.message ?? viewer.error}`);
+    };
+    try {
+      await check('3j Power menu: a confirm=true button asks first, runs its command; a viewer sees it busy; audited',
+        () => (viewer.page ? checkPowerConfirmButton(page, viewer.page) : viewerMissing()));
+      await check('3k Power menu: ATX presses, the API error (429) in the menu, a switch, Wake-on-LAN',
+        () => checkPowerAtxSwitchWol(page));
+      await check('3l Power menu: a viewer sees the state, controls disabled',
+        () => (viewer.page ? checkPowerViewOnly(viewer.page) : viewerMissing()));
+    } finally {
+      await viewer.context?.close().catch(() => {});
+    }
     await check('4a /mjpeg.html shows MJPEG frames', () => checkMjpegPage(context));
     await check('4b /?mjpeg=1 falls back to MJPEG', () => checkForcedFallback(context));
     await check('5 unauthenticated /stream.mjpeg is refused', () => checkUnauthenticated('/stream.mjpeg'));

@@ -160,6 +160,17 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     });
     let devices =
         crate::devices::Devices::new(cfg.devices.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let has_storage = profile.usb.as_ref().is_some_and(|u| {
+        u.functions
+            .iter()
+            .any(|f| matches!(f, crate::hid::gadget::FunctionSpec::MassStorage { .. }))
+    });
+    let msd = crate::msd::Msd::new(
+        cfg.state_dir.join("images"),
+        has_storage.then(|| crate::msd::lun_dir(std::path::Path::new("/"))),
+        cfg.media_max_bytes,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let ctx = HttpContext {
         auth: Arc::new(Auth::new(hash, viewer_hash)),
         host: webrtc,
@@ -168,6 +179,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         mjpeg: Arc::clone(&pipeline.mjpeg),
         raw: Arc::clone(&pipeline.raw),
         devices,
+        msd: Arc::new(msd),
     };
     let advertise: Vec<String> = cfg
         .webrtc_advertise

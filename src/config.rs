@@ -98,6 +98,9 @@ pub struct Settings {
     /// Bearer token for --whip-url (also from PERISCOPE_WHIP_TOKEN).
     #[arg(long, env = "PERISCOPE_WHIP_TOKEN", hide_env_values = true)]
     pub whip_token: Option<String>,
+    /// Largest virtual-media image accepted, in MiB (default 8192).
+    #[arg(long)]
+    pub media_max_mb: Option<u64>,
     /// `[drivers.NAME]` (config file only): GPIO chips, USB HID relays, commands.
     #[arg(skip)]
     #[serde(default)]
@@ -138,6 +141,7 @@ impl Settings {
             edid: self.edid.or(file.edid),
             whip_url: self.whip_url.or(file.whip_url),
             whip_token: self.whip_token.or(file.whip_token),
+            media_max_mb: self.media_max_mb.or(file.media_max_mb),
             drivers: file.drivers,
             atx: file.atx,
             buttons: file.buttons,
@@ -169,6 +173,8 @@ fn bad(key: impl ToString, value: impl ToString, expected: impl ToString) -> Con
 /// The validated configuration the daemon runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonConfig {
+    /// Largest virtual-media image (bytes).
+    pub media_max_bytes: u64,
     /// Drivers, ATX, buttons and Wake-on-LAN (validated).
     pub devices: DevicesConfig,
     /// HTTPS address.
@@ -352,7 +358,14 @@ impl Settings {
             wol: self.wol,
         };
         devices.validate().map_err(|e| bad(&e.key, "…", e.why))?;
+        let media_max_mb = self
+            .media_max_mb
+            .unwrap_or(crate::msd::DEFAULT_MAX_BYTES >> 20);
+        if !(1..=1 << 20).contains(&media_max_mb) {
+            return Err(bad("media_max_mb", media_max_mb, "1..=1048576"));
+        }
         Ok(DaemonConfig {
+            media_max_bytes: media_max_mb << 20,
             devices,
             whip,
             edid,

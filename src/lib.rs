@@ -20,5 +20,6 @@ pub mod http;
 pub mod input;
 pub mod media;
 pub mod metrics;
+pub mod msd;
 pub mod profile;
 pub mod transport;

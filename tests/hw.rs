@@ -1038,3 +1038,143 @@ async fn atx_and_buttons_drive_a_real_gpiochip_and_a_uhid_relay() {
     }
     drop(vm);
 }
+
+/// Virtual media through the real mass-storage function (media.sh): the gadget (keyboard,
+/// mass storage, ACM on dummy_hcd) is built by `--hid otg`, and the same kernel's USB host
+/// side sees its LUN as a SCSI disk.
+/// - Bad uploads change nothing: a name that is a path (400), an image over
+///   `--media-max-mb` (413); the good one streams in with its SHA-256 returned.
+/// - Attached as a CD-ROM, the host side reads exactly the uploaded bytes (same SHA-256) from a
+///   read-only block device; a second attach meanwhile is 409; eject removes the medium.
+/// - Attached as a disk, the host side writes to it and the write reaches the image file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_media_reaches_the_usb_host_side_as_a_cdrom_and_a_disk() {
+    let (https, go) = (19462, 19463);
+    let mut vm = Vm::boot(
+        "media.sh",
+        &[
+            "--source",
+            "test-pattern",
+            "--hid",
+            "otg",
+            "--profile",
+            "/cases/profiles/storage-acm.toml",
+            "--media-max-mb",
+            "4",
+        ],
+        &[Forward::Tcp(https, 8443), Forward::Tcp(go, 9000)],
+        &[("PERISCOPE_ADMIN_PASSWORD", PASSWORD)],
+    );
+    tokio::task::block_in_place(|| vm.wait_for("READY", BOOT_BOUND));
+    let base = format!("https://127.0.0.1:{https}");
+    let http = common::client();
+    common::login_with(&http, &base, PASSWORD).await;
+    let put = |name: &str, body: Vec<u8>| {
+        http.put(format!("{base}/api/msd/images/{name}"))
+            .body(body)
+            .send()
+    };
+
+    // A 2 MiB image (whole 2048-byte sectors), and refusals that leave nothing behind.
+    let image: Vec<u8> = (0..2u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let r = put("..%2Fescape.iso", image.clone()).await.expect("PUT");
+    assert_eq!(r.status(), 400, "a path for a name");
+    // Over --media-max-mb 4: the server answers 413 without reading the body and closes, so
+    // the client may see the connection end while it still sends; either way nothing stays.
+    match put("big.iso", vec![0u8; 5 << 20]).await {
+        Ok(r) => assert_eq!(r.status(), 413, "over --media-max-mb 4"),
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
+    let r = put("install.iso", image.clone()).await.expect("PUT");
+    assert_eq!(r.status(), 201);
+    let v: serde_json::Value = r.json().await.expect("JSON");
+    let sha = v["sha256"].as_str().expect("sha256").to_string();
+    assert_eq!(v["size"], image.len() as u64);
+    let status = get_json(&http, &base, "/api/msd").await;
+    let names: Vec<&str> = status["images"]
+        .as_array()
+        .map(|i| i.iter().filter_map(|i| i["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["install.iso"], "{status}");
+    assert_eq!(
+        status["uploads"].as_array().map(Vec::len),
+        Some(0),
+        "{status}"
+    );
+
+    // 1. As a CD-ROM.
+    let attach = |name: &str, mode: &str| serde_json::json!({"name": name, "mode": mode});
+    let (s, body) = post_json(
+        &http,
+        &base,
+        "/api/msd/attach",
+        Some(attach("install.iso", "cdrom")),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, body) = post_json(
+        &http,
+        &base,
+        "/api/msd/attach",
+        Some(attach("install.iso", "disk")),
+    )
+    .await;
+    assert_eq!(s, 409, "two attaches at once: {body}");
+    tokio::task::block_in_place(|| vm.wait_for("GO-WAIT 1", BOOT_BOUND));
+    go_ahead(go).await;
+    let line = tokio::task::block_in_place(|| vm.wait_for("MEDIA-CDROM", BOOT_BOUND));
+    assert!(line.contains(&format!("size={}", image.len())), "{line}");
+    assert!(line.contains("ro=1"), "{line}");
+    assert!(line.contains(&format!("sha256={sha}")), "{line} vs {sha}");
+    let r = http
+        .delete(format!("{base}/api/msd/images/install.iso"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 409, "deleting the attached image");
+
+    // 2. Eject.
+    let (s, body) = post_json(&http, &base, "/api/msd/eject", None).await;
+    assert_eq!(s, 200, "{body}");
+    tokio::task::block_in_place(|| vm.wait_for("GO-WAIT 2", BOOT_BOUND));
+    go_ahead(go).await;
+    tokio::task::block_in_place(|| vm.wait_for("MEDIA-EJECTED", BOOT_BOUND));
+
+    // 3. As a disk: the host side writes, and the write reaches the image.
+    let r = put("disk.img", vec![0u8; 1 << 20]).await.expect("PUT");
+    assert_eq!(r.status(), 201);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, body) = post_json(
+        &http,
+        &base,
+        "/api/msd/attach",
+        Some(attach("disk.img", "disk")),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    tokio::task::block_in_place(|| vm.wait_for("GO-WAIT 3", BOOT_BOUND));
+    go_ahead(go).await;
+    let line = tokio::task::block_in_place(|| vm.wait_for("MEDIA-DISK", BOOT_BOUND));
+    assert!(line.contains("ro=0 wrote=yes"), "{line}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, body) = post_json(&http, &base, "/api/msd/eject", None).await;
+    assert_eq!(s, 200, "{body}");
+    tokio::task::block_in_place(|| vm.wait_for("GO-WAIT 4", BOOT_BOUND));
+    go_ahead(go).await;
+    let line = tokio::task::block_in_place(|| vm.wait_for("MEDIA-IMAGE", BOOT_BOUND));
+    assert!(line.contains("head=PERISCOPE-DISK-WRITE"), "{line}");
+
+    let audit = get_json(&http, &base, "/api/audit").await;
+    let text = audit.to_string();
+    for want in [
+        "media upload install.iso",
+        "media attach install.iso cdrom",
+        "media eject",
+    ] {
+        assert!(text.contains(want), "{want}: {audit}");
+    }
+    drop(vm);
+}

@@ -407,6 +407,25 @@ impl Devices {
         self.busy.lock().map(|b| b.clone()).unwrap_or_default()
     }
 
+    /// Adds an audit line for an action carried out elsewhere (virtual media).
+    pub fn audit_line(&self, who: &str, what: &str, result: &str) {
+        tracing::info!(target: "audit", who, what, result, "action");
+        let entry = AuditEntry {
+            at_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            who: who.to_string(),
+            what: what.to_string(),
+            result: result.to_string(),
+        };
+        if let Ok(mut a) = self.audit.lock() {
+            if a.len() == AUDIT_KEEP {
+                a.pop_front();
+            }
+            a.push_back(entry);
+        }
+    }
+
     fn record(&self, who: &str, what: &str, result: &Result<Done, ActionError>) {
         let outcome = match result {
             Ok(Done {
@@ -421,21 +440,7 @@ impl Devices {
             Ok(_) => "ok".to_string(),
             Err(e) => e.to_string(),
         };
-        tracing::info!(target: "audit", who, what, result = %outcome, "action");
-        let entry = AuditEntry {
-            at_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-            who: who.to_string(),
-            what: what.to_string(),
-            result: outcome,
-        };
-        if let Ok(mut a) = self.audit.lock() {
-            if a.len() == AUDIT_KEEP {
-                a.pop_front();
-            }
-            a.push_back(entry);
-        }
+        self.audit_line(who, what, &outcome);
     }
 }
 

@@ -3,6 +3,7 @@
 //! over TLS by [`tls`].
 
 mod devices;
+mod msd;
 pub mod tls;
 
 use crate::auth::{Auth, Role, COOKIE};
@@ -52,6 +53,8 @@ pub struct HttpContext {
     pub raw: Arc<LatestFrame>,
     /// ATX, buttons, Wake-on-LAN.
     pub devices: Arc<crate::devices::Devices>,
+    /// Virtual media.
+    pub msd: Arc<crate::msd::Msd>,
 }
 
 #[derive(Debug)]
@@ -189,8 +192,15 @@ fn protected(
     )
     .map(Reply::into_response);
     let devices = devices::routes(Arc::clone(&ctx.devices), Arc::clone(&ctx.auth));
+    let msd = msd::routes(
+        Arc::clone(&ctx.msd),
+        Arc::clone(&ctx.devices),
+        Arc::clone(&ctx.auth),
+    );
     api_state
         .or(devices)
+        .unify()
+        .or(msd)
         .unify()
         .or(metrics)
         .unify()

@@ -2,8 +2,9 @@
 // viewer, starts WebRTC over /ws (or the MJPEG fallback), wires input capture, the
 // special-keys menu and the paste box to the `hid` data channel, shows what the device says
 // on it (keyboard LEDs, errors), and keeps the status line up to date. The Power menu (front
-// panel, buttons, Wake-on-LAN) is power.js. A session whose /api/state says `"role":"viewer"`
-// is view only: no input controls, no capture, the Power menu's controls disabled.
+// panel, buttons, Wake-on-LAN) is power.js, the Media menu (virtual media) media.js. A
+// session whose /api/state says `"role":"viewer"` is view only: no input controls, no
+// capture, the Power and Media menus' controls disabled.
 //
 // Benchmarks and tests read `window.periscope`: {state, pc, frames, lastStrip, latencies,
 // fallback} (see probe.js for what the measurement fields mean), plus connection (the peer
@@ -11,7 +12,9 @@
 // mouseMode ('absolute' | 'relative'), pointerLock (null, or the last of 'locked',
 // 'released', 'refused'), leds ({caps, num, scroll} as last reported), viewOnly,
 // fullscreen ({active, keyboardLocked}) and power ({atx, gpio, last}: the last GET /api/atx
-// and /api/gpio bodies and the Power menu's last result line {ok, text}).
+// and /api/gpio bodies and the Power menu's last result line {ok, text}) and media ({status,
+// last, progress}: the last GET /api/msd body, the Media menu's last result line and the
+// last upload's progress {name, loaded, total, reported, done}).
 // URL parameter `?mjpeg=1` forces the MJPEG fallback.
 
 import { fetchState, login, logout, viewerCount } from './api.js';
@@ -24,6 +27,7 @@ import { PasteBox, defaultLayout } from './paste.js';
 import { Fullscreen } from './fullscreen.js';
 import { StatsOverlay } from './stats.js';
 import { PowerPanel } from './power.js';
+import { MediaPanel } from './media.js';
 
 /** Period of GET /api/state polling when no /ws pushes state (MJPEG fallback). */
 const STATE_POLL_MS = 2000;
@@ -52,6 +56,7 @@ const P = {
   viewOnly: false,
   fullscreen: { active: false, keyboardLocked: false },
   power: { atx: null, gpio: null, last: null },
+  media: { status: null, last: null, progress: null },
 };
 window.periscope = P;
 
@@ -63,6 +68,7 @@ const ui = {
   paste: null, // PasteBox
   fullscreen: null, // Fullscreen
   power: null, // PowerPanel
+  media: null, // MediaPanel
   picture: null, // the <video> or <img> on screen
   pollTimer: null,
   toastTimer: null,
@@ -131,6 +137,7 @@ function startViewer(state) {
   setupStats();
   applyState(state);
   setupPower();
+  setupMedia();
   $('logout').hidden = false;
   $('logout').addEventListener('click', signOut);
   captureChanged(false);
@@ -209,6 +216,39 @@ function setupPower() {
   ui.power.start();
 }
 
+/** The Media menu: virtual media images (shown when GET /api/msd answers). */
+function setupMedia() {
+  ui.media = new MediaPanel(
+    {
+      menu: $('media-menu'),
+      summary: $('media-summary'),
+      attached: $('media-attached'),
+      list: $('media-list'),
+      uploads: $('media-uploads'),
+      file: $('media-file'),
+      upload: $('media-upload'),
+      progress: $('media-progress'),
+      progressText: $('media-progress-text'),
+      limit: $('media-limit'),
+      note: $('media-note'),
+      viewOnlyNote: $('media-view-only'),
+      message: $('media-message'),
+      dialog: $('power-dialog'),
+      dialogTitle: $('power-dialog-title'),
+      dialogText: $('power-dialog-text'),
+      dialogConfirm: $('power-dialog-confirm'),
+      dialogCancel: $('power-dialog-cancel'),
+    },
+    {
+      viewOnly: () => P.viewOnly,
+      onChange: (s) => {
+        P.media = s;
+      },
+    },
+  );
+  ui.media.start();
+}
+
 /**
  * A new state object (GET /api/state or a /ws push): keeps the role and layout in step. A
  * state without `role` leaves the role as it was (pushes need not repeat it).
@@ -224,6 +264,7 @@ function applyState(state) {
   $('view-only').hidden = !viewOnly;
   $('controls').hidden = viewOnly;
   if (ui.power?.model) ui.power.render();
+  if (ui.media?.model) ui.media.render();
   renderHint();
 }
 

@@ -32,6 +32,7 @@ import path from 'node:path';
 import https from 'node:https';
 import http from 'node:http';
 import dgram from 'node:dgram';
+import crypto from 'node:crypto';
 
 const BASE = (process.env.PERISCOPE_URL ?? 'https://127.0.0.1:18443').replace(/\/+$/, '');
 const PASSWORD = process.env.PERISCOPE_PASSWORD ?? '';
@@ -47,6 +48,11 @@ const WOL_PORT = Number(process.env.PERISCOPE_WOL_PORT ?? 0);
 const WOL_MAC = '02005e102030';
 /** How long an action's result may take to show in the Power menu (the maintenance command takes 3 s). */
 const POWER_TIMEOUT_MS = 8000;
+
+/** The server's media limit in the browser run (run.sh passes `--media-max-mb 1`). */
+const MEDIA_MAX_BYTES = 1 << 20;
+/** How long an upload, attach or delete may take to show in the Media menu. */
+const MEDIA_TIMEOUT_MS = 8000;
 
 /** The whole run is abandoned after this long (a hung page must not hang CI). */
 const RUN_TIMEOUT_MS = 180_000;
@@ -808,6 +814,161 @@ async function checkPowerViewOnly(viewer) {
   return `${controls.length} controls shown, all disabled, "view only" note; the API refuses the viewer (403)`;
 }
 
+// ===== media menu =====
+
+/** Opens the Media menu (once it is shown). */
+async function openMediaMenu(page) {
+  assert(await poll(() => page.isVisible('#media-menu'), 6000), 'no Media menu in the header');
+  if (!(await page.evaluate(() => document.getElementById('media-menu').open))) await page.click('#media-summary');
+  assert(await poll(() => page.evaluate(() => document.getElementById('media-menu').open), 1000), 'the Media menu did not open');
+}
+
+const mediaMessage = (page) =>
+  page.evaluate(() => {
+    const m = document.getElementById('media-message');
+    return m.hidden ? '' : m.textContent.trim();
+  });
+const mediaMessageIsError = (page) => page.evaluate(() => document.getElementById('media-message').classList.contains('error'));
+
+/** Waits until the Media menu's message matches `re`; returns it. */
+async function mediaMessageMatching(page, re, timeoutMs = MEDIA_TIMEOUT_MS) {
+  const text = await poll(async () => {
+    const t = await mediaMessage(page);
+    return re.test(t) ? t : null;
+  }, timeoutMs);
+  assert(text, `the Media menu says "${await mediaMessage(page)}", not ${re}`);
+  return text;
+}
+
+/** GET /api/msd with the session of `context`. */
+async function msdStatus(context) {
+  const res = await context.request.get(`${BASE}/api/msd`);
+  assert(res.status() === 200, `GET /api/msd answered ${res.status()}`);
+  return res.json();
+}
+
+const sha256Hex = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
+
+/**
+ * Uploads a generated 300 KiB file through the file input: the name made from the file's,
+ * the progress bar full, the image listed with the SHA-256 computed here; attaching answers
+ * the server's 404 (no mass-storage function in the browser run) shown as an error; Delete
+ * asks first and the image is gone.
+ */
+async function checkMediaUpload(page) {
+  await uncapture(page);
+  await openMediaMenu(page);
+  const bytes = crypto.randomBytes(300 * 1024);
+  const sha = sha256Hex(bytes);
+  const name = 'e2e_upload__300k_.img';
+  await page.setInputFiles('#media-file', { name: 'e2e upload (300k).img', mimeType: 'application/octet-stream', buffer: bytes });
+  assert(await poll(() => page.isEnabled('#media-upload'), 1000), 'the Upload button stays disabled with a file chosen');
+  await page.click('#media-upload');
+  const done = await poll(() => page.evaluate(() => window.periscope.media.progress?.done === true), MEDIA_TIMEOUT_MS, 50);
+  assert(done, `the upload did not complete: ${JSON.stringify(await page.evaluate(() => window.periscope.media.progress))}, "${await mediaMessage(page)}"`);
+  const bar = await page.evaluate(() => {
+    const p = document.getElementById('media-progress');
+    return { hidden: p.hidden, value: p.value, max: p.max, text: document.getElementById('media-progress-text').textContent };
+  });
+  assert(!bar.hidden && bar.max === bytes.length && bar.value === bar.max, `the progress bar: ${JSON.stringify(bar)}`);
+  assert(/100% uploaded/.test(bar.text), `the progress text says "${bar.text}"`);
+  const progress = await page.evaluate(() => window.periscope.media.progress);
+  // `reported`: the most xhr.upload.onprogress said was sent; the bar followed it to the end.
+  assert(progress.name === name && progress.loaded === bytes.length && progress.reported === bytes.length, `progress ${JSON.stringify(progress)}`);
+  const text = await mediaMessageMatching(page, new RegExp(`^${name.replace(/\./g, '\\.')}: uploaded, 300 KiB, SHA-256 ${sha}$`));
+  const row = `#media-list [data-image="${name}"]`;
+  assert(await poll(() => page.isVisible(row), 3000), `no row for ${name} in the list`);
+  const shown = await page.evaluate((sel) => {
+    const r = document.querySelector(sel);
+    const h = r.querySelector('.media-sha');
+    return { short: h.textContent.trim(), full: h.dataset.sha256, title: h.title, size: r.querySelector('.media-size').textContent.trim() };
+  }, row);
+  assert(shown.short === sha.slice(0, 16) && shown.full === sha && shown.title.includes(sha), `the row shows ${JSON.stringify(shown)}, not ${sha}`);
+  assert(shown.size === '300 KiB', `the row's size is "${shown.size}"`);
+  const listed = (await msdStatus(page.context())).images.find((i) => i.name === name);
+  assert(listed?.sha256 === sha && listed.size === bytes.length, `GET /api/msd lists ${JSON.stringify(listed)}`);
+
+  // No gadget in the browser run: the server's 404 text, as an error; the note says why.
+  assert(await page.isVisible('#media-note'), 'no note that attaching needs a mass-storage function');
+  await page.click(`${row} button[data-action="cdrom"]`);
+  const attach = await mediaMessageMatching(page, /^Attach .* as CD-ROM: no USB mass-storage function/);
+  assert(await mediaMessageIsError(page), 'the 404 is not styled as an error');
+
+  await page.click(`${row} button[data-action="delete"]`);
+  const title = await dialogTitle(page);
+  assert(title === `Delete ${name}?`, `the dialog's title is "${title}"`);
+  await page.click('#power-dialog-confirm');
+  assert(await poll(async () => !(await dialogOpen(page)), 1000), 'Confirm did not close the dialog');
+  await mediaMessageMatching(page, new RegExp(`^Delete ${name.replace(/\./g, '\\.')}: done$`));
+  assert(await poll(async () => !(await page.isVisible(row)), 3000), 'the deleted image is still listed');
+  const after = (await msdStatus(page.context())).images.map((i) => i.name);
+  assert(!after.includes(name), `GET /api/msd still lists it: ${after}`);
+  return `"${text.slice(0, 60)}…", bar ${bar.value}/${bar.max}, row ${shown.short} (full in the title); "${attach}"; deleted after "${title}"`;
+}
+
+/** A 2 MiB file against `--media-max-mb 1`: refused in the page, nothing sent; the API's own 413. */
+async function checkMediaTooLarge(page) {
+  await openMediaMenu(page);
+  const status = await msdStatus(page.context());
+  assert(status.max_bytes === MEDIA_MAX_BYTES, `max_bytes is ${status.max_bytes}, not ${MEDIA_MAX_BYTES} (run.sh starts the server with --media-max-mb 1)`);
+  const limit = (await page.textContent('#media-limit')).trim();
+  assert(limit === 'at most 1 MiB', `the menu shows the limit as "${limit}"`);
+  const puts = [];
+  const onRequest = (r) => {
+    if (r.method() === 'PUT') puts.push(r.url());
+  };
+  page.on('request', onRequest);
+  const bytes = crypto.randomBytes(2 << 20);
+  try {
+    await page.setInputFiles('#media-file', { name: 'big.img', mimeType: 'application/octet-stream', buffer: bytes });
+    await page.click('#media-upload');
+    const text = await mediaMessageMatching(page, /^Upload: big\.img is 2 MiB: over the limit of 1 MiB \(1048576 bytes\)$/, 2000);
+    assert(await mediaMessageIsError(page), 'the refusal is not styled as an error');
+    await sleep(300);
+    assert(puts.length === 0, `the page still sent ${puts.join(', ')}`);
+    const server = await page.evaluate(async (n) => {
+      const res = await fetch('/api/msd/images/big-direct.img', { method: 'PUT', body: new Uint8Array(n), credentials: 'same-origin' });
+      return { status: res.status, body: await res.json().catch(() => null) };
+    }, bytes.length);
+    assert(server.status === 413, `a direct PUT of 2 MiB answered ${server.status} ${JSON.stringify(server.body)}`);
+    assert(/over the limit of 1048576 bytes/.test(server.body?.error ?? ''), `the 413's error is ${JSON.stringify(server.body)}`);
+    const names = (await msdStatus(page.context())).images.map((i) => i.name);
+    assert(!names.includes('big.img') && !names.includes('big-direct.img'), `stored anyway: ${names}`);
+    await page.setInputFiles('#media-file', []);
+    return `"${text}" (no request sent); the server's own answer to a 2 MiB PUT: 413 "${server.body.error}"`;
+  } finally {
+    page.off('request', onRequest);
+  }
+}
+
+/**
+ * A viewer sees the images (one the admin uploads through the API while the viewer's menu is
+ * open: it appears by polling), controls disabled; its PUT is 403.
+ */
+async function checkMediaViewOnly(page, viewer) {
+  const name = 'e2e-viewer.iso';
+  await openMediaMenu(viewer);
+  await sleep(300); // the menu's first GET (on opening) is done: only polling can show what follows
+  const put = await page.context().request.put(`${BASE}/api/msd/images/${name}`, { data: Buffer.from('viewer sees this') });
+  assert(put.status() === 201, `the admin's PUT answered ${put.status()}`);
+  try {
+    const row = `#media-list [data-image="${name}"]`;
+    assert(await poll(() => viewer.isVisible(row), 4500), "the viewer's menu does not list the admin's upload (polling)");
+    assert(await viewer.isVisible('#media-view-only'), 'no "view only" note in the Media menu');
+    const controls = await viewer.evaluate(() =>
+      [...document.querySelectorAll('#media-menu button:not(.media-copy), #media-menu input')].filter((b) => !b.hidden).map((b) => [b.textContent.trim() || b.id, b.disabled]),
+    );
+    const enabled = controls.filter(([, disabled]) => !disabled);
+    assert(controls.length >= 5 && enabled.length === 0, `the viewer's controls: ${JSON.stringify(controls)}`);
+    const res = await viewer.context().request.put(`${BASE}/api/msd/images/x.img`, { data: Buffer.from('x') });
+    assert(res.status() === 403, `a viewer's PUT answered ${res.status()}`);
+    return `${controls.length} controls shown (besides Copy), all disabled, "view only" note; the API refuses the viewer (403)`;
+  } finally {
+    await sleep(1100); // at most one media action per second
+    await page.context().request.delete(`${BASE}/api/msd/images/${name}`).catch(() => {});
+  }
+}
+
 /** Signed in as `viewer` through the form: "view only", no controls, no capture, nothing typed. */
 async function checkViewOnly(browser) {
   assert(VIEWER_PASSWORD, 'PERISCOPE_VIEWER_PASSWORD is not set');
@@ -956,6 +1117,12 @@ async function main() {
         () => checkPowerAtxSwitchWol(page));
       await check('3l Power menu: a viewer sees the state, controls disabled',
         () => (viewer.page ? checkPowerViewOnly(viewer.page) : viewerMissing()));
+      await check('3m Media menu: upload with progress, SHA-256 shown, attach answers 404 (no gadget), delete after the dialog',
+        () => checkMediaUpload(page));
+      await check('3n Media menu: a file over --media-max-mb is refused in the page; the API says 413',
+        () => checkMediaTooLarge(page));
+      await check('3o Media menu: a viewer sees the images, controls disabled',
+        () => (viewer.page ? checkMediaViewOnly(page, viewer.page) : viewerMissing()));
     } finally {
       await viewer.context?.close().catch(() => {});
     }

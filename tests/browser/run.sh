@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run.sh [TEST.mjs [SERVER-ARG...]] — starts a periscope binary (test pattern, record HID
-# backend, an admin and a viewer password, the front panel of devices.toml, plus SERVER-ARGs)
-# on a loopback port with a throw-away state dir, runs TEST.mjs (default e2e.mjs) against it,
-# stops it and exits with the test's status. E.g.
+# backend, an admin and a viewer password, the front panel of devices.toml, a 1 MiB
+# virtual-media limit (`--media-max-mb 1`: images go to the state dir; e2e.mjs check 3n),
+# plus SERVER-ARGs) on a loopback port with a throw-away state dir, runs TEST.mjs (default
+# e2e.mjs) against it, stops it and exits with the test's status. E.g.
 # `run.sh encoder.mjs --profile tests/browser/x264.toml`.
 #
 # devices.toml is a template: @DIR@ becomes $TMP/devices (where its commands leave marker
@@ -60,7 +61,8 @@ cleanup() {
 trap cleanup EXIT
 
 PERISCOPE_ADMIN_PASSWORD="$password" PERISCOPE_VIEWER_PASSWORD="$viewer_password" "$bin" --listen "127.0.0.1:$port" --source test-pattern \
-  --hid "record:$tmp/record.jsonl" --state-dir "$tmp/state" "${config[@]}" "$@" >"$tmp/server.log" 2>&1 &
+  --hid "record:$tmp/record.jsonl" --state-dir "$tmp/state" \
+  --media-max-mb 1 "${config[@]}" "$@" >"$tmp/server.log" 2>&1 &
 server_pid=$!
 
 # Wait (at most 30 s) until it answers HTTPS.

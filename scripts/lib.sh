@@ -85,3 +85,27 @@ whip_server_deps() {
   fi
   export PERISCOPE_WHIP_SERVER="$dir"
 }
+
+# bench_kernel_version: the kernel version tests/vm/run.sh boots (see kernel_setup there):
+# PERISCOPE_VM_KERNEL_PKG, else run.sh's memo of the apt-cache answer (kernel-pkg in the VM
+# cache, used while the package lists are unchanged), else what linux-image-amd64 depends on,
+# else the newest cached kernel (offline). For the out-of-tree module builds
+# (tests/vm/v4l2loopback.sh, tests/vm/gpio-sim.sh).
+bench_kernel_version() {
+  local cache=${PERISCOPE_VM_CACHE:-$HOME/.cache/periscope/vm}
+  local pkg=${PERISCOPE_VM_KERNEL_PKG:-} memo stamp
+  memo=$cache/kernel-pkg
+  if [ -z "$pkg" ] && [ -f "$memo" ]; then
+    stamp=$(stat -c '%n %Y %s' /var/lib/apt/lists/*Packages* 2>/dev/null | cksum | cut -d' ' -f1)
+    [ "$(sed -n 1p "$memo")" != "$stamp" ] || pkg=$(sed -n 2p "$memo")
+  fi
+  if [ -z "$pkg" ]; then
+    pkg=$({ apt-cache depends linux-image-amd64 2>/dev/null || true; } |
+          awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+  fi
+  if [ -z "$pkg" ]; then
+    pkg=$( { ls -d "$cache"/kernel/*/.ok 2>/dev/null || true; } | sort -V | tail -n 1 |
+           sed 's|.*/kernel/\([^/]*\)/\.ok$|linux-image-\1|')
+  fi
+  echo "${pkg#linux-image-}"
+}

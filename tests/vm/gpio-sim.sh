@@ -56,26 +56,8 @@ fatal() { log "$*"; exit 1; }
 # shellcheck source=../../scripts/lib.sh
 . "$HERE/../../scripts/lib.sh"
 
-# kernel_version: the version run.sh boots (see kernel_setup there; its memo of the apt-cache
-# answer, CACHE/kernel-pkg, is used while the package lists are unchanged).
-kernel_version() {
-  local pkg=${PERISCOPE_VM_KERNEL_PKG:-} memo=$CACHE/kernel-pkg stamp
-  if [ -z "$pkg" ] && [ -f "$memo" ]; then
-    stamp=$(stat -c '%n %Y %s' /var/lib/apt/lists/*Packages* 2>/dev/null | cksum | cut -d' ' -f1)
-    [ "$(sed -n 1p "$memo")" != "$stamp" ] || pkg=$(sed -n 2p "$memo")
-  fi
-  if [ -z "$pkg" ]; then
-    pkg=$({ apt-cache depends linux-image-amd64 2>/dev/null || true; } |
-          awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-  fi
-  if [ -z "$pkg" ]; then
-    pkg=$( { ls -d "$CACHE"/kernel/*/.ok 2>/dev/null || true; } | sort -V | tail -n 1 |
-           sed 's|.*/kernel/\([^/]*\)/\.ok$|linux-image-\1|')
-  fi
-  echo "${pkg#linux-image-}"
-}
 
-KVER=${1:-$(kernel_version)}
+KVER=${1:-$(bench_kernel_version)}
 [ -n "$KVER" ] || fatal "cannot tell the bench kernel's version (run apt-get update, or pass it)"
 OUT=$CACHE/gpio-sim/$KVER
 KEY=$(sha256sum < "${BASH_SOURCE[0]}" | cut -c1-16)

@@ -94,16 +94,6 @@ label = "Switch KVM machine"
 driver = "script"
 TOML
 
-# go N: waits for the host's connection to port 9000, after saying GO-WAIT N once listening
-# (QEMU's port forward accepts a connection even when nothing listens in the guest yet).
-go() {
-  nc -l -p 9000 > /dev/null &
-  _nc=$!
-  vm_wait_cmd 5 grep -qE ':2328 0+:0000 0A' /proc/net/tcp /proc/net/tcp6 || vm_fail "no listener for go-ahead $1"
-  echo "GO-WAIT $1"
-  wait "$_nc" || vm_fail "go-ahead $1"
-}
-
 vm_serve --config /tmp/devices.toml "$@"
 echo "READY"
 
@@ -112,22 +102,22 @@ power=$(gpiosim_sysfs atx 0)/value
 gpio-watch "$power" --transitions 2 --timeout 60 > /tmp/power.watch 2> /tmp/power.err &
 watch=$!
 vm_wait_grep /tmp/power.err 'watching' 10 || { cat /tmp/power.err; vm_fail "gpio-watch"; }
-go 1
+vm_go 1
 wait "$watch" || { cat /tmp/power.watch /tmp/power.err; vm_fail "no power pulse"; }
 cat /tmp/power.watch
 ms=$(awk -F'[= ]' '/value=1/ { up = $2 } /value=0/ && up { print int($2 - up + 0.5); exit }' /tmp/power.watch)
 echo "POWER-PULSE ms=$ms"
 
 # 2, 3. The power LED.
-go 2
+vm_go 2
 gpiosim_pull atx 2 up || vm_fail "LED up"
 echo "LED-UP"
-go 3
+vm_go 3
 gpiosim_pull atx 2 down || vm_fail "LED down"
 echo "LED-DOWN"
 
 # 4. What the boards and the command received.
-go 4
+vm_go 4
 sed -n 's/^out: /RELAY-OUT /p' /tmp/lcus.log
 sed -n 's/^\(feature-set\|out\): /VUSB-OUT /p' /tmp/vusb.log
 sed -n 's/^/CMD-RUN /p' /tmp/cmd.log 2>/dev/null

@@ -12,14 +12,6 @@
 #      state directory: the write reached it).
 . /vm/lib.sh
 
-go() {
-  nc -l -p 9000 > /dev/null &
-  _nc=$!
-  vm_wait_cmd 5 grep -qE ':2328 0+:0000 0A' /proc/net/tcp /proc/net/tcp6 || vm_fail "no listener for go-ahead $1"
-  echo "GO-WAIT $1"
-  wait "$_nc" || vm_fail "go-ahead $1"
-}
-
 # size DEV: the medium's size in bytes (0: no medium).
 size() { echo $(( $(cat "/sys/class/block/${1#/dev/}/size") * 512 )); }
 
@@ -42,24 +34,24 @@ disk=$(vm_usb_disk "" 30) || vm_fail "no USB disk on the host side"
 echo "disk $disk"
 echo "READY"
 
-go 1
+vm_go 1
 wait_size "$disk" loaded
 bytes=$(size "$disk")
 sha=$(head -c "$bytes" "$disk" | sha256sum | cut -d' ' -f1)
 echo "MEDIA-CDROM dev=$disk size=$bytes ro=$(blockdev --getro "$disk") sha256=$sha"
 
-go 2
+vm_go 2
 wait_size "$disk" empty
 echo "MEDIA-EJECTED"
 
-go 3
+vm_go 3
 wait_size "$disk" loaded
 ro=$(blockdev --getro "$disk")
 printf 'PERISCOPE-DISK-WRITE' | dd of="$disk" bs=512 conv=sync,fsync 2> /tmp/dd.err ||
   { cat /tmp/dd.err; vm_fail "write to $disk"; }
 echo "MEDIA-DISK ro=$ro wrote=yes"
 
-go 4
+vm_go 4
 head=$(head -c 20 /tmp/state/images/disk.img)
 echo "MEDIA-IMAGE head=$head"
 tail -f /tmp/periscope.log

@@ -498,3 +498,15 @@ vm_hid_write() {
   for _b in $2; do _s="$_s\\x$_b"; done
   printf "$_s" > "$1"
 }
+
+# vm_go N: waits for the host's connection to port 9000 (tests/hw.rs `go_ahead`), after
+# printing GO-WAIT N once nc listens: QEMU's port forward accepts a host connection even when
+# nothing listens in the guest yet, so the host waits for that line before connecting.
+vm_go() {
+  nc -l -p 9000 > /dev/null &
+  _vm_nc=$!
+  vm_wait_cmd 5 grep -qE ':2328 0+:0000 0A' /proc/net/tcp /proc/net/tcp6 ||
+    vm_fail "no listener for go-ahead $1"
+  echo "GO-WAIT $1"
+  wait "$_vm_nc" || vm_fail "go-ahead $1"
+}

@@ -37,17 +37,7 @@ pub fn routes(
         let devices = Arc::clone(&devices);
         warp::any().map(move || Arc::clone(&devices))
     };
-    let who = warp::ext::optional::<ClientAddr>()
-        .and(session_role(auth))
-        .map(|addr: Option<ClientAddr>, role: Role| {
-            let at = addr.map_or_else(|| "local".to_string(), |a| a.0.ip().to_string());
-            let user = if role == Role::Controller {
-                "admin"
-            } else {
-                "viewer"
-            };
-            (format!("{user}@{at}"), role)
-        });
+    let who = who(auth);
     let atx_state =
         warp::path!("api" / "atx")
             .and(warp::get())
@@ -158,7 +148,26 @@ fn small_body() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + C
     sized.or(none).unify()
 }
 
-fn forbidden() -> Response {
+/// Who is asking (`admin@ADDRESS` or `viewer@ADDRESS`, for the audit log) and their role; 401
+/// without a session.
+pub(super) fn who(
+    auth: Arc<Auth>,
+) -> impl Filter<Extract = ((String, Role),), Error = Rejection> + Clone + Send + Sync + 'static {
+    warp::ext::optional::<ClientAddr>()
+        .and(session_role(auth))
+        .map(|addr: Option<ClientAddr>, role: Role| {
+            let at = addr.map_or_else(|| "local".to_string(), |a| a.0.ip().to_string());
+            let user = if role == Role::Controller {
+                "admin"
+            } else {
+                "viewer"
+            };
+            (format!("{user}@{at}"), role)
+        })
+}
+
+/// 403 for a view-only session.
+pub(super) fn forbidden() -> Response {
     json_status(
         StatusCode::FORBIDDEN,
         serde_json::json!({ "error": "view-only session: log in as admin to control" }),

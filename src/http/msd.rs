@@ -11,7 +11,8 @@
 //! Reading needs a session, changing needs the controller; every change is audited with the
 //! front panel's actions (`/api/audit`).
 
-use super::{json_status, session_role, tls::ClientAddr};
+use super::devices::{forbidden, who};
+use super::json_status;
 use crate::auth::{Auth, Role};
 use crate::devices::Devices;
 use crate::msd::{Mode, Msd, MsdError};
@@ -49,17 +50,7 @@ pub fn routes(
     auth: Arc<Auth>,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
     let ctx = warp::any().map(move || (Arc::clone(&msd), Arc::clone(&audit)));
-    let who = warp::ext::optional::<ClientAddr>()
-        .and(session_role(auth))
-        .map(|addr: Option<ClientAddr>, role: Role| {
-            let at = addr.map_or_else(|| "local".to_string(), |a| a.0.ip().to_string());
-            let user = if role == Role::Controller {
-                "admin"
-            } else {
-                "viewer"
-            };
-            (format!("{user}@{at}"), role)
-        });
+    let who = who(auth);
     let status = warp::path!("api" / "msd")
         .and(warp::get())
         .and(ctx.clone())
@@ -198,13 +189,6 @@ fn outcome<T>(r: &Result<T, MsdError>) -> String {
         Ok(_) => "ok".into(),
         Err(e) => e.to_string(),
     }
-}
-
-fn forbidden() -> Response {
-    json_status(
-        StatusCode::FORBIDDEN,
-        serde_json::json!({ "error": "view-only session: log in as admin to change media" }),
-    )
 }
 
 fn error(e: MsdError) -> Response {

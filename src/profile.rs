@@ -51,6 +51,12 @@ struct ProfileFile {
     usb: Option<UsbSection>,
     #[serde(default)]
     overlays: Vec<OverlaySection>,
+    /// The board's front-panel wiring (docs/DEVICES.md): drivers, `[atx]`, `[[buttons]]`.
+    #[serde(default)]
+    drivers: std::collections::BTreeMap<String, crate::devices::config::DriverConfig>,
+    atx: Option<crate::devices::config::AtxConfig>,
+    #[serde(default)]
+    buttons: Vec<crate::devices::config::ButtonConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +117,9 @@ pub struct UsbProfile {
 /// A validated profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HwProfile {
+    /// The board's front-panel wiring (`[drivers.*]`, `[atx]`, `[[buttons]]`); the config
+    /// file's sections of the same names win (`DevicesConfig::over`).
+    pub devices: crate::devices::config::DevicesConfig,
     /// Profile name (file stem).
     pub name: String,
     /// One line for humans.
@@ -256,7 +265,15 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
         .map(spec::validate_overlay)
         .collect::<Result<Vec<_>, _>>()
         .map_err(ke)?;
+    let devices = crate::devices::config::DevicesConfig {
+        drivers: raw.drivers,
+        atx: raw.atx,
+        buttons: raw.buttons,
+        wol: None,
+    };
+    devices.validate().map_err(|e| err(&e.key, e.why))?;
     Ok(HwProfile {
+        devices,
         name: raw.name,
         description: raw.description,
         device: raw.capture.device,
@@ -484,6 +501,39 @@ mod tests {
             validate("generic-uvc.toml", &orphan).unwrap_err().key,
             "usb.mass_storage"
         );
+    }
+
+    #[test]
+    fn a_profile_carries_the_boards_front_panel_wiring_checked_with_its_keys() {
+        let base = include_str!("../hw-profiles/generic-uvc.toml");
+        let wired = format!(
+            "{base}\n[drivers.hat]\ntype = \"gpio\"\nchip = \"/dev/gpiochip0\"\n\
+             [atx]\npower = {{ driver = \"hat\", channel = 23 }}\nled = {{ driver = \"hat\", channel = 24 }}\n"
+        );
+        let p = validate("generic-uvc.toml", &wired).unwrap();
+        let atx = p.devices.atx.as_ref().unwrap();
+        assert_eq!(atx.power.as_ref().map(|p| p.channel), Some(23));
+        assert!(p.devices.drivers.contains_key("hat"));
+        let e = validate(
+            "generic-uvc.toml",
+            &wired.replace(
+                "driver = \"hat\", channel = 23",
+                "driver = \"nope\", channel = 23",
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.file.as_str(), e.key.as_str()),
+            ("generic-uvc.toml", "atx.power.driver")
+        );
+        // Shipped profiles have no wiring: nothing is driven unless the user wires it.
+        for (file, text) in SHIPPED {
+            assert_eq!(
+                validate(file, text).unwrap().devices,
+                Default::default(),
+                "{file}"
+            );
+        }
     }
 
     #[test]

@@ -891,7 +891,8 @@ async fn get_json(http: &reqwest::Client, base: &str, path: &str) -> serde_json:
 ///   read back from the board (GET_FEATURE).
 /// - A driver whose path is the V-USB board but configured as LCUS is refused (409) and
 ///   writes nothing to it.
-/// - The script button runs the script once and returns its output and exit status.
+/// - The script button runs the script once and returns its output and exit status; a
+///   command that outlives its timeout is killed and reported as timed out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn atx_and_buttons_drive_a_real_gpiochip_and_a_uhid_relay() {
     let (https, go) = (19460, 19461);
@@ -986,6 +987,17 @@ async fn atx_and_buttons_drive_a_real_gpiochip_and_a_uhid_relay() {
         "{body}"
     );
     assert_eq!(body["done"]["command"]["exit_code"], 0, "{body}");
+    let (status, body) = post_json(&http, &base, "/api/gpio/hang", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["done"]["command"]["timed_out"], true,
+        "killed at 1 s: {body}"
+    );
+    assert_eq!(
+        body["done"]["command"]["exit_code"],
+        serde_json::Value::Null,
+        "{body}"
+    );
 
     // 4. What the boards and the script received.
     tokio::task::block_in_place(|| vm.wait_for("GO-WAIT 4", BOOT_BOUND));

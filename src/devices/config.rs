@@ -193,6 +193,24 @@ fn err(key: impl Into<String>, why: impl Into<String>) -> DevicesError {
 }
 
 impl DevicesConfig {
+    /// `self` (the config file's) over `profile`'s (the board's wiring): drivers merge by name
+    /// (the config file's win), `[atx]` and `[[buttons]]` are the config file's when it has
+    /// them, else the profile's.
+    pub fn over(self, profile: &DevicesConfig) -> DevicesConfig {
+        let mut drivers = profile.drivers.clone();
+        drivers.extend(self.drivers);
+        DevicesConfig {
+            drivers,
+            atx: self.atx.or_else(|| profile.atx.clone()),
+            buttons: if self.buttons.is_empty() {
+                profile.buttons.clone()
+            } else {
+                self.buttons
+            },
+            wol: self.wol.or_else(|| profile.wol.clone()),
+        }
+    }
+
     /// Checks names, channels, times and references between sections.
     pub fn validate(&self) -> Result<(), DevicesError> {
         for (name, d) in &self.drivers {
@@ -377,6 +395,29 @@ mod tests {
                 timeout_ms: 10_000
             }
         );
+    }
+
+    #[test]
+    fn the_config_file_wins_over_the_boards_wiring() {
+        let board = parse(
+            r#"
+            [drivers.board]
+            type = "gpio"
+            chip = "/dev/gpiochip0"
+            [atx]
+            power = { driver = "board", channel = 17 }
+            "#,
+        );
+        // Nothing in the config file: the board's wiring.
+        let merged = DevicesConfig::default().over(&board);
+        assert_eq!(merged, board);
+        // The config file's [atx] replaces the board's; drivers merge by name.
+        let mine = parse(GOOD);
+        let merged = mine.clone().over(&board);
+        assert_eq!(merged.atx, mine.atx);
+        assert_eq!(merged.drivers.len(), 3);
+        assert_eq!(merged.buttons, mine.buttons);
+        merged.validate().unwrap();
     }
 
     #[test]

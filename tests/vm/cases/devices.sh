@@ -5,7 +5,7 @@
 #     module from tests/vm/gpio-sim.sh at /opt/bench/gpio-sim.ko;
 #   - hidrelay: an LCUS 5131:2007 board and a V-USB 16c0:05df board from uhid-relay
 #     (tests/vm/uhid_relay.rs) on real /dev/hidrawN nodes;
-#   - cmd: /tmp/cmd.sh, which records its argument.
+#   - cmd: /tmp/cmd.sh, which records its argument, and `sleep 30` with a 1 s timeout.
 # Writes /tmp/devices.toml (drivers, [atx], [[buttons]]) and serves with it, then prints READY.
 # Then, each step after a connection to the go-ahead port 9000 (announced by GO-WAIT N):
 #   1. gpio-watch times the power line's next pulse; prints POWER-PULSE ms=N;
@@ -92,6 +92,16 @@ channel = 1
 name = "switch"
 label = "Switch KVM machine"
 driver = "script"
+
+[drivers.hang]
+type = "cmd"
+on = ["/bin/sleep", "30"]
+timeout_ms = 1000
+
+[[buttons]]
+name = "hang"
+label = "Never returns"
+driver = "hang"
 TOML
 
 vm_serve --config /tmp/devices.toml "$@"

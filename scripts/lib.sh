@@ -109,3 +109,55 @@ bench_kernel_version() {
   fi
   echo "${pkg#linux-image-}"
 }
+
+# bench_download DIR PKG...: `apt-get download` into DIR (as root apt is told not to drop to
+# _apt; otherwise DIR is opened to it).
+bench_download() {
+  local dir=$1; shift
+  local sandbox=()
+  if [ "$(id -u)" = 0 ]; then sandbox=(-o APT::Sandbox::User=root); else chmod 777 "$dir"; fi
+  (cd "$dir" && apt-get -q "${sandbox[@]}" download "$@" >&2)
+}
+
+# bench_kernel_headers WORK KVER: the build tree for out-of-tree modules of kernel KVER.
+# Downloads linux-headers-KVER (arch and -common parts, same version) and the linux-kbuild it
+# depends on into WORK/dl, unpacks them into WORK/root, points the arch tree's one-line
+# Makefile at the common tree, and installs make, kmod and the compiler the kernel was built
+# with. Sets KHDR_VER (the package version: linux-source-X.Y of the same Debian upload has
+# it too), KHDR_DIR (for `make -C`) and KHDR_CC. Messages on stderr; 1 on failure.
+bench_kernel_headers() {
+  local work=$1 kver=$2 hdr deps common kbuild d
+  local fail=bench_kernel_headers
+  mkdir -p "$work/dl" "$work/root"
+  hdr=linux-headers-$kver
+  KHDR_VER=$(apt-cache show "$hdr" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1) || true
+  if [ -z "$KHDR_VER" ]; then
+    apt-get -o DPkg::Lock::Timeout=900 -q update >&2 || true
+    KHDR_VER=$(apt-cache show "$hdr" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1) || true
+  fi
+  [ -n "$KHDR_VER" ] || { echo "$fail: no package $hdr in the apt sources" >&2; return 1; }
+  # Depends: linux-headers-<abi>-common (= V), linux-kbuild-X.Y (>= V), linux-compiler-gcc-N-x86
+  deps=$(apt-cache show "$hdr=$KHDR_VER" | sed -n 's/^Depends: //p' | head -n 1 | tr ',' '\n' |
+         sed 's/^ *//; s/ .*//')
+  common=$(grep -- '-common$' <<<"$deps" || true)
+  kbuild=$(grep '^linux-kbuild-' <<<"$deps" || true)
+  [ -n "$common" ] && [ -n "$kbuild" ] || { echo "$fail: unexpected Depends of $hdr: $deps" >&2; return 1; }
+  KHDR_CC=$(sed -n 's/^linux-compiler-\(gcc-[0-9]*\)-.*/\1/p' <<<"$deps")
+  KHDR_CC=${KHDR_CC:-gcc}
+  command -v make > /dev/null || apt_install make || { echo "$fail: cannot install make" >&2; return 1; }
+  command -v "$KHDR_CC" > /dev/null || apt_install "$KHDR_CC" ||
+    { echo "$fail: cannot install $KHDR_CC" >&2; return 1; }
+  command -v modinfo > /dev/null || apt_install kmod || { echo "$fail: cannot install kmod" >&2; return 1; }
+  echo "$fail: downloading $hdr $common $kbuild (=$KHDR_VER)" >&2
+  bench_download "$work/dl" "$hdr=$KHDR_VER" "$common=$KHDR_VER" ||
+    { echo "$fail: apt-get download $hdr $common failed" >&2; return 1; }
+  bench_download "$work/dl" "$kbuild=$KHDR_VER" || bench_download "$work/dl" "$kbuild" ||
+    { echo "$fail: apt-get download $kbuild failed" >&2; return 1; }
+  for d in "$work"/dl/linux-headers-*.deb "$work"/dl/linux-kbuild-*.deb; do
+    dpkg-deb -x "$d" "$work/root"
+  done
+  KHDR_DIR=$work/root/usr/src/$hdr
+  [ -d "$work/root/usr/src/$common" ] || { echo "$fail: no /usr/src/$common in $common" >&2; return 1; }
+  # The arch part's Makefile is one line including the common tree by its absolute path.
+  echo "include $work/root/usr/src/$common/Makefile" > "$KHDR_DIR/Makefile"
+}

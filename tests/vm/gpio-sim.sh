@@ -72,47 +72,15 @@ log "building gpio-sim for $KVER"
 
 work=$(mktemp -d "$CACHE/gpio-sim/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/dl" "$work/root" "$work/src"
-# apt-get download drops privileges to _apt unless told not to (root) or the directory is open.
-sandbox=(); if [ "$(id -u)" = 0 ]; then sandbox=(-o APT::Sandbox::User=root); else chmod 777 "$work/dl"; fi
-download() { (cd "$work/dl" && apt-get -q "${sandbox[@]}" download "$@" >&2); }
-
-hdr=linux-headers-$KVER
-ver=$(apt-cache show "$hdr" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1) || true
-if [ -z "$ver" ]; then
-  apt-get -o DPkg::Lock::Timeout=900 -q update >&2 || true
-  ver=$(apt-cache show "$hdr" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1) || true
-fi
-[ -n "$ver" ] || fatal "no package $hdr in the apt sources"
-# Depends: linux-headers-<abi>-common (= V), linux-kbuild-X.Y (>= V), linux-compiler-gcc-N-x86
-deps=$(apt-cache show "$hdr=$ver" | sed -n 's/^Depends: //p' | head -n 1 | tr ',' '\n' | sed 's/^ *//; s/ .*//')
-common=$(grep -- '-common$' <<<"$deps" || true)
-kbuild=$(grep '^linux-kbuild-' <<<"$deps" || true)
-[ -n "$common" ] && [ -n "$kbuild" ] || fatal "unexpected Depends of $hdr: $deps"
-cc=$(sed -n 's/^linux-compiler-\(gcc-[0-9]*\)-.*/\1/p' <<<"$deps")
-cc=${cc:-gcc}
+mkdir -p "$work/src"
+bench_kernel_headers "$work" "$KVER" || fatal "no build tree for $KVER"
+kdir=$KHDR_DIR cc=$KHDR_CC ver=$KHDR_VER
 # linux-source-X.Y is built from the same Debian source package, hence has the same version.
 series=$(sed -n 's/^\([0-9]*\.[0-9]*\).*/\1/p' <<<"$KVER")
 srcpkg=linux-source-$series
-
-# The compiler the kernel was built with, make, and xz for the source tarball.
-command -v make > /dev/null || apt_install make || fatal "cannot install make"
-command -v "$cc" > /dev/null || apt_install "$cc" || fatal "cannot install $cc"
-command -v modinfo > /dev/null || apt_install kmod || fatal "cannot install kmod"
 command -v xz > /dev/null || apt_install xz-utils || fatal "cannot install xz-utils"
-
-log "downloading $hdr $common $kbuild and $srcpkg (=$ver)"
-download "$hdr=$ver" "$common=$ver" || fatal "apt-get download $hdr $common failed"
-download "$kbuild=$ver" || download "$kbuild" || fatal "apt-get download $kbuild failed"
-download "$srcpkg=$ver" || fatal "apt-get download $srcpkg=$ver failed"
-for d in "$work"/dl/linux-headers-*.deb "$work"/dl/linux-kbuild-*.deb; do
-  dpkg-deb -x "$d" "$work/root"
-done
-
-kdir=$work/root/usr/src/$hdr
-[ -d "$work/root/usr/src/$common" ] || fatal "no /usr/src/$common in $common"
-# The arch part's Makefile is one line including the common tree by its absolute path.
-echo "include $work/root/usr/src/$common/Makefile" > "$kdir/Makefile"
+log "downloading $srcpkg (=$ver)"
+bench_download "$work/dl" "$srcpkg=$ver" || fatal "apt-get download $srcpkg=$ver failed"
 
 # The source tarball, streamed out of the .deb: only the members gpio-sim needs are written.
 log "extracting gpio-sim.c, gpiolib.h and irq_sim.c from $srcpkg"

@@ -41,41 +41,11 @@ log "building v4l2loopback for $KVER"
 
 work=$(mktemp -d "$CACHE/v4l2loopback/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/dl" "$work/root"
-# apt-get download drops privileges to _apt unless told not to (root) or the directory is open.
-sandbox=(); if [ "$(id -u)" = 0 ]; then sandbox=(-o APT::Sandbox::User=root); else chmod 777 "$work/dl"; fi
-download() { (cd "$work/dl" && apt-get -q "${sandbox[@]}" download "$@" >&2); }
-
-hdr=linux-headers-$KVER
-ver=$(apt-cache show "$hdr" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1) || true
-if [ -z "$ver" ]; then
-  apt-get -o DPkg::Lock::Timeout=900 -q update >&2 || true
-  ver=$(apt-cache show "$hdr" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1) || true
-fi
-[ -n "$ver" ] || fatal "no package $hdr in the apt sources"
-# Depends: linux-headers-<abi>-common (= V), linux-kbuild-X.Y (>= V), linux-compiler-gcc-N-x86
-deps=$(apt-cache show "$hdr=$ver" | sed -n 's/^Depends: //p' | head -n 1 | tr ',' '\n' | sed 's/^ *//; s/ .*//')
-common=$(grep -- '-common$' <<<"$deps" || true)
-kbuild=$(grep '^linux-kbuild-' <<<"$deps" || true)
-[ -n "$common" ] && [ -n "$kbuild" ] || fatal "unexpected Depends of $hdr: $deps"
-cc=$(sed -n 's/^linux-compiler-\(gcc-[0-9]*\)-.*/\1/p' <<<"$deps")
-cc=${cc:-gcc}
-
-# The compiler the kernel was built with, and make.
-command -v make > /dev/null || apt_install make || fatal "cannot install make"
-command -v "$cc" > /dev/null || apt_install "$cc" || fatal "cannot install $cc"
-command -v modinfo > /dev/null || apt_install kmod || fatal "cannot install kmod"
-
-log "downloading $hdr $common $kbuild (=$ver) and v4l2loopback-dkms"
-download "$hdr=$ver" "$common=$ver" || fatal "apt-get download $hdr $common failed"
-download "$kbuild=$ver" || download "$kbuild" || fatal "apt-get download $kbuild failed"
-download v4l2loopback-dkms || fatal "apt-get download v4l2loopback-dkms failed"
-for d in "$work"/dl/*.deb; do dpkg-deb -x "$d" "$work/root"; done
-
-kdir=$work/root/usr/src/$hdr
-[ -d "$work/root/usr/src/$common" ] || fatal "no /usr/src/$common in $common"
-# The arch part's Makefile is one line including the common tree by its absolute path.
-echo "include $work/root/usr/src/$common/Makefile" > "$kdir/Makefile"
+bench_kernel_headers "$work" "$KVER" || fatal "no build tree for $KVER"
+kdir=$KHDR_DIR cc=$KHDR_CC ver=$KHDR_VER
+log "downloading v4l2loopback-dkms"
+bench_download "$work/dl" v4l2loopback-dkms || fatal "apt-get download v4l2loopback-dkms failed"
+dpkg-deb -x "$work"/dl/v4l2loopback-dkms_*.deb "$work/root"
 src=$(find "$work/root/usr/src" -maxdepth 1 -name 'v4l2loopback-*' | sort -V | tail -n 1)
 [ -n "$src" ] && [ -f "$src/v4l2loopback.c" ] || fatal "no v4l2loopback source in v4l2loopback-dkms"
 

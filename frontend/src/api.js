@@ -61,6 +61,25 @@ export async function logout() {
   }
 }
 
+/**
+ * `method` `path` with `body` as JSON (none when null or undefined) → {status, body}: body is
+ * the parsed JSON reply or null; status 0 when the appliance cannot be reached. For the
+ * front-panel and media calls, whose errors come back as JSON {"error": "…"}.
+ */
+export async function requestJson(method, path, body) {
+  const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
+  if (body !== null && body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  try {
+    const res = await fetch(path, init);
+    return { status: res.status, body: await res.json().catch(() => null) };
+  } catch (_) {
+    return { status: 0, body: null };
+  }
+}
+
 /** Viewers in a state object: WebRTC `viewers` plus `mjpeg_viewers` where the server counts them. */
 export function viewerCount(state) {
   if (!state || typeof state.viewers !== 'number') return null;

@@ -200,11 +200,7 @@ function setupPower() {
       wolButton: $('power-wol-send'),
       viewOnlyNote: $('power-view-only'),
       message: $('power-message'),
-      dialog: $('power-dialog'),
-      dialogTitle: $('power-dialog-title'),
-      dialogText: $('power-dialog-text'),
-      dialogConfirm: $('power-dialog-confirm'),
-      dialogCancel: $('power-dialog-cancel'),
+      ...confirmDialog(),
     },
     {
       viewOnly: () => P.viewOnly,
@@ -214,6 +210,17 @@ function setupPower() {
     },
   );
   ui.power.start();
+}
+
+/** The confirmation <dialog> the Power and Media menus share. */
+function confirmDialog() {
+  return {
+    dialog: $('power-dialog'),
+    dialogTitle: $('power-dialog-title'),
+    dialogText: $('power-dialog-text'),
+    dialogConfirm: $('power-dialog-confirm'),
+    dialogCancel: $('power-dialog-cancel'),
+  };
 }
 
 /** The Media menu: virtual media images (shown when GET /api/msd answers). */
@@ -233,11 +240,7 @@ function setupMedia() {
       note: $('media-note'),
       viewOnlyNote: $('media-view-only'),
       message: $('media-message'),
-      dialog: $('power-dialog'),
-      dialogTitle: $('power-dialog-title'),
-      dialogText: $('power-dialog-text'),
-      dialogConfirm: $('power-dialog-confirm'),
-      dialogCancel: $('power-dialog-cancel'),
+      ...confirmDialog(),
     },
     {
       viewOnly: () => P.viewOnly,

@@ -18,6 +18,9 @@
 // what to render (mediaModel), the requests (actionRequest), the dialog text and the result
 // line — are exported for tests (tests/browser/media.test.mjs); MediaPanel does the DOM.
 
+import { requestJson } from './api.js';
+import { el } from './dom.js';
+
 /** Poll period of GET /api/msd while the menu is open and the page visible. */
 export const POLL_MS = 2000;
 
@@ -202,31 +205,6 @@ export function resultLine(name, status, body) {
   return { ok: false, text: `${name}: ${error}` };
 }
 
-async function request(method, path, body) {
-  const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
-  if (body !== null && body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  try {
-    const res = await fetch(path, init);
-    return { status: res.status, body: await res.json().catch(() => null) };
-  } catch (_) {
-    return { status: 0, body: null };
-  }
-}
-
-const el = (tag, props = {}, ...children) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'dataset') Object.assign(e.dataset, v);
-    else if (k === 'class') e.className = v;
-    else if (k.startsWith('aria-') || k === 'role') e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  e.append(...children);
-  return e;
-};
 
 export class MediaPanel {
   /**
@@ -275,7 +253,7 @@ export class MediaPanel {
   refresh() {
     if (this.refreshing) return this.refreshing;
     this.refreshing = (async () => {
-      const res = await request('GET', '/api/msd', null);
+      const res = await requestJson('GET', '/api/msd', null);
       if (res.status === 200 && res.body) this.status = res.body;
       else if (res.status === 401) this.show(false, 'session expired: reload to sign in again');
       this.render();
@@ -422,7 +400,7 @@ export class MediaPanel {
     this.pending = true;
     this.show(true, `${name}: sending…`);
     this.render();
-    const res = await request(method, path, body);
+    const res = await requestJson(method, path, body);
     this.pending = false;
     const line = resultLine(name, res.status, res.body);
     this.show(line.ok, line.text);

@@ -15,6 +15,9 @@
 // (actionRequest), the confirmation text (confirmPrompt) and the result line (resultLine) —
 // are exported for tests (tests/browser/input.test.mjs); PowerPanel does the DOM and fetches.
 
+import { requestJson } from './api.js';
+import { el } from './dom.js';
+
 /** Poll period of GET /api/atx and GET /api/gpio while the page is visible. */
 export const POLL_MS = 2000;
 
@@ -180,46 +183,6 @@ function firstLine(text) {
   return line ? line.trim().slice(0, 200) : '';
 }
 
-/** GET `path` → {status, body} (0 and null when unreachable; body null unless JSON). */
-async function getJson(path) {
-  try {
-    const res = await fetch(path, {
-      credentials: 'same-origin',
-      cache: 'no-store',
-      headers: { Accept: 'application/json' },
-    });
-    return { status: res.status, body: await res.json().catch(() => null) };
-  } catch (_) {
-    return { status: 0, body: null };
-  }
-}
-
-/** POST `body` (JSON, or nothing when null) to `path` → {status, body}. */
-async function postJson(path, body) {
-  const init = { method: 'POST', credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
-  if (body !== null) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  try {
-    const res = await fetch(path, init);
-    return { status: res.status, body: await res.json().catch(() => null) };
-  } catch (_) {
-    return { status: 0, body: null };
-  }
-}
-
-const el = (tag, props = {}, ...children) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'dataset') Object.assign(e.dataset, v);
-    else if (k === 'class') e.className = v;
-    else if (k.startsWith('aria-') || k === 'role') e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  e.append(...children);
-  return e;
-};
 
 export class PowerPanel {
   /**
@@ -276,7 +239,7 @@ export class PowerPanel {
   refresh() {
     if (this.refreshing) return this.refreshing;
     this.refreshing = (async () => {
-      const [atx, gpio] = await Promise.all([getJson('/api/atx'), getJson('/api/gpio')]);
+      const [atx, gpio] = await Promise.all([requestJson('GET', '/api/atx'), requestJson('GET', '/api/gpio')]);
       if (atx.status === 200) this.atx = atx.body;
       else if (atx.status === 404) this.atx = { enabled: false };
       if (gpio.status === 200) this.gpio = gpio.body;
@@ -378,7 +341,7 @@ export class PowerPanel {
     this.pending.add(key);
     this.show(true, `${name}: sending…`);
     this.render();
-    const res = await postJson(path, body);
+    const res = await requestJson('POST', path, body);
     this.pending.delete(key);
     const line = resultLine(name, res.status, res.body);
     this.show(line.ok, line.text);

@@ -1,5 +1,7 @@
 //! Encode benchmark (not a test): OpenH264 and libjpeg-turbo cost per frame on the
-//! desktop-like test pattern at 720p and 1080p, one thread, as the appliance runs them.
+//! desktop-like test pattern at 720p and 1080p, as the appliance runs them (OpenH264 with
+//! packet-sized slices on `encoder_threads()` threads; JPEG on one). An IDR is forced every
+//! 10th frame; the first one (the encoder's start: its buffers and threads) is its own row.
 //! Prints a Markdown table; `scripts/bench` puts it into docs/BENCHMARKS.md.
 //! Run: `cargo bench --bench encode`.
 
@@ -37,58 +39,85 @@ fn stats(mut v: Vec<f64>) -> (f64, f64) {
     (median, p95)
 }
 
+/// This process's CPU time (every thread), in ms.
+#[allow(unsafe_code)]
+fn cpu_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+}
+
+/// Wall and CPU ms of one call.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let (t, c) = (Instant::now(), cpu_ms());
+    let out = f();
+    (out, t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c)
+}
+
 fn main() {
-    println!("| size | stage | median ms/frame | p95 ms/frame | real-time at 30 fps on one core |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| size | content | stage | median ms/frame | p95 ms/frame | CPU ms/frame (all threads, median) | real-time at 30 fps |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for (w, h) in [(1280u32, 720u32), (1920, 1080)] {
-        let p = TestPattern::new(w, h, 30).expect("pattern");
-        let frames: Vec<RawFrame> = (0..FRAMES).map(|i| frame(&p, w, h, i)).collect();
-        let mut render = Vec::new();
-        for i in 0..30 {
-            let t = Instant::now();
-            std::hint::black_box(p.render(i, 0));
-            render.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        let mut enc = OpenH264Encoder::new(H264Config {
-            bitrate_bps: 0,
-            fps: 30,
-            skip_frames: true,
-        });
-        let (mut p_frames, mut idr) = (Vec::new(), Vec::new());
-        for (i, f) in frames.iter().enumerate() {
-            let force = i % 50 == 0;
-            let t = Instant::now();
-            let out = enc.encode(f, force).expect("encode");
-            let ms = t.elapsed().as_secs_f64() * 1e3;
-            match out {
-                Some(o) if o.keyframe => idr.push(ms),
-                Some(_) => p_frames.push(ms),
-                None => {}
+        for motion in ["desktop", "busy"] {
+            let p = TestPattern::new(w, h, 30)
+                .expect("pattern")
+                .with_motion(motion.parse().expect("motion"));
+            let frames: Vec<RawFrame> = (0..FRAMES).map(|i| frame(&p, w, h, i)).collect();
+            let mut render = Vec::new();
+            for i in 0..30 {
+                render.push(timed(|| std::hint::black_box(p.render(i, 0))));
             }
-        }
-        let mut jpeg_enc = MjpegEncoder::new().expect("jpeg");
-        let mut jpeg = Vec::new();
-        for f in frames.iter().take(60) {
-            let t = Instant::now();
-            std::hint::black_box(jpeg_enc.encode(f, false).expect("jpeg encode"));
-            jpeg.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        for (stage, v) in [
-            ("test pattern render", render),
-            ("OpenH264 P-frame", p_frames),
-            ("OpenH264 IDR", idr),
-            ("JPEG (turbojpeg, q80)", jpeg),
-        ] {
-            if v.is_empty() {
-                continue;
+            let mut enc = OpenH264Encoder::new(H264Config {
+                bitrate_bps: 0,
+                fps: 30,
+                skip_frames: true,
+            });
+            let (mut p_frames, mut idr, mut first) = (Vec::new(), Vec::new(), Vec::new());
+            for (i, f) in frames.iter().enumerate() {
+                let force = i % 10 == 0;
+                let (out, ms, cpu) = timed(|| enc.encode(f, force).expect("encode"));
+                match out {
+                    Some(o) if o.keyframe && i == 0 => first.push(((), ms, cpu)),
+                    Some(o) if o.keyframe => idr.push(((), ms, cpu)),
+                    Some(_) => p_frames.push(((), ms, cpu)),
+                    None => {}
+                }
             }
-            let (m, p95) = stats(v);
-            let rt = if stage.contains("IDR") {
-                "—".to_string()
-            } else {
-                (if p95 < 33.3 { "yes" } else { "no" }).to_string()
-            };
-            println!("| {w}x{h} | {stage} | {m:.1} | {p95:.1} | {rt} |");
+            let mut jpeg_enc = MjpegEncoder::new().expect("jpeg");
+            let mut jpeg = Vec::new();
+            for f in frames.iter().take(60) {
+                jpeg.push(timed(|| {
+                    std::hint::black_box(jpeg_enc.encode(f, false).expect("jpeg encode"))
+                }));
+            }
+            let render: Vec<((), f64, f64)> =
+                render.into_iter().map(|(_, m, c)| ((), m, c)).collect();
+            let jpeg: Vec<((), f64, f64)> = jpeg.into_iter().map(|(_, m, c)| ((), m, c)).collect();
+            for (stage, v) in [
+                ("test pattern render", render),
+                ("OpenH264 P-frame", p_frames),
+                ("OpenH264 IDR", idr),
+                ("OpenH264 first IDR (encoder start)", first),
+                ("JPEG (turbojpeg, q80)", jpeg),
+            ] {
+                if v.is_empty() {
+                    continue;
+                }
+                let (m, p95) = stats(v.iter().map(|x| x.1).collect());
+                let (cpu, _) = stats(v.iter().map(|x| x.2).collect());
+                let rt = if stage.contains("IDR") {
+                    "—".to_string()
+                } else {
+                    (if p95 < 33.3 { "yes" } else { "no" }).to_string()
+                };
+                println!("| {w}x{h} | {motion} | {stage} | {m:.1} | {p95:.1} | {cpu:.1} | {rt} |");
+            }
         }
     }
 }

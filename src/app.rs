@@ -568,7 +568,7 @@ impl MetricsSource for AppState {
         if let Some((stats, bus)) = &self.h264_low {
             streams.push(("h264_low", stats, bus));
         }
-        let per_stream: [StreamMetric; 9] = [
+        let per_stream: [StreamMetric; 11] = [
             (
                 "encoded_frames_total",
                 "Frames encoded.",
@@ -586,6 +586,18 @@ impl MetricsSource for AppState {
                 "Keyframes encoded.",
                 "counter",
                 |e, _| e.keyframes.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "keyframe_sequence_last",
+                "Capture sequence number (the test pattern's strip counter) of the last keyframe.",
+                "gauge",
+                |e, _| e.keyframe_sequence_last.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "keyframe_encode_seconds_last",
+                "Encode time of the last keyframe.",
+                "gauge",
+                |e, _| e.keyframe_encode_us_last.load(Ordering::Relaxed) as f64 / 1e6,
             ),
             (
                 "encode_seconds_last",

@@ -438,7 +438,8 @@ async fn whep_over_https_post_then_delete() {
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{location}");
     let answer = r.text().await.unwrap();
     client.accept(&answer).await;
-    assert_counters_advance(&client.counters().await);
+    let counters = client.counters().await;
+    assert_counters_advance(&counters);
     // Every frame's stage times are in /metrics histograms.
     let text = http
         .get(format!("{}/metrics", d.base))
@@ -462,6 +463,23 @@ async fn whep_over_https_post_then_delete() {
         assert!(count >= 20.0, "{name} = {count}: every frame observed");
     }
     assert!(text.contains("periscope_webrtc_capture_to_sent_seconds_bucket{le=\"+Inf\"}"));
+    // The last keyframe names its frame: the session's first picture (its IDR) or a later one.
+    let gauge = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(-1.0)
+    };
+    let idr_seq = gauge("periscope_keyframe_sequence_last{stream=\"h264\"}");
+    assert!(
+        idr_seq >= f64::from(counters[0]),
+        "the last keyframe ({idr_seq}) is the session's first picture ({}) or later",
+        counters[0]
+    );
+    let idr_secs = gauge("periscope_keyframe_encode_seconds_last{stream=\"h264\"}");
+    assert!(
+        idr_secs > 0.0 && idr_secs < 1.0,
+        "keyframe encode time {idr_secs}"
+    );
 
     let url = format!("{}{location}", d.base);
     let delete = |auth: bool| {

@@ -46,11 +46,11 @@ export class FrameProbe {
    * a clock step) and drops the sample; `display` may be a little negative when the frame is
    * shown late, and is kept as null when implausible.
    */
-  addLatency(receive, display) {
+  addLatency(receive, display, counter = null) {
     if (!(receive >= 0 && receive <= MAX_LATENCY_MS)) return;
     const shown = display >= -MAX_DISPLAY_EARLY_MS && display <= MAX_LATENCY_MS ? display : null;
     const ring = this.record.latencies;
-    ring.push({ receive, display: shown });
+    ring.push({ receive, display: shown, counter });
     if (ring.length > LATENCY_RING) ring.splice(0, ring.length - LATENCY_RING);
     this.latency.push(shown ?? receive);
   }
@@ -70,7 +70,7 @@ export class FrameProbe {
           // Wall-clock time of expectedDisplayTime, converted at this instant rather than via
           // performance.timeOrigin, which drifts from Date.now() over a page's life.
           const shown = receivedAt - performance.now() + (meta.expectedDisplayTime ?? now);
-          this.addLatency(latencyMs(receivedAt, strip.timestamp), latencyMs(shown, strip.timestamp));
+          this.addLatency(latencyMs(receivedAt, strip.timestamp), latencyMs(shown, strip.timestamp), strip.counter);
         }
       }
       this.handle = video.requestVideoFrameCallback(onFrame);
@@ -97,7 +97,7 @@ export class FrameProbe {
           this.fps.tick(now);
           this.record.lastStrip = strip;
           const l = latencyMs(Date.now(), strip.timestamp);
-          this.addLatency(l, l);
+          this.addLatency(l, l, strip.counter);
         }
       }
       requestAnimationFrame(tick);

@@ -34,7 +34,7 @@ const median = (xs) => {
 /**
  * The overlay's rows, [label, value] pairs, from two /metrics samples `dt` seconds apart
  * (`before` may be null on the first tick) and the page's record (`window.periscope`:
- * `latencies` [{receive, display}], and `framesPerSecond`).
+ * `latencies` [{receive, display, counter}], and `framesPerSecond`).
  */
 export function statRows(now, before, dt, page) {
   const get = (m, name) => (m ? m.get(name) : undefined);

@@ -82,6 +82,11 @@ pub struct EncodeStats {
     pub errors: AtomicU64,
     /// Keyframes produced.
     pub keyframes: AtomicU64,
+    /// Capture sequence number of the last keyframe (the test pattern's strip counter), so
+    /// a benchmark can tell which displayed frames were keyframes.
+    pub keyframe_sequence_last: AtomicU64,
+    /// Encode time of the last keyframe in microseconds.
+    pub keyframe_encode_us_last: AtomicU64,
     /// Sum of encode times in microseconds.
     pub encode_us_total: AtomicU64,
     /// Last encode time in microseconds.
@@ -615,6 +620,10 @@ fn encode_loop(
                 stats.encode_seconds.observe_us(us);
                 if out.keyframe {
                     stats.keyframes.fetch_add(1, Ordering::Relaxed);
+                    stats
+                        .keyframe_sequence_last
+                        .store(out.sequence, Ordering::Relaxed);
+                    stats.keyframe_encode_us_last.store(us, Ordering::Relaxed);
                     gate.keyframe_sent(started);
                 }
                 let age = out

@@ -6,7 +6,8 @@
 // receive: wall clock at the frame callback minus the capture time in the strip.
 // display: the frame's expected display time minus the capture time.
 //
-// Env: PERISCOPE_URL, PERISCOPE_PASSWORD. Args: --mode webrtc|mjpeg, --seconds N (default 20).
+// Env: PERISCOPE_URL, PERISCOPE_PASSWORD. Args: --mode webrtc|mjpeg, --seconds N (default 20),
+// --raw: add every sample ({receive, display, counter}) as "raw" (tests/browser/keyframes.mjs).
 import { chromium } from 'playwright-core';
 
 const arg = (name, dflt) => {
@@ -61,6 +62,7 @@ try {
     receive: stat('receive'),
     display: stat('display'),
   };
+  if (process.argv.includes('--raw')) out.raw = samples;
   console.log(JSON.stringify(out));
 } finally {
   await browser.close();

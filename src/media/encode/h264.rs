@@ -1,6 +1,12 @@
 //! Software H.264 through OpenH264 (the only importer of `openh264`): constrained baseline,
 //! no B-frames, bitrate rate control with frame skipping, no periodic IDR — an IDR only on
 //! request (new viewer, PLI/FIR, lag). MJPEG and packed/semi-planar input become I420 first.
+//!
+//! Pictures are cut into slices of at most [`SLICE_BYTES`] (what libwebrtc asks of OpenH264):
+//! OpenH264 then encodes the slices on [`encoder_threads`] threads, which halves an IDR's
+//! cost on two cores (the keyframe spike a joining viewer causes, docs/BENCHMARKS.md), and
+//! each slice fits one RTP packet, so a lost packet costs one slice, not the whole picture.
+//! Slicing costs ~5–10 % more bits on a keyframe.
 
 use super::jpeg::decode_to_i420;
 use super::{EncodeError, Encoder};
@@ -31,6 +37,18 @@ pub struct H264Config {
 pub fn default_bitrate(width: u32, height: u32, fps: u32) -> u32 {
     let bps = width as u64 * height as u64 * fps.max(1) as u64 / 10;
     bps.clamp(1_000_000, 12_000_000) as u32
+}
+
+/// The largest slice OpenH264 may emit: one RTP payload (webrtc-rs packs 1188 bytes into a
+/// 1200-byte packet), less room for the STAP-A and FU headers.
+pub const SLICE_BYTES: u32 = 1100;
+
+/// Threads for one encoder: the machine's cores, at most 4 (the boards have 4; OpenH264
+/// gains little beyond that at these picture sizes).
+pub fn encoder_threads() -> u16 {
+    std::thread::available_parallelism()
+        .map(|n| n.get().min(4) as u16)
+        .unwrap_or(1)
 }
 
 /// The H.264 level a picture size needs at 30 fps (constrained baseline either way).
@@ -78,7 +96,9 @@ impl OpenH264Encoder {
                 .skip_frames(self.config.skip_frames)
                 .usage_type(UsageType::CameraVideoRealTime)
                 .profile(Profile::Baseline)
-                .level(level_for(width, height));
+                .level(level_for(width, height))
+                .num_threads(encoder_threads())
+                .max_slice_len(SLICE_BYTES);
             let enc = Oh264::with_api_config(OpenH264API::from_source(), cfg)
                 .map_err(|e| EncodeError::Backend(format!("openh264: {e}")))?;
             tracing::info!(target: "encode", width, height, bitrate, "openh264 encoder ready");
@@ -404,6 +424,71 @@ mod tests {
             "after set_bitrate(400k) the stream is {low} bit/s (was {high})"
         );
         assert!(decoded > 30, "the same stream keeps decoding: {decoded}");
+    }
+
+    /// The NAL units of an Annex B access unit (start codes stripped).
+    fn nal_units(au: &[u8]) -> Vec<&[u8]> {
+        let mut starts = Vec::new();
+        let mut i = 0;
+        while i + 3 <= au.len() {
+            if au[i..i + 3] == [0, 0, 1] {
+                starts.push(i + 3);
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        let mut units = Vec::new();
+        for (k, &s) in starts.iter().enumerate() {
+            let mut end = starts.get(k + 1).map_or(au.len(), |&n| n - 3);
+            while end > s && au[end - 1] == 0 {
+                end -= 1; // the zero of a 4-byte start code
+            }
+            units.push(&au[s..end]);
+        }
+        units
+    }
+
+    #[test]
+    fn a_keyframe_is_cut_into_packet_sized_slices_that_decode() {
+        use crate::media::capture::pattern::Motion;
+        let mut src = TestPattern::new(1280, 720, 30)
+            .unwrap()
+            .with_motion(Motion::Busy);
+        let mut enc = OpenH264Encoder::new(H264Config {
+            bitrate_bps: 0,
+            fps: 30,
+            skip_frames: false,
+        });
+        let mut dec = Decoder::new().unwrap();
+        for i in 0..4u64 {
+            let frame = src.grab_now(i);
+            let out = enc.encode(&frame, i == 0 || i == 3).unwrap().unwrap();
+            let units = nal_units(&out.data);
+            let slices: Vec<&[u8]> = units
+                .iter()
+                .copied()
+                .filter(|u| matches!(u.first().map(|b| b & 0x1f), Some(1 | 5)))
+                .collect();
+            if out.keyframe {
+                assert!(
+                    slices.len() >= 8,
+                    "a busy 720p IDR ({} bytes) comes in many slices: {}",
+                    out.data.len(),
+                    slices.len()
+                );
+                assert!(slices.iter().all(|s| s[0] & 0x1f == 5), "IDR slices");
+            }
+            for s in &slices {
+                assert!(
+                    s.len() <= 1188,
+                    "every slice fits one RTP payload: {} bytes",
+                    s.len()
+                );
+            }
+            let v = decode_strip(&mut dec, &out.data).expect("a picture per access unit");
+            assert_eq!(v.counter, frame.sequence as u32);
+        }
     }
 
     /// Decodes one access unit and reads the strip of the picture it completes, if any.

@@ -90,11 +90,11 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
 
     let (factory, source_name) = source_factory(&cfg, &profile);
     let (h264, _) = h264_encoder(&profile.h264_chain, cfg.bitrate_bps, cfg.fps)?;
-    // The ladder's low rung: a second OpenH264 whose bitrate follows the slowest viewer on
-    // it. Only with OpenH264 (a GStreamer element's bitrate is not changed while it runs).
-    let h264_low = match (cfg.adapt, h264.name()) {
-        (true, "openh264") => Some(openh264_low_rung(cfg.fps)?),
-        _ => None,
+    // The ladder's low rung: a second encoder of the full rung's kind whose bitrate follows
+    // the slowest viewer on it.
+    let h264_low = match cfg.adapt {
+        true => low_rung(h264.name(), cfg.fps)?,
+        false => None,
     };
     let mjpeg: Box<dyn Encoder> = Box::new(MjpegEncoder::new()?);
     let pipeline = Pipeline::start_laddered(
@@ -371,6 +371,41 @@ fn openh264_encoder(bitrate_bps: u32, fps: u32) -> anyhow::Result<Box<dyn Encode
         fps,
         skip_frames: true,
     })))
+}
+
+/// The ladder's low rung for a full rung encoded by `full`: OpenH264 again, or a second
+/// instance of a GStreamer element whose bitrate changes while it runs (x264enc, v4l2h264enc,
+/// mpph264enc). `None` (every viewer on the full rung, no adaptation) for an element that
+/// cannot, or when the second instance does not open (a hardware encoder with one context):
+/// the log says which.
+fn low_rung(full: &str, fps: u32) -> anyhow::Result<Option<Box<dyn Encoder>>> {
+    if full == "openh264" {
+        return openh264_low_rung(fps).map(Some);
+    }
+    if !gst_adapts(full) {
+        tracing::info!(target: "encode", encoder = full,
+            "no bandwidth adaptation: {full} cannot change its bitrate while it runs");
+        return Ok(None);
+    }
+    // Bitrate 0: the ladder sets the low rung's before its first frame.
+    match gst_encoder(full, 0, fps) {
+        Ok(enc) => Ok(Some(enc)),
+        Err(why) => {
+            tracing::warn!(target: "encode", encoder = full,
+                "no bandwidth adaptation: a second {full} for the low rung failed: {why}");
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(feature = "gstreamer")]
+fn gst_adapts(element: &str) -> bool {
+    crate::media::encode::gst::adapts(element)
+}
+
+#[cfg(not(feature = "gstreamer"))]
+fn gst_adapts(_element: &str) -> bool {
+    false
 }
 
 /// The ladder's low rung: OpenH264 that never skips frames (its bitrate is set by the ladder

@@ -299,4 +299,64 @@ mod x264 {
             times[times.len() - 1]
         );
     }
+
+    /// The ladder's low rung needs a bitrate that changes while the pipeline runs: x264enc
+    /// follows `set_bitrate` from one second to the next, and the stream keeps decoding.
+    #[test]
+    fn set_bitrate_changes_the_running_x264enc_streams_rate() {
+        use periscope::media::capture::pattern::Motion;
+        let pattern = TestPattern::new(640, 360, 30)
+            .unwrap()
+            .with_motion(Motion::Busy);
+        let mut enc = GstH264Encoder::open(
+            "x264enc",
+            H264Config {
+                bitrate_bps: 3_000_000,
+                ..CONFIG
+            },
+        )
+        .unwrap();
+        let mut dec = Decoder::new().unwrap();
+        let t0 = Instant::now();
+        // Bits per second over frames [from, to) at 30 fps, and the pictures decoded.
+        let mut run = |enc: &mut GstH264Encoder, from: u64, to: u64| {
+            let (mut bytes, mut decoded) = (0usize, 0);
+            for i in from..to {
+                let unix_ms = 9_000_000 + i * 33;
+                let f = RawFrame {
+                    format: PixelFormat::I420,
+                    width: 640,
+                    height: 360,
+                    data: Bytes::from(pattern.render(i, unix_ms)),
+                    captured: CaptureTime {
+                        instant: t0 + Duration::from_millis(i * 33),
+                        unix_ms,
+                    },
+                    sequence: i,
+                };
+                if let Some(out) = enc.encode(&f, i == 0).unwrap() {
+                    bytes += out.data.len();
+                    decoded += usize::from(dec.decode(&out.data).unwrap().is_some());
+                }
+            }
+            (bytes as f64 * 8.0 * 30.0 / (to - from) as f64, decoded)
+        };
+        run(&mut enc, 0, 30);
+        let (high, _) = run(&mut enc, 30, 90);
+        assert!(enc.set_bitrate(400_000), "x264enc's bitrate is live");
+        run(&mut enc, 90, 120);
+        let (low, decoded) = run(&mut enc, 120, 180);
+        assert!(
+            high > 1_500_000.0,
+            "the busy pattern fills 3 Mbit/s: {high}"
+        );
+        assert!(
+            low < 700_000.0 && low < high / 3.0,
+            "after set_bitrate(400k) the stream is {low} bit/s (was {high})"
+        );
+        assert!(decoded > 50, "the same stream keeps decoding: {decoded}");
+        // An element that cannot change its rate while it runs says so.
+        assert!(!periscope::media::encode::gst::adapts("vaapih264enc"));
+        assert!(periscope::media::encode::gst::adapts("v4l2h264enc"));
+    }
 }

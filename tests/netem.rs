@@ -36,6 +36,8 @@ use tokio::time::{timeout, Instant};
 
 /// Set inside the network namespace.
 const INNER: &str = "PERISCOPE_NETEM_NETNS";
+/// Set inside the namespace to a GStreamer element to encode with instead of OpenH264.
+const ENCODER: &str = "PERISCOPE_NETEM_ENCODER";
 /// The slow viewer's UDP port (the tc filter matches it).
 const SLOW_PORT: u16 = 41_000;
 /// Freeze bound of the acceptance.
@@ -44,6 +46,27 @@ const MAX_FREEZE: Duration = Duration::from_secs(1);
 const MIN_FPS: f64 = 20.0;
 #[test]
 fn a_viewer_on_a_2_mbit_link_gets_a_continuous_picture_and_the_other_keeps_full_quality() {
+    outer(
+        "a_viewer_on_a_2_mbit_link_gets_a_continuous_picture_and_the_other_keeps_full_quality",
+        None,
+    );
+}
+
+/// The same link with GStreamer's `x264enc` as the encoder (the board's hardware encoders
+/// take the same path: a second instance of the element is the low rung, its bitrate
+/// changed while it runs).
+#[cfg(feature = "gstreamer")]
+#[test]
+fn with_gstreamers_x264enc_the_slow_viewer_also_gets_a_continuous_picture() {
+    outer(
+        "with_gstreamers_x264enc_the_slow_viewer_also_gets_a_continuous_picture",
+        Some("x264enc"),
+    );
+}
+
+/// Skips without namespaces or tc; else re-runs test `name` inside a namespace, with the
+/// H.264 encoder `encoder` (a profile naming it) instead of OpenH264 when given.
+fn outer(name: &str, encoder: Option<&str>) {
     if std::env::var_os(INNER).is_some() {
         inner();
         return;
@@ -64,11 +87,15 @@ fn a_viewer_on_a_2_mbit_link_gets_a_continuous_picture_and_the_other_keeps_full_
             return netns::missing("the netem test", why);
         }
     }
-    netns::run_inside(
-        "a_viewer_on_a_2_mbit_link_gets_a_continuous_picture_and_the_other_keeps_full_quality",
-        INNER,
-        &[],
-    );
+    // One shaped run at a time: two busy encoders and four decoding clients at once starve
+    // each other on a small machine (the freezes would be the CPU's, not the link's).
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env: Vec<(&str, &std::ffi::OsStr)> = encoder
+        .map(|e| (ENCODER, std::ffi::OsStr::new(e)))
+        .into_iter()
+        .collect();
+    netns::run_inside(name, INNER, &env);
 }
 
 /// Inside the namespace: loopback up, the slow viewer's port shaped, then the test proper.
@@ -247,7 +274,13 @@ async fn shaped_test() {
         .unwrap_or(30);
     let run = Duration::from_secs(seconds);
     let adapt = std::env::var_os("PERISCOPE_NETEM_NO_ADAPT").is_none();
+    let encoder = std::env::var(ENCODER).ok();
+    // tests/browser/x264.toml: the test pattern, encoded by x264enc.
+    let profile = encoder
+        .as_ref()
+        .map(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/x264.toml").to_string());
     let d = common::start_with(Settings {
+        profile,
         pattern: Some("busy".into()),
         resolution: Some("1280x720".into()),
         fps: Some(30),
@@ -259,6 +292,26 @@ async fn shaped_test() {
     let base = d.base.clone();
     let http = common::client();
     let token = common::login(&http, &base).await;
+    let state: serde_json::Value = http
+        .get(format!("{base}/api/state"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET /api/state")
+        .json()
+        .await
+        .expect("state JSON");
+    let used = state["encoder"].as_str().unwrap_or("?").to_string();
+    assert_eq!(
+        used,
+        encoder.as_deref().unwrap_or("openh264"),
+        "the encoder the test asked for"
+    );
+    assert_eq!(
+        state["ladder"]["low_rung"].as_bool(),
+        Some(adapt),
+        "a low rung exists exactly when adapting"
+    );
 
     let fast = connect(&http, &base, &token, None).await;
     let slow = connect(&http, &base, &token, Some(SLOW_PORT)).await;
@@ -292,7 +345,7 @@ async fn shaped_test() {
         .collect();
     println!("netem: slow: gaps over 250 ms: {}", gaps.join(", "));
     println!(
-        "netem: full rung {:.0} kbit/s; moves down {downs}, up {ups}; adapt {adapt}",
+        "netem: full rung {:.0} kbit/s; moves down {downs}, up {ups}; adapt {adapt}; encoder {used}",
         full_bps / 1000.0
     );
     for line in text.lines().filter(|l| !l.starts_with('#')) {

@@ -439,6 +439,38 @@ impl Encoder for GstH264Encoder {
         self.element
     }
 
+    /// Sets the element's bitrate property (see [`live_bitrate`]); before the first frame the
+    /// pipeline simply starts at it. False for an element that cannot, or when GStreamer
+    /// refuses the value (the stream keeps its rate).
+    fn set_bitrate(&mut self, bps: u32) -> bool {
+        let bps = bps.max(1);
+        let Some((property, value)) = live_bitrate(self.element, bps) else {
+            return false;
+        };
+        let Some(run) = self.running.as_ref() else {
+            self.config.bitrate_bps = bps;
+            return true;
+        };
+        let Some(enc) = run.pipeline.by_name("enc") else {
+            return false;
+        };
+        let Some(pspec) = enc
+            .find_property(property)
+            .filter(|p| p.flags().contains(gst::glib::ParamFlags::WRITABLE))
+        else {
+            tracing::warn!(target: "encode", element = self.element, property, "no writable bitrate property");
+            return false;
+        };
+        // set_property panics on a value of the wrong type: parse it as the property's type.
+        let Ok(parsed) = gst::glib::Value::deserialize(&value, pspec.value_type()) else {
+            tracing::warn!(target: "encode", element = self.element, property, value, "bitrate value refused");
+            return false;
+        };
+        enc.set_property(property, parsed);
+        self.config.bitrate_bps = bps;
+        true
+    }
+
     fn codec(&self) -> Codec {
         Codec::H264
     }
@@ -605,6 +637,34 @@ fn level_for(width: u32, height: u32) -> &'static str {
     }
 }
 
+/// The extra-controls structure `v4l2h264enc` is given: the bitrate first, so that a change
+/// while it runs (which sets the controls again, in order) applies it even if the driver
+/// refuses the others while streaming.
+fn v4l2_controls(bps: u32) -> String {
+    format!(
+        "controls,video_bitrate={bps},h264_i_frame_period={NO_PERIODIC_IDR},repeat_sequence_header=1"
+    )
+}
+
+/// The property that sets `element`'s bitrate while it runs, and its value for `bps`; `None`
+/// for an element that cannot change it in the PLAYING state (`vaapih264enc`). `x264enc`
+/// reconfigures its encoder (x264_encoder_reconfig), `mpph264enc` applies it at the next
+/// frame, and `v4l2h264enc` sets the V4L2 control on the open device.
+fn live_bitrate(element: &str, bps: u32) -> Option<(&'static str, String)> {
+    match element {
+        "x264enc" => Some(("bitrate", bps.div_ceil(1000).to_string())),
+        "mpph264enc" => Some(("bps", bps.to_string())),
+        "v4l2h264enc" => Some(("extra-controls", v4l2_controls(bps))),
+        _ => None,
+    }
+}
+
+/// Whether `element` can follow the bandwidth ladder's low rung (its bitrate changes while
+/// it runs): the app gives such an encoder a second instance as the low rung.
+pub fn adapts(element: &str) -> bool {
+    live_bitrate(element, 1).is_some()
+}
+
 /// Everything the pipeline description depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PipelineSpec {
@@ -635,8 +695,8 @@ impl PipelineSpec {
             ),
             "v4l2h264enc" => (
                 format!(
-                    "v4l2h264enc name=enc extra-controls=\"controls,video_bitrate={bps},\
-                     h264_i_frame_period={NO_PERIODIC_IDR},repeat_sequence_header=1\""
+                    "v4l2h264enc name=enc extra-controls=\"{}\"",
+                    v4l2_controls(bps)
                 ),
                 None,
                 format!(

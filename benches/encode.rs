@@ -1,12 +1,13 @@
 //! Encode benchmark (not a test): OpenH264 and libjpeg-turbo cost per frame on the
-//! desktop-like test pattern at 720p and 1080p, as the appliance runs them (OpenH264 with
-//! packet-sized slices on `encoder_threads()` threads; JPEG on one). An IDR is forced every
-//! 10th frame; the first one (the encoder's start: its buffers and threads) is its own row.
+//! desktop-like and the busy test pattern at 720p and 1080p, as the appliance runs them:
+//! OpenH264 by default (one slice, one thread) and with `--encoder-threads` set to the cores
+//! (packet-sized slices on that many threads); JPEG on one. An IDR is forced every 10th
+//! frame; the first one (the encoder's start: its buffers and threads) is its own row.
 //! Prints a Markdown table; `scripts/bench` puts it into docs/BENCHMARKS.md.
 //! Run: `cargo bench --bench encode`.
 
 use periscope::media::capture::pattern::TestPattern;
-use periscope::media::encode::h264::{H264Config, OpenH264Encoder};
+use periscope::media::encode::h264::{cores, H264Config, OpenH264Encoder};
 use periscope::media::encode::jpeg::MjpegEncoder;
 use periscope::media::encode::Encoder;
 use periscope::media::{CaptureTime, PixelFormat, RawFrame};
@@ -73,21 +74,38 @@ fn main() {
             for i in 0..30 {
                 render.push(timed(|| std::hint::black_box(p.render(i, 0))));
             }
-            let mut enc = OpenH264Encoder::new(H264Config {
-                bitrate_bps: 0,
-                fps: 30,
-                skip_frames: true,
-            });
-            let (mut p_frames, mut idr, mut first) = (Vec::new(), Vec::new(), Vec::new());
-            for (i, f) in frames.iter().enumerate() {
-                let force = i % 10 == 0;
-                let (out, ms, cpu) = timed(|| enc.encode(f, force).expect("encode"));
-                match out {
-                    Some(o) if o.keyframe && i == 0 => first.push(((), ms, cpu)),
-                    Some(o) if o.keyframe => idr.push(((), ms, cpu)),
-                    Some(_) => p_frames.push(((), ms, cpu)),
-                    None => {}
+            let mut h264_rows = Vec::new();
+            let threads: Vec<u16> = if cores() > 1 {
+                vec![1, cores()]
+            } else {
+                vec![1]
+            };
+            for n in threads {
+                let mut enc = OpenH264Encoder::new(H264Config {
+                    bitrate_bps: 0,
+                    fps: 30,
+                    skip_frames: true,
+                })
+                .threads(n);
+                let (mut p_frames, mut idr, mut first) = (Vec::new(), Vec::new(), Vec::new());
+                for (i, f) in frames.iter().enumerate() {
+                    let force = i % 10 == 0;
+                    let (out, ms, cpu) = timed(|| enc.encode(f, force).expect("encode"));
+                    match out {
+                        Some(o) if o.keyframe && i == 0 => first.push(((), ms, cpu)),
+                        Some(o) if o.keyframe => idr.push(((), ms, cpu)),
+                        Some(_) => p_frames.push(((), ms, cpu)),
+                        None => {}
+                    }
                 }
+                let t = if n == 1 {
+                    String::new()
+                } else {
+                    format!(", {n} threads")
+                };
+                h264_rows.push((format!("OpenH264 P-frame{t}"), p_frames));
+                h264_rows.push((format!("OpenH264 IDR{t}"), idr));
+                h264_rows.push((format!("OpenH264 first IDR (encoder start){t}"), first));
             }
             let mut jpeg_enc = MjpegEncoder::new().expect("jpeg");
             let mut jpeg = Vec::new();
@@ -99,13 +117,10 @@ fn main() {
             let render: Vec<((), f64, f64)> =
                 render.into_iter().map(|(_, m, c)| ((), m, c)).collect();
             let jpeg: Vec<((), f64, f64)> = jpeg.into_iter().map(|(_, m, c)| ((), m, c)).collect();
-            for (stage, v) in [
-                ("test pattern render", render),
-                ("OpenH264 P-frame", p_frames),
-                ("OpenH264 IDR", idr),
-                ("OpenH264 first IDR (encoder start)", first),
-                ("JPEG (turbojpeg, q80)", jpeg),
-            ] {
+            let mut rows = vec![("test pattern render".to_string(), render)];
+            rows.extend(h264_rows);
+            rows.push(("JPEG (turbojpeg, q80)".to_string(), jpeg));
+            for (stage, v) in rows {
                 if v.is_empty() {
                     continue;
                 }

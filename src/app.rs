@@ -89,11 +89,16 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     let cancel = CancellationToken::new();
 
     let (factory, source_name) = source_factory(&cfg, &profile);
-    let (h264, _) = h264_encoder(&profile.h264_chain, cfg.bitrate_bps, cfg.fps)?;
+    let (h264, _) = h264_encoder(
+        &profile.h264_chain,
+        cfg.bitrate_bps,
+        cfg.fps,
+        cfg.encoder_threads,
+    )?;
     // The ladder's low rung: a second encoder of the full rung's kind whose bitrate follows
     // the slowest viewer on it.
     let h264_low = match cfg.adapt {
-        true => low_rung(h264.name(), cfg.fps)?,
+        true => low_rung(h264.name(), cfg.fps, cfg.encoder_threads)?,
         false => None,
     };
     let mjpeg: Box<dyn Encoder> = Box::new(MjpegEncoder::new()?);
@@ -314,11 +319,12 @@ pub struct SkippedEncoder {
 
 /// The H.264 encoder: the first of the profile's `encoder.h264` chain that works on this
 /// machine and build, OpenH264 at the latest. Each encoder passed over is logged once with
-/// why, and returned with its reason.
+/// why, and returned with its reason. `threads` is OpenH264's (`--encoder-threads`).
 pub fn h264_encoder(
     chain: &[String],
     bitrate_bps: u32,
     fps: u32,
+    threads: u16,
 ) -> anyhow::Result<(Box<dyn Encoder>, Vec<SkippedEncoder>)> {
     let mut skipped = Vec::new();
     for name in chain {
@@ -340,7 +346,7 @@ pub fn h264_encoder(
             }
         }
     }
-    Ok((openh264_encoder(bitrate_bps, fps)?, skipped))
+    Ok((openh264_encoder(bitrate_bps, fps, threads)?, skipped))
 }
 
 #[cfg(feature = "gstreamer")]
@@ -364,13 +370,16 @@ fn gst_encoder(_name: &str, _bitrate_bps: u32, _fps: u32) -> Result<Box<dyn Enco
 }
 
 #[cfg(feature = "openh264")]
-fn openh264_encoder(bitrate_bps: u32, fps: u32) -> anyhow::Result<Box<dyn Encoder>> {
+fn openh264_encoder(bitrate_bps: u32, fps: u32, threads: u16) -> anyhow::Result<Box<dyn Encoder>> {
     use crate::media::encode::h264::{H264Config, OpenH264Encoder};
-    Ok(Box::new(OpenH264Encoder::new(H264Config {
-        bitrate_bps,
-        fps,
-        skip_frames: true,
-    })))
+    Ok(Box::new(
+        OpenH264Encoder::new(H264Config {
+            bitrate_bps,
+            fps,
+            skip_frames: true,
+        })
+        .threads(threads),
+    ))
 }
 
 /// The ladder's low rung for a full rung encoded by `full`: OpenH264 again, or a second
@@ -378,9 +387,9 @@ fn openh264_encoder(bitrate_bps: u32, fps: u32) -> anyhow::Result<Box<dyn Encode
 /// mpph264enc). `None` (every viewer on the full rung, no adaptation) for an element that
 /// cannot, or when the second instance does not open (a hardware encoder with one context):
 /// the log says which.
-fn low_rung(full: &str, fps: u32) -> anyhow::Result<Option<Box<dyn Encoder>>> {
+fn low_rung(full: &str, fps: u32, threads: u16) -> anyhow::Result<Option<Box<dyn Encoder>>> {
     if full == "openh264" {
-        return openh264_low_rung(fps).map(Some);
+        return openh264_low_rung(fps, threads).map(Some);
     }
     if !gst_adapts(full) {
         tracing::info!(target: "encode", encoder = full,
@@ -411,22 +420,29 @@ fn gst_adapts(_element: &str) -> bool {
 /// The ladder's low rung: OpenH264 that never skips frames (its bitrate is set by the ladder
 /// before its first frame; its frame rate is the ladder's to lower).
 #[cfg(feature = "openh264")]
-fn openh264_low_rung(fps: u32) -> anyhow::Result<Box<dyn Encoder>> {
+fn openh264_low_rung(fps: u32, threads: u16) -> anyhow::Result<Box<dyn Encoder>> {
     use crate::media::encode::h264::{H264Config, OpenH264Encoder};
-    Ok(Box::new(OpenH264Encoder::new(H264Config {
-        bitrate_bps: 0,
-        fps,
-        skip_frames: false,
-    })))
+    Ok(Box::new(
+        OpenH264Encoder::new(H264Config {
+            bitrate_bps: 0,
+            fps,
+            skip_frames: false,
+        })
+        .threads(threads),
+    ))
 }
 
 #[cfg(not(feature = "openh264"))]
-fn openh264_low_rung(_fps: u32) -> anyhow::Result<Box<dyn Encoder>> {
+fn openh264_low_rung(_fps: u32, _threads: u16) -> anyhow::Result<Box<dyn Encoder>> {
     anyhow::bail!("built without an H.264 encoder: enable the openh264 feature")
 }
 
 #[cfg(not(feature = "openh264"))]
-fn openh264_encoder(_bitrate_bps: u32, _fps: u32) -> anyhow::Result<Box<dyn Encoder>> {
+fn openh264_encoder(
+    _bitrate_bps: u32,
+    _fps: u32,
+    _threads: u16,
+) -> anyhow::Result<Box<dyn Encoder>> {
     anyhow::bail!("built without an H.264 encoder: enable the openh264 feature")
 }
 

@@ -12,7 +12,7 @@ fn chain(names: &[&str]) -> Vec<String> {
 
 #[test]
 fn an_encoder_missing_here_falls_back_to_openh264_with_the_reason() {
-    let (enc, skipped) = h264_encoder(&chain(&["mpph264enc", "openh264"]), 0, 30).unwrap();
+    let (enc, skipped) = h264_encoder(&chain(&["mpph264enc", "openh264"]), 0, 30, 1).unwrap();
     assert_eq!(enc.name(), "openh264");
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     let (name, why) = (&skipped[0].name, &skipped[0].reason);
@@ -23,7 +23,7 @@ fn an_encoder_missing_here_falls_back_to_openh264_with_the_reason() {
         "built without the gstreamer feature"
     };
     assert!(why.contains(expected), "{why}");
-    let (enc, skipped) = h264_encoder(&chain(&["openh264"]), 0, 30).unwrap();
+    let (enc, skipped) = h264_encoder(&chain(&["openh264"]), 0, 30, 1).unwrap();
     assert_eq!((enc.name(), skipped.len()), ("openh264", 0));
 }
 
@@ -270,7 +270,7 @@ mod x264 {
     #[test]
     fn the_chain_picks_x264enc_when_it_comes_first() {
         let (enc, skipped) =
-            h264_encoder(&chain(&["v4l2h264enc", "x264enc", "openh264"]), 0, 30).unwrap();
+            h264_encoder(&chain(&["v4l2h264enc", "x264enc", "openh264"]), 0, 30, 1).unwrap();
         assert_eq!(enc.name(), "x264enc");
         assert_eq!(skipped.len(), 1);
         assert_eq!(skipped[0].name, "v4l2h264enc");

@@ -2,11 +2,13 @@
 //! no B-frames, bitrate rate control with frame skipping, no periodic IDR — an IDR only on
 //! request (new viewer, PLI/FIR, lag). MJPEG and packed/semi-planar input become I420 first.
 //!
-//! Pictures are cut into slices of at most [`SLICE_BYTES`] (what libwebrtc asks of OpenH264):
-//! OpenH264 then encodes the slices on [`encoder_threads`] threads, which halves an IDR's
-//! cost on two cores (the keyframe spike a joining viewer causes, docs/BENCHMARKS.md), and
-//! each slice fits one RTP packet, so a lost packet costs one slice, not the whole picture.
-//! Slicing costs ~5–10 % more bits on a keyframe.
+//! By default a picture is one slice on one thread. With [`OpenH264Encoder::threads`] above
+//! one, pictures are cut into slices of at most [`SLICE_BYTES`] (what libwebrtc asks of
+//! OpenH264) that OpenH264 encodes on that many threads: an IDR's wall time drops by a
+//! quarter on two cores (the keyframe spike a joining viewer causes) and each slice fits one
+//! RTP packet, so a lost packet costs one slice, not the whole picture; the price is 20–60 %
+//! more CPU, ~5–10 % more bits per keyframe and a frame-sized buffer per thread (~10 MB at
+//! 1080p), docs/BENCHMARKS.md. OpenH264 gains nothing from threads on a single slice.
 
 use super::jpeg::decode_to_i420;
 use super::{EncodeError, Encoder};
@@ -43,9 +45,9 @@ pub fn default_bitrate(width: u32, height: u32, fps: u32) -> u32 {
 /// 1200-byte packet), less room for the STAP-A and FU headers.
 pub const SLICE_BYTES: u32 = 1100;
 
-/// Threads for one encoder: the machine's cores, at most 4 (the boards have 4; OpenH264
-/// gains little beyond that at these picture sizes).
-pub fn encoder_threads() -> u16 {
+/// Threads for `threads = 0` ("one per core"): the machine's cores, at most 4 (the boards
+/// have 4; OpenH264 gains little beyond that at these picture sizes).
+pub fn cores() -> u16 {
     std::thread::available_parallelism()
         .map(|n| n.get().min(4) as u16)
         .unwrap_or(1)
@@ -71,6 +73,8 @@ pub struct OpenH264Encoder {
     out: Vec<u8>,
     /// Raw frames converted to I420, reused frame after frame.
     i420: Vec<u8>,
+    /// OpenH264 threads (1: one slice per picture).
+    threads: u16,
 }
 
 impl OpenH264Encoder {
@@ -82,7 +86,15 @@ impl OpenH264Encoder {
             decompressor: None,
             out: Vec::new(),
             i420: Vec::new(),
+            threads: 1,
         }
+    }
+
+    /// Encodes on `n` threads, pictures cut into packet-sized slices (`n` > 1); 0: one per
+    /// core ([`cores`]); 1: one slice on one thread, the default.
+    pub fn threads(mut self, n: u16) -> OpenH264Encoder {
+        self.threads = if n == 0 { cores() } else { n };
+        self
     }
 
     fn encoder_for(&mut self, width: u32, height: u32) -> Result<&mut Oh264, EncodeError> {
@@ -96,12 +108,14 @@ impl OpenH264Encoder {
                 .skip_frames(self.config.skip_frames)
                 .usage_type(UsageType::CameraVideoRealTime)
                 .profile(Profile::Baseline)
-                .level(level_for(width, height))
-                .num_threads(encoder_threads())
-                .max_slice_len(SLICE_BYTES);
+                .level(level_for(width, height));
+            let cfg = match self.threads {
+                0 | 1 => cfg.num_threads(1),
+                n => cfg.num_threads(n).max_slice_len(SLICE_BYTES),
+            };
             let enc = Oh264::with_api_config(OpenH264API::from_source(), cfg)
                 .map_err(|e| EncodeError::Backend(format!("openh264: {e}")))?;
-            tracing::info!(target: "encode", width, height, bitrate, "openh264 encoder ready");
+            tracing::info!(target: "encode", width, height, bitrate, threads = self.threads, "openh264 encoder ready");
             self.inner = Some((enc, width, height));
         }
         match &mut self.inner {
@@ -449,37 +463,45 @@ mod tests {
         units
     }
 
+    /// The NAL units of `au` that are slices (IDR or not).
+    fn slices(au: &[u8]) -> Vec<&[u8]> {
+        nal_units(au)
+            .into_iter()
+            .filter(|u| matches!(u.first().map(|b| b & 0x1f), Some(1 | 5)))
+            .collect()
+    }
+
     #[test]
-    fn a_keyframe_is_cut_into_packet_sized_slices_that_decode() {
+    fn with_threads_a_keyframe_is_cut_into_packet_sized_slices_that_decode() {
         use crate::media::capture::pattern::Motion;
         let mut src = TestPattern::new(1280, 720, 30)
             .unwrap()
             .with_motion(Motion::Busy);
-        let mut enc = OpenH264Encoder::new(H264Config {
+        let config = H264Config {
             bitrate_bps: 0,
             fps: 30,
             skip_frames: false,
-        });
+        };
+        let mut one = OpenH264Encoder::new(config);
+        let mut two = OpenH264Encoder::new(config).threads(2);
         let mut dec = Decoder::new().unwrap();
         for i in 0..4u64 {
             let frame = src.grab_now(i);
-            let out = enc.encode(&frame, i == 0 || i == 3).unwrap().unwrap();
-            let units = nal_units(&out.data);
-            let slices: Vec<&[u8]> = units
-                .iter()
-                .copied()
-                .filter(|u| matches!(u.first().map(|b| b & 0x1f), Some(1 | 5)))
-                .collect();
+            let idr = i == 0 || i == 3;
+            let single = one.encode(&frame, idr).unwrap().unwrap();
+            assert_eq!(slices(&single.data).len(), 1, "the default: one slice");
+            let out = two.encode(&frame, idr).unwrap().unwrap();
+            let cut = slices(&out.data);
             if out.keyframe {
                 assert!(
-                    slices.len() >= 8,
+                    cut.len() >= 8,
                     "a busy 720p IDR ({} bytes) comes in many slices: {}",
                     out.data.len(),
-                    slices.len()
+                    cut.len()
                 );
-                assert!(slices.iter().all(|s| s[0] & 0x1f == 5), "IDR slices");
+                assert!(cut.iter().all(|s| s[0] & 0x1f == 5), "IDR slices");
             }
-            for s in &slices {
+            for s in &cut {
                 assert!(
                     s.len() <= 1188,
                     "every slice fits one RTP payload: {} bytes",

@@ -7,7 +7,7 @@
 
 use super::{Codec, EncodedFrame};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
@@ -40,6 +40,8 @@ pub struct FrameBus {
     latest: Mutex<Option<Arc<EncodedFrame>>>,
     keyframe_requested: AtomicBool,
     viewers: AtomicUsize,
+    /// Wakes an idle encoder when the first viewer subscribes ([`FrameBus::wait_for_viewers`]).
+    arrivals: (Mutex<()>, Condvar),
     rate: Mutex<RateMeter>,
     /// Counters.
     pub stats: BusStats,
@@ -108,6 +110,7 @@ impl FrameBus {
             latest: Mutex::new(None),
             keyframe_requested: AtomicBool::new(false),
             viewers: AtomicUsize::new(0),
+            arrivals: (Mutex::new(()), Condvar::new()),
             rate: Mutex::new(RateMeter::default()),
             stats: BusStats::default(),
         })
@@ -145,12 +148,31 @@ impl FrameBus {
     pub fn subscribe(self: &Arc<Self>) -> Subscriber {
         self.viewers.fetch_add(1, Ordering::SeqCst);
         self.request_keyframe();
+        // Under the lock: a waiter is either before its check (and sees the viewer) or
+        // inside its wait (and is woken), never between.
+        let _held = self.arrivals.0.lock();
+        self.arrivals.1.notify_all();
         Subscriber {
             rx: self.tx.subscribe(),
             bus: Arc::clone(self),
             need_keyframe: true,
             dropped: 0,
         }
+    }
+
+    /// Blocks an idle encode thread until a viewer subscribes or `timeout` passes (so it can
+    /// look at its stop flag); true when there is a viewer. Instead of polling: an idle
+    /// stream costs no wake-ups beyond one per `timeout`.
+    pub fn wait_for_viewers(&self, timeout: std::time::Duration) -> bool {
+        let Ok(guard) = self.arrivals.0.lock() else {
+            return self.viewers() > 0;
+        };
+        let waited = self
+            .arrivals
+            .1
+            .wait_timeout_while(guard, timeout, |_| self.viewers() == 0);
+        drop(waited);
+        self.viewers() > 0
     }
 
     /// Viewers currently subscribed. The encoder idles at zero.
@@ -259,6 +281,37 @@ mod tests {
     use crate::media::CaptureTime;
     use bytes::Bytes;
     use std::time::{Instant, SystemTime};
+
+    #[test]
+    fn an_idle_encoder_sleeps_until_the_first_viewer_arrives() {
+        use std::time::Duration;
+        let bus = FrameBus::new(Codec::H264);
+        let t = Instant::now();
+        assert!(
+            !bus.wait_for_viewers(Duration::from_millis(50)),
+            "nobody yet"
+        );
+        assert!(t.elapsed() >= Duration::from_millis(50), "it waited");
+        let waiter = {
+            let bus = Arc::clone(&bus);
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                (bus.wait_for_viewers(Duration::from_secs(10)), t.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(30));
+        let _viewer = bus.subscribe();
+        let (arrived, waited) = waiter.join().unwrap();
+        assert!(arrived);
+        assert!(
+            waited < Duration::from_secs(2),
+            "woken by the subscription, not the timeout: {waited:?}"
+        );
+        assert!(
+            bus.wait_for_viewers(Duration::from_secs(10)),
+            "returns at once"
+        );
+    }
 
     fn frame(seq: u64, keyframe: bool) -> Arc<EncodedFrame> {
         let unix_ms = SystemTime::now()

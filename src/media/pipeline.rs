@@ -585,9 +585,10 @@ fn encode_loop(
     let mut frame_no = 0u64;
     while !stop.load(Ordering::SeqCst) {
         if bus.viewers() == 0 {
-            // Nobody watches: encode nothing, and start the next viewer on a fresh frame.
+            // Nobody watches: encode nothing until somebody subscribes, and start the next
+            // viewer on a fresh frame.
+            bus.wait_for_viewers(POLL);
             last_gen = raw.latest().map(|(g, _)| g).unwrap_or(last_gen);
-            std::thread::sleep(Duration::from_millis(10));
             continue;
         }
         let Some((gen, frame)) = raw.wait_newer(last_gen, POLL) else {

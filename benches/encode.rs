@@ -52,12 +52,15 @@ fn cpu_ms() -> f64 {
     ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
 }
 
-/// Wall and CPU ms of one call.
-fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+/// One call's result, and its wall and CPU ms.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Sample) {
     let (t, c) = (Instant::now(), cpu_ms());
     let out = f();
-    (out, t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c)
+    (out, (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c))
 }
+
+/// Wall and CPU ms of one frame's stage.
+type Sample = (f64, f64);
 
 fn main() {
     println!(
@@ -72,7 +75,7 @@ fn main() {
             let frames: Vec<RawFrame> = (0..FRAMES).map(|i| frame(&p, w, h, i)).collect();
             let mut render = Vec::new();
             for i in 0..30 {
-                render.push(timed(|| std::hint::black_box(p.render(i, 0))));
+                render.push(timed(|| std::hint::black_box(p.render(i, 0))).1);
             }
             let mut h264_rows = Vec::new();
             let threads: Vec<u16> = if cores() > 1 {
@@ -90,11 +93,11 @@ fn main() {
                 let (mut p_frames, mut idr, mut first) = (Vec::new(), Vec::new(), Vec::new());
                 for (i, f) in frames.iter().enumerate() {
                     let force = i % 10 == 0;
-                    let (out, ms, cpu) = timed(|| enc.encode(f, force).expect("encode"));
+                    let (out, sample) = timed(|| enc.encode(f, force).expect("encode"));
                     match out {
-                        Some(o) if o.keyframe && i == 0 => first.push(((), ms, cpu)),
-                        Some(o) if o.keyframe => idr.push(((), ms, cpu)),
-                        Some(_) => p_frames.push(((), ms, cpu)),
+                        Some(o) if o.keyframe && i == 0 => first.push(sample),
+                        Some(o) if o.keyframe => idr.push(sample),
+                        Some(_) => p_frames.push(sample),
                         None => {}
                     }
                 }
@@ -110,13 +113,11 @@ fn main() {
             let mut jpeg_enc = MjpegEncoder::new().expect("jpeg");
             let mut jpeg = Vec::new();
             for f in frames.iter().take(60) {
-                jpeg.push(timed(|| {
-                    std::hint::black_box(jpeg_enc.encode(f, false).expect("jpeg encode"))
-                }));
+                jpeg.push(
+                    timed(|| std::hint::black_box(jpeg_enc.encode(f, false).expect("jpeg encode")))
+                        .1,
+                );
             }
-            let render: Vec<((), f64, f64)> =
-                render.into_iter().map(|(_, m, c)| ((), m, c)).collect();
-            let jpeg: Vec<((), f64, f64)> = jpeg.into_iter().map(|(_, m, c)| ((), m, c)).collect();
             let mut rows = vec![("test pattern render".to_string(), render)];
             rows.extend(h264_rows);
             rows.push(("JPEG (turbojpeg, q80)".to_string(), jpeg));
@@ -124,8 +125,8 @@ fn main() {
                 if v.is_empty() {
                     continue;
                 }
-                let (m, p95) = stats(v.iter().map(|x| x.1).collect());
-                let (cpu, _) = stats(v.iter().map(|x| x.2).collect());
+                let (m, p95) = stats(v.iter().map(|x| x.0).collect());
+                let (cpu, _) = stats(v.iter().map(|x| x.1).collect());
                 let rt = if stage.contains("IDR") {
                     "—".to_string()
                 } else {

@@ -15,3 +15,21 @@ export const el = (tag, props = {}, ...children) => {
   e.append(...children);
   return e;
 };
+
+/**
+ * Opens the shared confirmation <dialog> (`els`: dialog, dialogTitle, dialogText,
+ * dialogCancel) with `title` and `text`; resolves true on Confirm, false on Cancel or Esc,
+ * and false at once when it is already open for another question.
+ */
+export const askConfirm = (els, { title, text }) => {
+  const { dialog, dialogTitle, dialogText, dialogCancel } = els;
+  if (dialog.open) return Promise.resolve(false);
+  dialogTitle.textContent = title;
+  dialogText.textContent = text;
+  dialog.returnValue = '';
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true });
+    dialog.showModal();
+    dialogCancel.focus();
+  });
+};

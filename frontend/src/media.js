@@ -19,7 +19,7 @@
 // line — are exported for tests (tests/browser/media.test.mjs); MediaPanel does the DOM.
 
 import { requestJson } from './api.js';
-import { el } from './dom.js';
+import { askConfirm, el } from './dom.js';
 
 /** Poll period of GET /api/msd while the menu is open and the page visible. */
 export const POLL_MS = 2000;
@@ -408,18 +408,9 @@ export class MediaPanel {
     await this.refresh();
   }
 
-  /** The shared confirmation dialog; resolves true on Confirm. */
-  confirm({ title, text }) {
-    const { dialog, dialogTitle, dialogText, dialogCancel } = this.els;
-    if (dialog.open) return Promise.resolve(false);
-    dialogTitle.textContent = title;
-    dialogText.textContent = text;
-    dialog.returnValue = '';
-    return new Promise((resolve) => {
-      dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true });
-      dialog.showModal();
-      dialogCancel.focus();
-    });
+  /** The shared confirmation dialog (dom.js `askConfirm`). */
+  confirm(question) {
+    return askConfirm(this.els, question);
   }
 
   show(ok, text) {

@@ -16,7 +16,7 @@
 // are exported for tests (tests/browser/input.test.mjs); PowerPanel does the DOM and fetches.
 
 import { requestJson } from './api.js';
-import { el } from './dom.js';
+import { askConfirm, el } from './dom.js';
 
 /** Poll period of GET /api/atx and GET /api/gpio while the page is visible. */
 export const POLL_MS = 2000;
@@ -349,18 +349,9 @@ export class PowerPanel {
     await this.refresh();
   }
 
-  /** Opens the confirmation dialog; resolves true on Confirm, false on Cancel or Esc. */
-  confirm({ title, text }) {
-    const { dialog, dialogTitle, dialogText, dialogCancel } = this.els;
-    dialogTitle.textContent = title;
-    dialogText.textContent = text;
-    if (dialog.open) return Promise.resolve(false);
-    dialog.returnValue = '';
-    return new Promise((resolve) => {
-      dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true });
-      dialog.showModal();
-      dialogCancel.focus();
-    });
+  /** The shared confirmation dialog (dom.js `askConfirm`). */
+  confirm(question) {
+    return askConfirm(this.els, question);
   }
 
   show(ok, text) {

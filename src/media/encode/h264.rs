@@ -15,7 +15,7 @@ use super::{EncodeError, Encoder};
 use crate::media::{convert, Codec, EncodedFrame, PixelFormat, RawFrame};
 use bytes::Bytes;
 use openh264::encoder::{
-    BitRate, Encoder as Oh264, EncoderConfig, FrameRate, FrameType, Level, Profile,
+    BitRate, Complexity, Encoder as Oh264, EncoderConfig, FrameRate, FrameType, Level, Profile,
     RateControlMode, UsageType,
 };
 use openh264::formats::YUVSlices;
@@ -108,7 +108,12 @@ impl OpenH264Encoder {
                 .skip_frames(self.config.skip_frames)
                 .usage_type(UsageType::CameraVideoRealTime)
                 .profile(Profile::Baseline)
-                .level(level_for(width, height));
+                .level(level_for(width, height))
+                // OpenH264's own default (the crate picks Medium): mode decisions by SAD, not
+                // SATD. Measured (benches/encode.rs, interleaved): IDRs 10–40 % faster on the
+                // busy pattern and ~25 % on text-like content at the same size and PSNR
+                // (+0.3 dB); P-frames unchanged. A joining viewer's keyframe is the spike.
+                .complexity(Complexity::Low);
             let cfg = match self.threads {
                 0 | 1 => cfg.num_threads(1),
                 n => cfg.num_threads(n).max_slice_len(SLICE_BYTES),

@@ -7,7 +7,8 @@
       [--json FILE]
 
 For each phase, once the guest prints `READY PHASE` in LOG: opens the stream (periscope:
-login, then GET /stream.mjpeg with the Bearer token over HTTPS; uStreamer: GET /stream),
+login, then GET /stream.mjpeg with the Bearer token over HTTPS; uStreamer: GET /stream;
+uStreamer behind nginx: GET /stream over HTTPS),
 reads it for --warmup seconds, connects to the guest's control port (window opens), reads for
 --seconds noting when each part's last byte arrived, connects again (window closes), and takes
 the guest's `RESULT PHASE ...` line (the server's utime+stime over the window).
@@ -68,17 +69,28 @@ def ctl(port):
         pass
 
 
+def insecure():
+    """TLS without certificate checks: both servers have a self-signed certificate."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+SERVER_NAMES = {"ustreamer-nginx": "ustreamer + nginx (TLS)"}
+
+
 def open_stream(server, args):
     if server == "periscope":
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        c = http.client.HTTPSConnection("127.0.0.1", args.https, context=ctx, timeout=30)
+        c = http.client.HTTPSConnection("127.0.0.1", args.https, context=insecure(), timeout=30)
         body = json.dumps({"user": "admin", "password": args.password})
         c.request("POST", "/api/auth/login", body, {"Content-Type": "application/json"})
         r = c.getresponse()
         token = json.loads(r.read())["token"]
         c.request("GET", "/stream.mjpeg", headers={"Authorization": f"Bearer {token}"})
+    elif server == "ustreamer-nginx":
+        c = http.client.HTTPSConnection("127.0.0.1", args.https, context=insecure(), timeout=30)
+        c.request("GET", "/stream")
     else:
         c = http.client.HTTPConnection("127.0.0.1", args.http, timeout=30)
         c.request("GET", "/stream")
@@ -215,7 +227,7 @@ def main():
         if r["phase"].endswith(":idle"):
             cpu_s = g["cpu_ticks"] / 100
             idle_rows.append(
-                f"| {server} | {100 * cpu_s / (g['window_cs'] / 100):.0f} | "
+                f"| {SERVER_NAMES.get(server, server)} | {100 * cpu_s / (g['window_cs'] / 100):.0f} | "
                 f"{1000 * cpu_s / (g['window_cs'] / 100 * args.fps):.1f} | {g['busy_pct']} |"
             )
             continue
@@ -236,7 +248,7 @@ def main():
         s = r["summary"]
         name = {"mjpeg": "MJPEG 1280x720 (v4l2loopback)", "raw": "UYVY 1280x720 (vivid HDMI)"}[src]
         print(
-            f"| {name} | {server} | {fps:.1f} | {new if new is not None else '—'} | "
+            f"| {name} | {SERVER_NAMES.get(server, server)} | {fps:.1f} | {new if new is not None else '—'} | "
             f"{sum(b for (_, b, _) in parts) / max(n, 1) / 1024:.0f} | "
             + (f"{s['cpu_ms_per_frame']:.1f}" if n else "—")
             + f" | {s['server_cpu_pct']:.0f} | {g['busy_pct']} | "

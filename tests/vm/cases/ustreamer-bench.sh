@@ -4,12 +4,16 @@
 # reads each one's stream (tests/vm/mjpeg_bench_reader.py).
 #
 #   ustreamer-bench.sh PHASE...      PHASE = SOURCE:SERVER[:idle], SOURCE mjpeg|raw,
-#                                    SERVER periscope|ustreamer; every mjpeg phase first;
+#                                    SERVER periscope|ustreamer|ustreamer-nginx; every
+#                                    mjpeg phase first;
 #                                    `idle`: the host reads no stream in that window
 #
 # mjpeg: v4l2loopback's /dev/video10 fed 1280x720 JPEGs at BENCH_FPS by mjpeg-feed (each
 #        stamped with its sequence number): both servers pass the device's JPEGs through.
 # raw:   vivid's HDMI input at 1280x720 in UYVY: both servers encode JPEG (quality 80).
+#
+# ustreamer-nginx: uStreamer as above behind /usr/sbin/nginx (/bench/nginx/nginx.conf: TLS on
+# 8443, proxied to uStreamer's 8080) as PiKVM deploys it; its CPU and RSS are both processes'.
 #
 # For each phase: starts the server, prints `READY PHASE` once it listens; the host's first
 # connection to TCP 9000 opens the measuring window, its second closes it; then prints
@@ -23,7 +27,7 @@ B=/bench
 FPS=${BENCH_FPS:-30}
 LOOP=/dev/video10
 VIVID=/dev/video0
-feed="" pid=""
+feed="" pid="" pid2=""
 
 fail() {
   echo "FAIL: $*"
@@ -69,7 +73,7 @@ start_server() {
       mkdir -p /tmp/state
       periscope "$@" > /tmp/server.log 2>&1 &
       pid=$!;;
-    ustreamer)
+    ustreamer|ustreamer-nginx)
       port=1F90   # 8080
       # --buffers 4: what periscope asks for (v4l2loopback's ring shrinks to the smallest
       # REQBUFS any reader made, for good).
@@ -80,27 +84,38 @@ start_server() {
       else set -- "$@" --format UYVY --dv-timings --desired-fps "$FPS" --encoder cpu \
         --quality 80 --workers 1; fi
       ustreamer "$@" > /tmp/server.log 2>&1 &
-      pid=$!;;
+      pid=$!
+      if [ "$name" = ustreamer-nginx ]; then
+        mkdir -p /tmp/nginx
+        nginx -c /bench/nginx/nginx.conf -e /tmp/nginx/error.log > /tmp/nginx.log 2>&1 &
+        pid2=$!
+      fi;;
     *) fail "server $2";;
   esac
   echo "start: $name $*"
   _vm_deadline 60 up
-  until listening $port; do
+  until listening $port && { [ -z "$pid2" ] || listening 20FB; }; do
     kill -0 "$pid" 2> /dev/null || fail "$name exited"
+    [ -z "$pid2" ] || kill -0 "$pid2" 2> /dev/null ||
+      fail "nginx exited: $(cat /tmp/nginx/error.log /tmp/nginx.log 2> /dev/null | tail -n 5)"
     _vm_expired up && fail "$name not listening after 60 s"
     sleep 0.1
   done
 }
 
+# ticks PID...: utime + stime of the processes, in 1/100 s.
+ticks() { for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat"; done | awk '{ t += $1 } END { print t }'; }
+
 # snap PREFIX: the server's CPU ticks, the guest's busy/total ticks, uptime (centiseconds).
 snap() {
   read -r _ u n s i w q sq st _ < /proc/stat
   _vm_now
-  eval "${1}_cpu=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
+  # shellcheck disable=SC2086  # $pid2: none or one PID
+  eval "${1}_cpu=$(ticks $pid $pid2)"
   eval "${1}_busy=$((u + n + s + q + sq + st)) ${1}_all=$((u + n + s + i + w + q + sq + st)) ${1}_up=$VM_NOW"
 }
 
-for t in periscope ustreamer; do command -v $t > /dev/null || fail "no $t in the guest"; done
+for t in periscope ustreamer nginx; do command -v $t > /dev/null || fail "no $t in the guest"; done
 ustreamer --version > /dev/null 2>&1 || fail "ustreamer does not run: $(ustreamer --version 2>&1 | head -n 2)"
 echo "ustreamer $(ustreamer --version), $(periscope --version 2>/dev/null || echo periscope)"
 
@@ -121,13 +136,17 @@ for phase in "$@"; do
   nc -l -p 9000 > /dev/null    # ...and closes it
   snap b
   kill -0 "$pid" 2> /dev/null || fail "$srv died during $phase"
-  rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
+  [ -z "$pid2" ] || kill -0 "$pid2" 2> /dev/null || fail "nginx died during $phase"
+  # shellcheck disable=SC2086
+  rss=$(for p in $pid $pid2; do awk '/^VmRSS/ { print $2 }' "/proc/$p/status"; done |
+    awk '{ t += $1 } END { print t }')
   threads=$(ls "/proc/$pid/task" | wc -l)
   # shellcheck disable=SC2154  # a_* and b_* come from snap's eval
   echo "RESULT $phase cpu_ticks=$((b_cpu - a_cpu)) window_cs=$((b_up - a_up))" \
     "busy_pct=$(( 100 * (b_busy - a_busy) / (b_all - a_all + 1) )) rss_kb=$rss threads=$threads"
   grep -iE 'error|warn|using|fps' /tmp/server.log | head -n 6
-  kill "$pid"; wait "$pid" 2> /dev/null; pid=""
+  # shellcheck disable=SC2086
+  kill $pid $pid2; wait $pid $pid2 2> /dev/null; pid="" pid2=""
   sleep 1   # the device is free again before the next opener
 done
 stop_feed

@@ -6,10 +6,9 @@
 //! playout-delay extension asking the browser to show it at once. On the full rung only the
 //! session's first keyframe is paced (it probes the link); on the low rung every packet is.
 //!
-//! Every [`CHECK`] the session's view of its link goes to its [`ViewerRung`], right after a
-//! frame is sent while frames flow (a timer only when they stop: no wake-up of its own,
-//! since a viewer's cost is its wake-ups). A move down happens at once (the full rung's
-//! frames only deepen the queue of an overfull link; the low rung's first keyframe follows). A move up subscribes to the full rung and keeps
+//! Every [`CHECK`] the session's view of its link goes to its [`ViewerRung`]. A move down
+//! happens at once (the full rung's frames only deepen the queue of an overfull link; the
+//! low rung's first keyframe follows). A move up subscribes to the full rung and keeps
 //! sending the low one until the full one's first keyframe arrives: the picture never stops.
 //! Either way the RTP stream (SSRC, sequence numbers, timestamps) runs on unbroken.
 

@@ -15,7 +15,7 @@
 use super::bwe::Estimate;
 use super::{VideoCounters, LOG};
 use crate::media::fanout::Subscriber;
-use crate::media::ladder::{Ladder, Rung, ViewerRung};
+use crate::media::ladder::{Ladder, Rung};
 use crate::media::EncodedFrame;
 use bytes::Bytes;
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
@@ -91,7 +91,6 @@ pub async fn run(
     let mut first = rungs.estimate.is_some();
     let mut check = tokio::time::interval(CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_check = Instant::now();
     let mut clock = RtpClock::default();
     let mut packetizer = new_packetizer(
         Instant::now(),
@@ -127,8 +126,26 @@ pub async fn run(
                 continue;
             }
             _ = check.tick() => {
-                last_check = Instant::now();
-                check_link(&rungs, &mut place, &mut current, &mut sub, &mut next, &peer);
+                if let Some(estimate) = &rungs.estimate {
+                    let link = estimate.link();
+                    tracing::trace!(target: LOG, peer, estimate = link.estimate_bps as u64,
+                        delivered = link.delivered_bps as u64, capacity = link.capacity_bps as u64,
+                        loss = link.loss, rung = current.name(), "link");
+                    if let Some(to) = place.update(Instant::now(), link) {
+                        // Moving back before the last move finished drops the pending one.
+                        next = None;
+                        if to == Rung::Low && current != Rung::Low {
+                            // The link is overfull: stop sending the full rung at once (its
+                            // frames only deepen the queue); the low rung's keyframe is next.
+                            tracing::info!(target: LOG, peer, rung = to.name(),
+                                estimate_bps = link.estimate_bps as u64, delivered_bps = link.delivered_bps as u64,
+                                capacity_bps = link.capacity_bps as u64, loss = link.loss, "video moved");
+                            (current, sub) = (to, ladder.subscribe(to));
+                        } else if to != current {
+                            next = Some((to, ladder.subscribe(to)));
+                        }
+                    }
+                }
                 continue;
             }
         };
@@ -160,49 +177,8 @@ pub async fn run(
                 }
             }
         }
-        // While frames flow the link is looked at between them, and the timer above only
-        // fires when they stop: one wake-up per frame instead of another ten a second.
-        check.reset();
-        if last_check.elapsed() >= CHECK {
-            last_check = Instant::now();
-            check_link(&rungs, &mut place, &mut current, &mut sub, &mut next, &peer);
-        }
     }
     tracing::info!(target: LOG, peer, dropped = sub.dropped(), "video stopped");
-}
-
-/// Gives the session's view of its link to its [`ViewerRung`] and makes the move it asks for:
-/// down at once, up once the full rung's first keyframe arrives (`next`).
-fn check_link(
-    rungs: &Rungs,
-    place: &mut ViewerRung,
-    current: &mut Rung,
-    sub: &mut Subscriber,
-    next: &mut Option<(Rung, Subscriber)>,
-    peer: &str,
-) {
-    let Some(estimate) = &rungs.estimate else {
-        return;
-    };
-    let link = estimate.link();
-    tracing::trace!(target: LOG, peer, estimate = link.estimate_bps as u64,
-        delivered = link.delivered_bps as u64, capacity = link.capacity_bps as u64,
-        loss = link.loss, rung = current.name(), "link");
-    let Some(to) = place.update(Instant::now(), link) else {
-        return;
-    };
-    // Moving back before the last move finished drops the pending one.
-    *next = None;
-    if to == Rung::Low && *current != Rung::Low {
-        // The link is overfull: stop sending the full rung at once (its frames only deepen
-        // the queue); the low rung's keyframe is next.
-        tracing::info!(target: LOG, peer, rung = to.name(),
-            estimate_bps = link.estimate_bps as u64, delivered_bps = link.delivered_bps as u64,
-            capacity_bps = link.capacity_bps as u64, loss = link.loss, "video moved");
-        (*current, *sub) = (to, rungs.ladder.subscribe(to));
-    } else if to != *current {
-        *next = Some((to, rungs.ladder.subscribe(to)));
-    }
 }
 
 /// The first frame of the rung being moved to (always a keyframe: a new subscriber starts at

@@ -9,8 +9,12 @@
 //! loss shows as fewer frames/s); they are not decoded, to keep the load process small on a
 //! 2-core machine. MJPEG clients read `/stream.mjpeg` continuously and count parts.
 //!
+//! With `--pli-every S` each WebRTC client also sends a Picture Loss Indication every S
+//! seconds once it receives frames (the forced-keyframe bench: a keyframe without a join).
+//!
 //! Run: `cargo bench --bench fanout -- --url https://127.0.0.1:8443 --password P
-//!       --webrtc 10 --mjpeg 0 --seconds 20 [--warmup 4] [--pid PID] [--label 1280x720]`
+//!       --webrtc 10 --mjpeg 0 --seconds 20 [--warmup 4] [--pid PID] [--label 1280x720]
+//!       [--pli-every 2]`
 
 #[path = "../tests/common/whep_client.rs"]
 mod whep_client;
@@ -31,6 +35,7 @@ struct Args {
     warmup: f64,
     pid: Option<u32>,
     label: String,
+    pli_every: Option<f64>,
 }
 
 fn args() -> Args {
@@ -43,6 +48,7 @@ fn args() -> Args {
         warmup: 4.0,
         pid: None,
         label: String::new(),
+        pli_every: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +67,7 @@ fn args() -> Args {
             "--warmup" => a.warmup = num(&value),
             "--pid" => a.pid = Some(num(&value) as u32),
             "--label" => a.label = value,
+            "--pli-every" => a.pli_every = Some(num(&value)),
             _ => panic!("unknown flag {flag}"),
         }
     }
@@ -121,6 +128,7 @@ async fn webrtc_client(
     token: String,
     frames: Arc<AtomicU64>,
     stop: tokio_util::sync::CancellationToken,
+    pli_every: Option<f64>,
 ) -> Result<(), String> {
     let (mut client, offer) = whep_client::client().await;
     let r = http
@@ -142,13 +150,34 @@ async fn webrtc_client(
         .to_string();
     let answer = r.text().await.map_err(|e| e.to_string())?;
     client.accept(&answer).await;
+    // Keyframe requests start once the first frame is in (the track is bound by then).
+    let period = pli_every.map(|s| Duration::from_secs_f64(s.max(0.1)));
+    let mut next_pli: Option<tokio::time::Instant> = None;
     loop {
-        tokio::select! {
+        let pli_due = async {
+            match next_pli {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let send_pli = tokio::select! {
             _ = stop.cancelled() => break,
+            _ = pli_due => true,
             unit = client.units.recv() => match unit {
-                Some(_) => { frames.fetch_add(1, Ordering::Relaxed); }
+                Some(_) => {
+                    frames.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
                 None => break,
             },
+        };
+        if let Some(period) = period {
+            if send_pli {
+                client.send_pli().await;
+            }
+            if send_pli || next_pli.is_none() {
+                next_pli = Some(tokio::time::Instant::now() + period);
+            }
         }
     }
     let _ = http
@@ -253,7 +282,7 @@ async fn run(a: Args) {
         );
         if i < a.webrtc {
             webrtc.push(frames);
-            tasks.push(tokio::spawn(webrtc_client(h, u, t, f, s)));
+            tasks.push(tokio::spawn(webrtc_client(h, u, t, f, s, a.pli_every)));
         } else {
             mjpeg.push(frames);
             tasks.push(tokio::spawn(mjpeg_client(h, u, t, f, s)));

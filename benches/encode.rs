@@ -1,7 +1,7 @@
 //! Encode benchmark (not a test): OpenH264 and libjpeg-turbo cost per frame on the
 //! desktop-like and the busy test pattern at 720p and 1080p, as the appliance runs them:
 //! OpenH264 by default (one slice, one thread) and with `--encoder-threads` set to the cores
-//! (packet-sized slices on that many threads); JPEG on one. An IDR is forced every 10th
+//! (a slice per thread); JPEG on one. An IDR is forced every 10th
 //! frame; the first one (the encoder's start: its buffers and threads) is its own row.
 //! Prints a Markdown table; `scripts/bench` puts it into docs/BENCHMARKS.md.
 //! Run: `cargo bench --bench encode`.

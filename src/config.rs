@@ -85,9 +85,8 @@ pub struct Settings {
     #[arg(long)]
     pub bitrate_kbps: Option<u32>,
     /// OpenH264 threads: 1 (default) encodes each picture as one slice on one thread; N > 1
-    /// cuts it into RTP-packet-sized slices encoded on N threads (keyframes and frames come
-    /// out sooner, for more CPU and ~10 MB more memory per thread at 1080p); 0: one per core,
-    /// at most 4.
+    /// cuts it into N slices encoded on N threads (keyframes and frames come out sooner, for
+    /// more CPU and ~12 MB more memory per slice at 1080p); 0: one per core, at most 4.
     #[arg(long)]
     pub encoder_threads: Option<u16>,
     /// Most WebRTC sessions at once (default 16).

@@ -3,12 +3,15 @@
 //! request (new viewer, PLI/FIR, lag). MJPEG and packed/semi-planar input become I420 first.
 //!
 //! By default a picture is one slice on one thread. With [`OpenH264Encoder::threads`] above
-//! one, pictures are cut into slices of at most [`SLICE_BYTES`] (what libwebrtc asks of
-//! OpenH264) that OpenH264 encodes on that many threads: an IDR's wall time drops by a
-//! quarter on two cores (the keyframe spike a joining viewer causes) and each slice fits one
-//! RTP packet, so a lost packet costs one slice, not the whole picture; the price is 20–60 %
-//! more CPU, ~5–10 % more bits per keyframe and a frame-sized buffer per thread (~10 MB at
-//! 1080p), docs/BENCHMARKS.md. OpenH264 gains nothing from threads on a single slice.
+//! one, pictures are cut into one slice per thread (whole macroblock rows, OpenH264's fixed
+//! slice count) that OpenH264 encodes on that many threads: an IDR's wall time drops by a
+//! quarter on two cores (the keyframe spike a joining viewer causes) for more CPU and
+//! memory: OpenH264 keeps a worst-case bitstream buffer per slice (~12 MB at 1080p),
+//! docs/BENCHMARKS.md. Packet-sized slices (libwebrtc's choice) were the first version: on
+//! busy or text-heavy 1080p pictures, a few hundred slices per IDR, they took periscope to
+//! ~195 MiB. More slices than threads balance uneven pictures better (a thread done with a
+//! flat half takes the next slice) but cost ~12 MB each. OpenH264 gains nothing from threads
+//! on a single slice.
 
 use super::jpeg::decode_to_i420;
 use super::{EncodeError, Encoder};
@@ -40,10 +43,6 @@ pub fn default_bitrate(width: u32, height: u32, fps: u32) -> u32 {
     let bps = width as u64 * height as u64 * fps.max(1) as u64 / 10;
     bps.clamp(1_000_000, 12_000_000) as u32
 }
-
-/// The largest slice OpenH264 may emit: one RTP payload (webrtc-rs packs 1188 bytes into a
-/// 1200-byte packet), less room for the STAP-A and FU headers.
-pub const SLICE_BYTES: u32 = 1100;
 
 /// Threads for `threads = 0` ("one per core"): the machine's cores, at most 4 (the boards
 /// have 4; OpenH264 gains little beyond that at these picture sizes).
@@ -90,14 +89,16 @@ impl OpenH264Encoder {
         }
     }
 
-    /// Encodes on `n` threads, pictures cut into packet-sized slices (`n` > 1); 0: one per
+    /// Encodes on `n` threads, pictures cut into a slice per thread (`n` > 1); 0: one per
     /// core ([`cores`]); 1: one slice on one thread, the default.
     pub fn threads(mut self, n: u16) -> OpenH264Encoder {
         self.threads = if n == 0 { cores() } else { n };
         self
     }
 
-    fn encoder_for(&mut self, width: u32, height: u32) -> Result<&mut Oh264, EncodeError> {
+    /// The encoder for this picture size, and whether it was just made (its library is set
+    /// up at its first picture).
+    fn encoder_for(&mut self, width: u32, height: u32) -> Result<(&mut Oh264, bool), EncodeError> {
         let stale = !matches!(self.inner, Some((_, w, h)) if w == width && h == height);
         if stale {
             let bitrate = self.target_bps(width, height);
@@ -114,17 +115,16 @@ impl OpenH264Encoder {
                 // busy pattern and ~25 % on text-like content at the same size and PSNR
                 // (+0.3 dB); P-frames unchanged. A joining viewer's keyframe is the spike.
                 .complexity(Complexity::Low);
-            let cfg = match self.threads {
-                0 | 1 => cfg.num_threads(1),
-                n => cfg.num_threads(n).max_slice_len(SLICE_BYTES),
-            };
+            // The crate sets up one slice; `cut_into_slices` changes that after the first
+            // picture.
+            let cfg = cfg.num_threads(self.threads.max(1));
             let enc = Oh264::with_api_config(OpenH264API::from_source(), cfg)
                 .map_err(|e| EncodeError::Backend(format!("openh264: {e}")))?;
             tracing::info!(target: "encode", width, height, bitrate, threads = self.threads, "openh264 encoder ready");
             self.inner = Some((enc, width, height));
         }
         match &mut self.inner {
-            Some((enc, _, _)) => Ok(enc),
+            Some((enc, _, _)) => Ok((enc, stale)),
             None => Err(EncodeError::Backend("openh264: no encoder".into())),
         }
     }
@@ -250,8 +250,16 @@ impl OpenH264Encoder {
         let (u, v) = rest.split_at(w * h / 4);
         let yuv = YUVSlices::new((y, u, &v[..w * h / 4]), (w, h), (w, w / 2, w / 2));
         let mut out = std::mem::take(&mut self.out);
-        let enc = self.encoder_for(width, height)?;
-        if keyframe {
+        let threads = self.threads;
+        let (enc, fresh) = self.encoder_for(width, height)?;
+        if fresh && threads > 1 {
+            // The crate sets OpenH264 up at the first picture, with one slice: set up with
+            // this one (its output dropped), then cut into slices. The next picture is an IDR.
+            enc.encode_at(&yuv, openh264::Timestamp::ZERO)
+                .map_err(|e| EncodeError::Backend(format!("openh264: {e}")))?;
+            cut_into_slices(enc, threads)?;
+        }
+        if keyframe || fresh {
             enc.force_intra_frame();
         }
         let ts = openh264::Timestamp::from_millis(frame.captured.unix_ms);
@@ -280,6 +288,46 @@ impl OpenH264Encoder {
             encoded_at: Instant::now(),
         }))
     }
+}
+
+/// Has a set-up OpenH264 encoder cut every picture into a slice of whole macroblock rows per
+/// thread (SM_FIXEDSLCNUM_SLICE) encoded on `threads` threads. OpenH264 resets itself for it.
+#[allow(unsafe_code)] // OpenH264's GetOption/SetOption: the crate sets no slice count
+fn cut_into_slices(enc: &mut Oh264, threads: u16) -> Result<(), EncodeError> {
+    let slices = u32::from(threads);
+    use openh264_sys2::{SEncParamExt, ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, SM_FIXEDSLCNUM_SLICE};
+    let mut params = SEncParamExt::default();
+    // SAFETY: `params` is a valid SEncParamExt that outlives the call, which is what
+    // ENCODER_OPTION_SVC_ENCODE_PARAM_EXT fills in; the encoder pointer is owned by `enc`.
+    let rc = unsafe {
+        enc.raw_api().get_option(
+            ENCODER_OPTION_SVC_ENCODE_PARAM_EXT,
+            std::ptr::addr_of_mut!(params).cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(EncodeError::Backend(format!(
+            "openh264: reading its parameters failed ({rc})"
+        )));
+    }
+    let slicing = &mut params.sSpatialLayers[0].sSliceArgument;
+    slicing.uiSliceMode = SM_FIXEDSLCNUM_SLICE;
+    slicing.uiSliceNum = slices;
+    // Validation set up one thread for the one slice it had.
+    params.iMultipleThreadIdc = threads;
+    // SAFETY: as above; SetOption reads the same struct, now with the slice count.
+    let rc = unsafe {
+        enc.raw_api().set_option(
+            ENCODER_OPTION_SVC_ENCODE_PARAM_EXT,
+            std::ptr::addr_of_mut!(params).cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(EncodeError::Backend(format!(
+            "openh264: {slices} slices refused ({rc})"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -477,7 +525,7 @@ mod tests {
     }
 
     #[test]
-    fn with_threads_a_keyframe_is_cut_into_packet_sized_slices_that_decode() {
+    fn with_threads_every_picture_is_cut_into_a_slice_per_thread_that_decode() {
         use crate::media::capture::pattern::Motion;
         let mut src = TestPattern::new(1280, 720, 30)
             .unwrap()
@@ -490,29 +538,18 @@ mod tests {
         let mut one = OpenH264Encoder::new(config);
         let mut two = OpenH264Encoder::new(config).threads(2);
         let mut dec = Decoder::new().unwrap();
-        for i in 0..4u64 {
+        for i in 0..6u64 {
             let frame = src.grab_now(i);
-            let idr = i == 0 || i == 3;
+            // No keyframe asked for at first: a new encoder's first picture is one anyway.
+            let idr = i == 4;
             let single = one.encode(&frame, idr).unwrap().unwrap();
             assert_eq!(slices(&single.data).len(), 1, "the default: one slice");
             let out = two.encode(&frame, idr).unwrap().unwrap();
+            assert_eq!(out.keyframe, i == 0 || i == 4, "frame {i}");
             let cut = slices(&out.data);
-            if out.keyframe {
-                assert!(
-                    cut.len() >= 8,
-                    "a busy 720p IDR ({} bytes) comes in many slices: {}",
-                    out.data.len(),
-                    cut.len()
-                );
-                assert!(cut.iter().all(|s| s[0] & 0x1f == 5), "IDR slices");
-            }
-            for s in &cut {
-                assert!(
-                    s.len() <= 1188,
-                    "every slice fits one RTP payload: {} bytes",
-                    s.len()
-                );
-            }
+            assert_eq!(cut.len(), 2, "frame {i}: {} bytes", out.data.len());
+            let idr_slices = cut.iter().filter(|s| s[0] & 0x1f == 5).count();
+            assert_eq!(idr_slices, if out.keyframe { cut.len() } else { 0 });
             let v = decode_strip(&mut dec, &out.data).expect("a picture per access unit");
             assert_eq!(v.counter, frame.sequence as u32);
         }

@@ -18,6 +18,7 @@
 mod bwe;
 mod input;
 mod mux;
+mod payloads;
 mod peer;
 mod retransmit;
 mod runtime;
@@ -129,6 +130,8 @@ pub struct WebRtcHost {
     mux: Option<Arc<mux::UdpMux>>,
     wire: Arc<runtime::Counters>,
     media: Arc<VideoCounters>,
+    /// RTP payloads of the access units being sent, made once for every session.
+    payloads: Arc<payloads::Payloads>,
     sessions: Mutex<Sessions>,
     me: Weak<WebRtcHost>,
 }
@@ -177,6 +180,7 @@ impl WebRtcHost {
             mux,
             wire,
             media: Arc::default(),
+            payloads: Arc::default(),
             sessions: Mutex::default(),
             me: me.clone(),
         }))
@@ -274,6 +278,7 @@ impl SessionHost for WebRtcHost {
                 ladder: Arc::clone(&self.video),
                 estimate,
                 keyframes: Arc::clone(&keyframes),
+                payloads: Arc::clone(&self.payloads),
             },
             state.clone(),
             cancel.clone(),

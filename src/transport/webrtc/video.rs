@@ -1,8 +1,9 @@
 //! The video leg of a session: H.264 access units from its rung of the [`Ladder`] onto the
 //! RTP track, and keyframe requests (PLI/FIR) from the browser back to that rung's encoder.
 //!
-//! Owns the session's packetizer. Never queues: each access unit is packetized and handed to
-//! the driver as soon as the bus yields it, stamped with its capture time, with the
+//! Owns the session's RTP stream (its headers: [`RtpStream`]); the payloads of each access
+//! unit are made once for every session ([`Payloads`]). Never queues: each access unit is
+//! handed to the driver as soon as the bus yields it, stamped with its capture time, with the
 //! playout-delay extension asking the browser to show it at once. On the full rung only the
 //! session's first keyframe is paced (it probes the link); on the low rung every packet is.
 //!
@@ -13,18 +14,16 @@
 //! Either way the RTP stream (SSRC, sequence numbers, timestamps) runs on unbroken.
 
 use super::bwe::Estimate;
+use super::payloads::{Payloads, RtpStream};
 use super::{VideoCounters, LOG};
 use crate::media::fanout::Subscriber;
 use crate::media::ladder::{Ladder, Rung};
 use crate::media::EncodedFrame;
-use bytes::Bytes;
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::extension::playout_delay_extension::PlayoutDelayExtension;
 use rtc::rtp::extension::HeaderExtension;
-use rtc::rtp::packetizer::{new_packetizer, Packetizer};
-use rtc::rtp::sequence::new_random_sequencer;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 use std::collections::VecDeque;
@@ -39,9 +38,6 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 
 /// H.264's RTP clock rate.
 pub const CLOCK_RATE: u32 = 90_000;
-/// Largest RTP packet we build (headers included): fits any sane path MTU with SRTP and
-/// TURN overhead.
-const RTP_MTU: usize = 1200;
 
 /// What the video task needs to send.
 pub struct VideoLeg {
@@ -64,6 +60,8 @@ pub struct Rungs {
     pub estimate: Option<Estimate>,
     /// Woken for each keyframe request from the browser.
     pub keyframes: Arc<Notify>,
+    /// The access units' RTP payloads, shared with the other sessions on the ladder.
+    pub payloads: Arc<Payloads>,
 }
 
 /// Sends frames from the ladder once the connection is up, until `cancel` fires or the bus
@@ -92,15 +90,7 @@ pub async fn run(
     let mut check = tokio::time::interval(CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut clock = RtpClock::default();
-    let mut packetizer = new_packetizer(
-        Instant::now(),
-        RTP_MTU,
-        leg.payload_type,
-        leg.ssrc,
-        Box::<rtc::rtp::codec::h264::H264Payloader>::default(),
-        Box::new(new_random_sequencer()),
-        CLOCK_RATE,
-    );
+    let mut stream = RtpStream::new(leg.ssrc, leg.payload_type);
     let playout = [HeaderExtension::PlayoutDelay(PlayoutDelayExtension::new(
         0, 0,
     ))];
@@ -149,14 +139,20 @@ pub async fn run(
                 continue;
             }
         };
-        packetizer.skip_samples(clock.advance(frame.captured.instant));
+        stream.advance(clock.advance(frame.captured.instant));
         let pace = if first {
             first = false;
             Some(place.first_pace_bps())
         } else {
             place.pace_bps().filter(|_| current == Rung::Low)
         };
-        let result = send_frame(&leg, &mut packetizer, &frame, &playout, pace, &mut pacer).await;
+        let result = match rungs.payloads.of(&frame) {
+            Ok(payloads) => {
+                let packets = stream.packets(&payloads);
+                send_frame(&leg, packets, &playout, pace, &mut pacer).await
+            }
+            Err(e) => Err(e),
+        };
         match result {
             Ok(()) => {
                 stats.frames_sent.fetch_add(1, Ordering::Relaxed);
@@ -208,23 +204,20 @@ async fn wait_connected(
     }
 }
 
-/// Sends one access unit; with `pace` (bits per second) its packets are spread at that rate.
+/// Sends one access unit's packets; with `pace` (bits per second) they are spread at that
+/// rate.
 async fn send_frame(
     leg: &VideoLeg,
-    packetizer: &mut impl Packetizer,
-    frame: &EncodedFrame,
+    packets: Vec<rtc::rtp::packet::Packet>,
     extensions: &[HeaderExtension],
     pace: Option<f64>,
     pacer: &mut Pacer,
 ) -> Result<(), Error> {
-    let data: Bytes = frame.data.clone();
-    let packets = packetizer.packetize(Instant::now(), &data, 0)?;
-    for mut packet in packets {
+    for packet in packets {
         if let Some(bps) = pace {
             let at = pacer.slot(Instant::now(), packet.payload.len() + 40, bps);
             tokio::time::sleep_until(at.into()).await;
         }
-        packet.header.payload_type = leg.payload_type;
         leg.track
             .write_rtp_with_extensions(packet, extensions)
             .await?;

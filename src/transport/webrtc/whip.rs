@@ -441,6 +441,7 @@ impl Attempt<'_> {
             ladder: crate::media::ladder::Ladder::fixed(Arc::clone(self.bus)),
             estimate: None,
             keyframes: Arc::clone(&keyframes),
+            payloads: Arc::default(),
         };
         tokio::spawn(video::run(
             leg,

@@ -74,7 +74,13 @@ impl PeerConnectionEventHandler for ClientHandler {
     }
 }
 
-/// RTP → Annex B access units (one per marker bit). A unit with a sequence gap is dropped.
+/// RTP → Annex B access units, framed like a browser's packet buffer: a unit ends at its
+/// marker bit, or when a packet of a new RTP timestamp arrives first (the marker was lost:
+/// that unit is dropped). A unit is dropped if packets are missing inside it, or if packets
+/// are missing before it and it is not an IDR (it would refer to a picture that never came).
+/// A packet not newer than the last one (a late resend of a packet already passed, or a
+/// duplicate) is set aside, as a jitter buffer files it under its own old frame: it does not
+/// break the unit being received.
 pub async fn read_track(
     track: Arc<dyn TrackRemote>,
     units: mpsc::Sender<Bytes>,
@@ -85,19 +91,39 @@ pub async fn read_track(
     let mut depacketizer = H264Packet::default();
     let mut unit = BytesMut::new();
     let mut last_seq: Option<u16> = None;
+    // The RTP timestamp of the unit being received (None: between units).
+    let mut unit_ts: Option<u32> = None;
     let mut broken = false;
+    let mut gap_before = false;
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
         let seq = packet.header.sequence_number;
-        if last_seq.is_some_and(|l| l.wrapping_add(1) != seq) {
-            broken = true;
-        }
+        let gap = match last_seq.map(|last| seq.wrapping_sub(last) as i16) {
+            Some(..=0) => continue,
+            Some(1) | None => false,
+            Some(_) => true,
+        };
         last_seq = Some(seq);
         let id = playout_id.load(Ordering::Relaxed) as u8;
         if packet.header.extensions.iter().any(|e| e.id == id) {
             playout.fetch_add(1, Ordering::Relaxed);
+        }
+        let ts = packet.header.timestamp;
+        if unit_ts.is_some_and(|t| t != ts) {
+            // A new picture before the last one's marker: the last one lost its end.
+            dropped.fetch_add(1, Ordering::Relaxed);
+            unit.clear();
+            depacketizer = H264Packet::default();
+            unit_ts = None;
+        }
+        if unit_ts.is_none() {
+            broken = gap && !starts_nal(&packet.payload);
+            gap_before = gap;
+            unit_ts = Some(ts);
+        } else if gap {
+            broken = true;
         }
         match depacketizer.depacketize(&packet.payload) {
             Ok(bytes) => unit.extend_from_slice(&bytes),
@@ -105,14 +131,30 @@ pub async fn read_track(
         }
         if packet.header.marker {
             let done = unit.split().freeze();
-            if broken {
+            if broken || (gap_before && !is_idr(&done)) {
                 dropped.fetch_add(1, Ordering::Relaxed);
             } else if units.try_send(done).is_err() {
                 return;
             }
             broken = false;
+            unit_ts = None;
         }
     }
+}
+
+/// Whether an RTP H.264 payload begins a NAL unit (not an FU-A continuation).
+fn starts_nal(payload: &[u8]) -> bool {
+    match payload {
+        [] => false,
+        [h, rest @ ..] if h & 0x1f == 28 => rest.first().is_some_and(|fu| fu & 0x80 != 0),
+        _ => true,
+    }
+}
+
+/// Whether an Annex B access unit holds an IDR slice.
+fn is_idr(au: &[u8]) -> bool {
+    au.windows(4)
+        .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
 }
 
 pub struct Client {

@@ -71,8 +71,10 @@ pub const LOW_MAX_SHARE: f64 = 0.8;
 /// a keyframe (twenty P-frames' worth) sent in one burst overflows a slow link's queue and
 /// is lost, and the loss asks for another keyframe.
 pub const PACE_SHARE: f64 = 1.5;
-/// A session's first keyframe is spread at this multiple of the full rung's rate …
-pub const FIRST_PACE_RATIO: f64 = 2.0;
+/// A session's first keyframe is spread at this multiple of the full rung's rate … (1.5:
+/// into a link at 0.7 of the rung, a keyframe fills about half its own size of the
+/// bottleneck's queue; at 2.0 a 100 KB keyframe overflowed a 2 Mbit/s link's 72 KB queue)
+pub const FIRST_PACE_RATIO: f64 = 1.5;
 /// … and at least this (bits per second; the rate is unknown until a first viewer watches).
 pub const FIRST_PACE_MIN_BPS: f64 = 4_000_000.0;
 /// Below this bitrate the low rung halves its frame rate (the last resort).
@@ -108,6 +110,17 @@ pub struct Link {
     pub loss: f64,
     /// What the link carried while its queue was busy (bits per second; 0: it kept up).
     pub capacity_bps: f64,
+}
+
+impl Link {
+    /// The best word on what the link carries (bits per second): its measured capacity,
+    /// else what it delivered, else GCC's estimate; 0 when nothing is known.
+    pub fn rate_bps(&self) -> f64 {
+        [self.capacity_bps, self.delivered_bps, self.estimate_bps]
+            .into_iter()
+            .find(|r| *r > 0.0)
+            .unwrap_or(0.0)
+    }
 }
 
 /// One viewer's move decisions, and its share of the low rung while on it (pure).

@@ -30,6 +30,11 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(100);
 /// Frames a viewer of the ladder's low rung may fall behind (its packets are paced).
 const LOW_RUNG_QUEUE: usize = 16;
+/// Frames a viewer of the full rung may fall behind when there is a ladder: a session's
+/// first keyframe is paced (`ViewerRung::first_pace_bps`), and a big one (150 KB at 4 Mbit/s)
+/// takes eight frame times to leave; a shorter queue would lose the frames behind it and
+/// ask the shared encoder for another keyframe.
+const FULL_RUNG_QUEUE: usize = 10;
 /// Shortest time between two [`Recovery::while_down`] frames.
 const DOWN_FRAME_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -227,7 +232,10 @@ impl Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         let raw = Arc::new(LatestFrame::default());
         let capture = Arc::new(CaptureState::default());
-        let h264_bus = FrameBus::new(h264.codec());
+        let h264_bus = match h264_low {
+            Some(_) => FrameBus::with_queue(h264.codec(), FULL_RUNG_QUEUE),
+            None => FrameBus::new(h264.codec()),
+        };
         let mjpeg_bus = FrameBus::new(mjpeg.codec());
         let h264_stats = Arc::new(EncodeStats::default());
         let mjpeg_stats = Arc::new(EncodeStats::default());

@@ -15,6 +15,7 @@
 //! Never encodes, never touches HID devices: frames come from a [`FrameBus`], input goes to a
 //! [`HidHandle`].
 
+mod backlog;
 mod bwe;
 mod input;
 mod mux;
@@ -259,9 +260,16 @@ impl SessionHost for WebRtcHost {
         });
         let runtime =
             runtime::SessionRuntime::new(self.mux.clone(), pending.tag, Arc::clone(&self.wire));
-        let (pc, estimate) = peer::build(&self.cfg.bind_ips, runtime, handler, self.bwe_initial)
-            .await
-            .map_err(peer::internal)?;
+        let floor = retransmit::Floor::default();
+        let (pc, estimate) = peer::build(
+            &self.cfg.bind_ips,
+            runtime,
+            handler,
+            self.bwe_initial,
+            floor.clone(),
+        )
+        .await
+        .map_err(peer::internal)?;
         pending.pc = Some(Arc::clone(&pc));
         let (answer, leg) = peer::answer(&pc, offer, &choice).await?;
         pending.register_ufrag(sdp::ice_ufrag(&answer));
@@ -279,6 +287,7 @@ impl SessionHost for WebRtcHost {
                 estimate,
                 keyframes: Arc::clone(&keyframes),
                 payloads: Arc::clone(&self.payloads),
+                floor,
             },
             state.clone(),
             cancel.clone(),

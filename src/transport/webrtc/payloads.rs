@@ -14,7 +14,6 @@ use rtc::rtp::codec::h264::H264Payloader;
 use rtc::rtp::header::Header;
 use rtc::rtp::packet::Packet;
 use rtc::rtp::packetizer::Payloader;
-use rtc::rtp::sequence::{new_random_sequencer, Sequencer};
 use rtc::shared::error::Error;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
@@ -69,7 +68,8 @@ impl Payloads {
 pub struct RtpStream {
     ssrc: u32,
     payload_type: u8,
-    sequencer: Box<dyn Sequencer>,
+    /// The next packet's sequence number.
+    sequence: u16,
     timestamp: u32,
 }
 
@@ -79,9 +79,14 @@ impl RtpStream {
         RtpStream {
             ssrc,
             payload_type,
-            sequencer: Box::new(new_random_sequencer()),
+            sequence: rand::random::<u16>(),
             timestamp: rand::random::<u32>(),
         }
+    }
+
+    /// The sequence number the next packet will carry.
+    pub fn next_sequence(&self) -> u16 {
+        self.sequence
     }
 
     /// Moves the timestamp on by `ticks` (the time since the last frame, in clock ticks).
@@ -96,17 +101,21 @@ impl RtpStream {
         payloads
             .iter()
             .enumerate()
-            .map(|(i, payload)| Packet {
-                header: Header {
-                    version: 2,
-                    marker: i == last,
-                    payload_type: self.payload_type,
-                    sequence_number: self.sequencer.next_sequence_number(),
-                    timestamp: self.timestamp,
-                    ssrc: self.ssrc,
-                    ..Default::default()
-                },
-                payload: payload.clone(),
+            .map(|(i, payload)| {
+                let sequence_number = self.sequence;
+                self.sequence = self.sequence.wrapping_add(1);
+                Packet {
+                    header: Header {
+                        version: 2,
+                        marker: i == last,
+                        payload_type: self.payload_type,
+                        sequence_number,
+                        timestamp: self.timestamp,
+                        ssrc: self.ssrc,
+                        ..Default::default()
+                    },
+                    payload: payload.clone(),
+                }
             })
             .collect()
     }
@@ -117,6 +126,7 @@ mod tests {
     use super::*;
     use crate::media::{CaptureTime, Codec};
     use rtc::rtp::packetizer::{new_packetizer, Packetizer};
+    use rtc::rtp::sequence::new_random_sequencer;
     use std::time::Instant;
 
     /// SPS, PPS, a 3000-byte IDR slice and a small slice, with 4- and 3-byte start codes.
@@ -202,6 +212,7 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(next[0].header.sequence_number, seqs[4].wrapping_add(1));
+        assert_eq!(one.next_sequence(), seqs[4].wrapping_add(2));
         assert_eq!(next[0].header.timestamp, ts.wrapping_add(3000));
         assert!(next[0].header.marker);
     }

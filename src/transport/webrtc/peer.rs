@@ -60,12 +60,14 @@ pub(super) fn screen_track(codec: RTCRtpCodec) -> (Arc<TrackLocalStaticRTP>, u32
 }
 
 /// Builds a peer connection that gathers host candidates on `bind_ips`; with `bwe_initial`
-/// (bits per second) it runs send-side congestion control from that estimate (`bwe.rs`).
+/// (bits per second) it runs send-side congestion control from that estimate (`bwe.rs`);
+/// resends under `floor` are refused (`retransmit.rs`).
 pub async fn build(
     bind_ips: &[IpAddr],
     runtime: SessionRuntime,
     handler: Arc<Handler>,
     bwe_initial: Option<f64>,
+    floor: retransmit::Floor,
 ) -> Result<(Arc<dyn PeerConnection>, Option<Estimate>), webrtc::error::Error> {
     let mut media_engine = MediaEngine::default();
     for (i, profile) in sdp::PROFILES.iter().enumerate() {
@@ -79,11 +81,12 @@ pub async fn build(
         uri: PLAYOUT_DELAY_URI.to_string(),
     };
     media_engine.register_header_extension(playout, RtpCodecKind::Video, None)?;
-    connect(media_engine, bind_ips, runtime, handler, bwe_initial).await
+    connect(media_engine, bind_ips, runtime, handler, bwe_initial, floor).await
 }
 
 /// A peer connection from `media_engine` (its codecs registered) with the default
-/// interceptors, the keyframe-request forwarder, the retransmission budget and, with
+/// interceptors, the keyframe-request forwarder, the retransmission budget (refusing resends
+/// under `floor`) and, with
 /// `bwe_initial`, congestion control;
 /// gathering host candidates on `bind_ips`; no STUN, no mDNS. Viewers' sessions and the WHIP
 /// push both build theirs here.
@@ -93,6 +96,7 @@ pub(super) async fn connect(
     runtime: SessionRuntime,
     handler: Arc<dyn PeerConnectionEventHandler>,
     bwe_initial: Option<f64>,
+    floor: retransmit::Floor,
 ) -> Result<(Arc<dyn PeerConnection>, Option<Estimate>), webrtc::error::Error> {
     let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
         .with(
@@ -101,7 +105,7 @@ pub(super) async fn connect(
         )
         .with(
             Slot::from(retransmit::SLOT),
-            retransmit::RetransmitBudget::default(),
+            retransmit::RetransmitBudget::with_floor(floor),
         );
     let (registry, estimate) = match bwe_initial {
         Some(initial) => {

@@ -8,11 +8,18 @@
 //!
 //! A retransmission is recognised by its sequence number: not newer than the newest packet
 //! already sent on its SSRC. Pure bookkeeping; no clock.
+//!
+//! A [`Floor`] set by the session's video task refuses resends of packets sent before it,
+//! whatever the budget: when a viewer moves to the low rung, the full rung's lost packets
+//! belong to pictures the low rung's keyframe replaces, and resending them would only delay
+//! that keyframe on a link that is already full.
 
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Retransmitted bytes allowed per byte of new media.
@@ -23,22 +30,49 @@ pub const MAX_SAVED: f64 = 16_000.0;
 /// Interceptor slot: between the pacer (3 000) and the NACK responder (4 000).
 pub const SLOT: usize = 3_500;
 
+/// The oldest sequence number still worth resending, shared between a session's video
+/// task (which sets it) and its [`RetransmitBudget`] (which reads it). Unset: every packet.
+#[derive(Debug, Clone, Default)]
+pub struct Floor(Arc<AtomicU32>);
+
+impl Floor {
+    /// Packets before `seq` (in RTP sequence order) are no longer resent.
+    pub fn set(&self, seq: u16) {
+        self.0.store(0x1_0000 | u32::from(seq), Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<u16> {
+        let v = self.0.load(Ordering::Relaxed);
+        (v & 0x1_0000 != 0).then_some(v as u16)
+    }
+}
+
 /// Lets retransmissions through within a budget earned by new media.
 #[derive(Default)]
 pub struct RetransmitBudget {
+    /// Resends of packets before it are refused.
+    floor: Floor,
     /// Newest sequence number sent, per SSRC.
     newest: HashMap<u32, u16>,
     /// Bytes of retransmission allowed now.
     saved: f64,
     /// Retransmissions sent and dropped.
     pub sent: u64,
-    /// Retransmissions over budget, not sent.
+    /// Retransmissions over budget or under the floor, not sent.
     pub dropped: u64,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
 
 impl RetransmitBudget {
+    /// A budget that also refuses resends under `floor`.
+    pub fn with_floor(floor: Floor) -> RetransmitBudget {
+        RetransmitBudget {
+            floor,
+            ..Default::default()
+        }
+    }
+
     /// Whether an outgoing RTP packet (SSRC, sequence number, bytes) may go.
     pub fn admit(&mut self, ssrc: u32, seq: u16, bytes: usize) -> bool {
         let newest = self.newest.entry(ssrc).or_insert(seq.wrapping_sub(1));
@@ -48,7 +82,11 @@ impl RetransmitBudget {
             self.saved = (self.saved + bytes as f64 * RETRANSMIT_SHARE).min(MAX_SAVED);
             return true;
         }
-        if self.saved >= bytes as f64 {
+        let stale = self
+            .floor
+            .get()
+            .is_some_and(|floor| (seq.wrapping_sub(floor) as i16) < 0);
+        if !stale && self.saved >= bytes as f64 {
             self.saved -= bytes as f64;
             self.sent += 1;
             true
@@ -132,5 +170,28 @@ mod tests {
             resent += 1;
         }
         assert_eq!(resent, (MAX_SAVED / 1200.0) as usize);
+    }
+
+    #[test]
+    fn resends_under_the_floor_are_refused_whatever_the_budget() {
+        let floor = Floor::default();
+        let mut b = RetransmitBudget::with_floor(floor.clone());
+        for seq in 65_500..=65_535u16 {
+            assert!(b.admit(3, seq, 1000));
+        }
+        for seq in 0..40u16 {
+            assert!(b.admit(3, seq, 1000));
+        }
+        // Unset: a resend within budget goes.
+        assert!(b.admit(3, 65_520, 100));
+        // The floor at 10 (past the wrap): 65 520 and 9 are before it, 10 and 30 are not.
+        floor.set(10);
+        assert!(!b.admit(3, 65_520, 100));
+        assert!(!b.admit(3, 9, 100));
+        assert!(b.admit(3, 10, 100));
+        assert!(b.admit(3, 30, 100));
+        assert_eq!((b.sent, b.dropped), (3, 2));
+        // New media always goes.
+        assert!(b.admit(3, 40, 1000));
     }
 }

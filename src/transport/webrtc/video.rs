@@ -13,8 +13,10 @@
 //! sending the low one until the full one's first keyframe arrives: the picture never stops.
 //! Either way the RTP stream (SSRC, sequence numbers, timestamps) runs on unbroken.
 
+use super::backlog::{Backlog, PACKET_OVERHEAD};
 use super::bwe::Estimate;
 use super::payloads::{Payloads, RtpStream};
+use super::retransmit::Floor;
 use super::{VideoCounters, LOG};
 use crate::media::fanout::Subscriber;
 use crate::media::ladder::{Ladder, Rung};
@@ -62,6 +64,8 @@ pub struct Rungs {
     pub keyframes: Arc<Notify>,
     /// The access units' RTP payloads, shared with the other sessions on the ladder.
     pub payloads: Arc<Payloads>,
+    /// Set on a move down: the old rung's packets are no longer resent.
+    pub floor: Floor,
 }
 
 /// Sends frames from the ladder once the connection is up, until `cancel` fires or the bus
@@ -85,6 +89,11 @@ pub async fn run(
     // The rung being moved to, until its first keyframe.
     let mut next: Option<(Rung, Subscriber)> = None;
     let mut pacer = Pacer::default();
+    // What this session's sends may still have queued on its link (see `backlog`).
+    let mut backlog = Backlog::default();
+    // The sequence number after the last keyframe sent: resends from there on are of
+    // pictures a move down replaces.
+    let mut after_keyframe: Option<u16> = None;
     // The session's first keyframe is paced (see `ViewerRung::first_pace_bps`).
     let mut first = rungs.estimate.is_some();
     let mut check = tokio::time::interval(CHECK);
@@ -121,15 +130,23 @@ pub async fn run(
                     tracing::trace!(target: LOG, peer, estimate = link.estimate_bps as u64,
                         delivered = link.delivered_bps as u64, capacity = link.capacity_bps as u64,
                         loss = link.loss, rung = current.name(), "link");
-                    if let Some(to) = place.update(Instant::now(), link) {
+                    let now = Instant::now();
+                    if let Some(to) = place.update(now, link) {
                         // Moving back before the last move finished drops the pending one.
                         next = None;
                         if to == Rung::Low && current != Rung::Low {
                             // The link is overfull: stop sending the full rung at once (its
-                            // frames only deepen the queue); the low rung's keyframe is next.
+                            // frames only deepen the queue); the low rung's keyframe is next,
+                            // once the queue the full rung filled is half drained.
+                            let hold = backlog.hold_time(now, link.rate_bps());
+                            pacer.hold_until(now + hold);
+                            // The old rung's last keyframe may still be repaired (it may be
+                            // the only picture the viewer has); what followed it may not.
+                            rungs.floor.set(after_keyframe.unwrap_or(stream.next_sequence()));
                             tracing::info!(target: LOG, peer, rung = to.name(),
                                 estimate_bps = link.estimate_bps as u64, delivered_bps = link.delivered_bps as u64,
-                                capacity_bps = link.capacity_bps as u64, loss = link.loss, "video moved");
+                                capacity_bps = link.capacity_bps as u64, loss = link.loss,
+                                hold_ms = hold.as_millis() as u64, "video moved");
                             (current, sub) = (to, ladder.subscribe(to));
                         } else if to != current {
                             next = Some((to, ladder.subscribe(to)));
@@ -149,7 +166,17 @@ pub async fn run(
         let result = match rungs.payloads.of(&frame) {
             Ok(payloads) => {
                 let packets = stream.packets(&payloads);
-                send_frame(&leg, packets, &playout, pace, &mut pacer).await
+                let bytes = packets
+                    .iter()
+                    .map(|p| p.payload.len() + PACKET_OVERHEAD)
+                    .sum();
+                let start = Instant::now();
+                let sent = send_frame(&leg, packets, &playout, pace, &mut pacer).await;
+                backlog.sent(start, Instant::now(), bytes);
+                if frame.keyframe {
+                    after_keyframe = Some(stream.next_sequence());
+                }
+                sent
             }
             Err(e) => Err(e),
         };
@@ -215,7 +242,7 @@ async fn send_frame(
 ) -> Result<(), Error> {
     for packet in packets {
         if let Some(bps) = pace {
-            let at = pacer.slot(Instant::now(), packet.payload.len() + 40, bps);
+            let at = pacer.slot(Instant::now(), packet.payload.len() + PACKET_OVERHEAD, bps);
             tokio::time::sleep_until(at.into()).await;
         }
         leg.track
@@ -233,13 +260,21 @@ const PACE_BURST: f64 = 8.0 * 1200.0;
 pub struct Pacer {
     /// When the bucket is full again (`None`: full now).
     full_at: Option<Instant>,
+    /// No packet leaves before this.
+    not_before: Option<Instant>,
 }
 
 impl Pacer {
+    /// Holds every packet until `at` (then a full bucket's burst may leave at once).
+    pub fn hold_until(&mut self, at: Instant) {
+        self.not_before = Some(self.not_before.map_or(at, |t| t.max(at)));
+    }
+
     /// When a packet of `bytes` may leave, at `bps`, if it is ready at `now`: once the
     /// bucket (of [`PACE_BURST`] bytes, refilled at `bps`) holds that many.
     pub fn slot(&mut self, now: Instant, bytes: usize, bps: f64) -> Instant {
         let secs = |b: f64| Duration::from_secs_f64(b.max(0.0) * 8.0 / bps.max(1.0));
+        let now = self.not_before.map_or(now, |t| t.max(now));
         let full_at = self.full_at.unwrap_or(now).max(now);
         let send = full_at
             .checked_sub(secs(PACE_BURST - bytes as f64))
@@ -378,6 +413,23 @@ mod tests {
         assert_eq!(tenth - t0, Duration::from_micros(19_200));
         // After a quiet second the burst is available again.
         let later = t0 + Duration::from_secs(1);
+        assert_eq!(p.slot(later, 1200, 1e6), later);
+    }
+
+    #[test]
+    fn a_held_pacer_sends_nothing_before_the_hold_then_its_burst() {
+        let t0 = Instant::now() + Duration::from_secs(10);
+        let mut p = Pacer::default();
+        let until = t0 + Duration::from_millis(300);
+        p.hold_until(until);
+        // An earlier hold does not shorten a later one.
+        p.hold_until(t0 + Duration::from_millis(100));
+        for _ in 0..8 {
+            assert_eq!(p.slot(t0, 1200, 1e6), until);
+        }
+        assert_eq!(p.slot(t0, 1200, 1e6) - until, Duration::from_micros(9600));
+        // After the hold, pacing is as before.
+        let later = until + Duration::from_secs(1);
         assert_eq!(p.slot(later, 1200, 1e6), later);
     }
 

@@ -442,6 +442,7 @@ impl Attempt<'_> {
             estimate: None,
             keyframes: Arc::clone(&keyframes),
             payloads: Arc::default(),
+            floor: Default::default(),
         };
         tokio::spawn(video::run(
             leg,
@@ -592,7 +593,15 @@ async fn build(
         },
         RtpCodecKind::Video,
     )?;
-    let (pc, _) = super::peer::connect(media_engine, bind_ips, runtime, handler, None).await?;
+    let (pc, _) = super::peer::connect(
+        media_engine,
+        bind_ips,
+        runtime,
+        handler,
+        None,
+        Default::default(),
+    )
+    .await?;
     Ok(pc)
 }
 

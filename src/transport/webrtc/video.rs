@@ -64,7 +64,8 @@ pub struct Rungs {
     pub keyframes: Arc<Notify>,
     /// The access units' RTP payloads, shared with the other sessions on the ladder.
     pub payloads: Arc<Payloads>,
-    /// Set on a move down: the old rung's packets are no longer resent.
+    /// Set on a move down: the old rung's last keyframe and what came before it are no
+    /// longer resent.
     pub floor: Floor,
 }
 
@@ -91,8 +92,7 @@ pub async fn run(
     let mut pacer = Pacer::default();
     // What this session's sends may still have queued on its link (see `backlog`).
     let mut backlog = Backlog::default();
-    // The sequence number after the last keyframe sent: resends from there on are of
-    // pictures a move down replaces.
+    // The sequence number after the last keyframe sent: where a move down sets the floor.
     let mut after_keyframe: Option<u16> = None;
     // The session's first keyframe is paced (see `ViewerRung::first_pace_bps`).
     let mut first = rungs.estimate.is_some();
@@ -140,8 +140,8 @@ pub async fn run(
                             // once the queue the full rung filled is half drained.
                             let hold = backlog.hold_time(now, link.rate_bps());
                             pacer.hold_until(now + hold);
-                            // The old rung's last keyframe may still be repaired (it may be
-                            // the only picture the viewer has); what followed it may not.
+                            // No more resends of the old rung's last keyframe or anything
+                            // before it: the low rung's keyframe replaces them.
                             rungs.floor.set(after_keyframe.unwrap_or(stream.next_sequence()));
                             tracing::info!(target: LOG, peer, rung = to.name(),
                                 estimate_bps = link.estimate_bps as u64, delivered_bps = link.delivered_bps as u64,

@@ -25,7 +25,7 @@
 mod common;
 
 use common::netns;
-use common::whep_client::{client, client_on, Client};
+use common::whep_client::{client, client_on, has_idr, Client};
 use openh264::formats::YUVSource;
 use periscope::config::Settings;
 use periscope::media::strip;
@@ -236,12 +236,6 @@ async fn watch(mut c: Client, run: Duration) -> Seen {
     seen.broken = c.broken.load(Ordering::Relaxed);
     let _ = c.pc.close().await;
     seen
-}
-
-/// Whether an Annex B access unit holds an IDR slice.
-fn has_idr(au: &[u8]) -> bool {
-    au.windows(4)
-        .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
 }
 
 async fn connect(http: &reqwest::Client, base: &str, token: &str, port: Option<u16>) -> Client {

@@ -17,6 +17,7 @@
 mod common;
 
 use common::netns;
+use common::whep_client::has_idr;
 
 use bytes::{Bytes, BytesMut};
 use openh264::formats::YUVSource;
@@ -356,12 +357,6 @@ async fn decode_forwarded(sock: &UdpSocket, what: &str) -> Vec<u32> {
         }
     }
     counters
-}
-
-/// Whether an Annex B access unit holds an IDR slice.
-fn has_idr(au: &[u8]) -> bool {
-    au.windows(4)
-        .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
 }
 
 async fn push_test() {

@@ -131,7 +131,7 @@ pub async fn read_track(
         }
         if packet.header.marker {
             let done = unit.split().freeze();
-            if broken || (gap_before && !is_idr(&done)) {
+            if broken || (gap_before && !has_idr(&done)) {
                 dropped.fetch_add(1, Ordering::Relaxed);
             } else if units.try_send(done).is_err() {
                 return;
@@ -152,7 +152,7 @@ fn starts_nal(payload: &[u8]) -> bool {
 }
 
 /// Whether an Annex B access unit holds an IDR slice.
-fn is_idr(au: &[u8]) -> bool {
+pub fn has_idr(au: &[u8]) -> bool {
     au.windows(4)
         .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
 }

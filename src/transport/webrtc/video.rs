@@ -166,13 +166,15 @@ pub async fn run(
         let result = match rungs.payloads.of(&frame) {
             Ok(payloads) => {
                 let packets = stream.packets(&payloads);
-                let bytes = packets
-                    .iter()
-                    .map(|p| p.payload.len() + PACKET_OVERHEAD)
-                    .sum();
-                let start = Instant::now();
+                // Only a session that can move down needs its backlog.
+                let tracked = rungs.estimate.is_some().then(|| {
+                    let bytes = packets.iter().map(|p| p.payload.len() + PACKET_OVERHEAD);
+                    (Instant::now(), bytes.sum::<usize>())
+                });
                 let sent = send_frame(&leg, packets, &playout, pace, &mut pacer).await;
-                backlog.sent(start, Instant::now(), bytes);
+                if let Some((start, bytes)) = tracked {
+                    backlog.sent(start, Instant::now(), bytes);
+                }
                 if frame.keyframe {
                     after_keyframe = Some(stream.next_sequence());
                 }

@@ -243,6 +243,19 @@ impl RungPolicy {
         Some(self.rung)
     }
 
+    /// Whether the link has room to spare, so that it can be looked at less often: on the
+    /// full rung, no move under way, GCC's estimate [`UP_RATIO`] above the full rung, no
+    /// loss, and no measured capacity below the rung. A drop is then seen within the longer
+    /// check plus [`DOWN_AFTER`].
+    pub fn calm(&self, link: Link, full_bps: f64) -> bool {
+        self.rung == Rung::Full
+            && self.since.is_none()
+            && full_bps > 0.0
+            && link.loss < LOSS_LOW
+            && link.estimate_bps > full_bps * UP_RATIO
+            && (link.capacity_bps == 0.0 || link.capacity_bps >= full_bps)
+    }
+
     /// On the low rung: cut the share on loss, grow it while the link is clean.
     fn steer_share(&mut self, now: Instant, dt: f64, link: Link, ceiling: f64) {
         // A measured capacity is the link's size, up or down: it replaces the estimate from
@@ -469,6 +482,12 @@ impl ViewerRung {
         (self.ladder.full_bps() * FIRST_PACE_RATIO).max(FIRST_PACE_MIN_BPS)
     }
 
+    /// Whether this viewer's link can be looked at less often: always without a low rung
+    /// (there is nowhere to move), else [`RungPolicy::calm`].
+    pub fn calm(&self, link: Link) -> bool {
+        self.ladder.low.is_none() || self.policy.calm(link, self.ladder.full_bps())
+    }
+
     /// Feeds what this viewer's link says; returns the rung to move to now, if any. On the
     /// low rung the viewer's share also steers the low encoder.
     pub fn update(&mut self, now: Instant, link: Link) -> Option<Rung> {
@@ -545,6 +564,31 @@ mod tests {
         assert_eq!(p.update(at(t0, 4300), slow, FULL), Some(Rung::Low));
         assert_eq!(p.rung(), Rung::Low);
         assert_eq!(p.share_bps(), 1_200_000.0);
+    }
+
+    #[test]
+    fn a_link_is_calm_only_with_room_to_spare_and_no_move_under_way() {
+        let t0 = Instant::now();
+        let mut p = RungPolicy::default();
+        let roomy = link(FULL * 2.0, FULL, 0.0);
+        assert!(p.calm(roomy, FULL));
+        // Nothing measured of the rung yet, too little room, loss, or a capacity under the
+        // rung: not calm.
+        assert!(!p.calm(roomy, 0.0));
+        assert!(!p.calm(link(FULL * 1.2, FULL, 0.0), FULL));
+        assert!(!p.calm(link(FULL * 2.0, FULL, 0.02), FULL));
+        let short = Link {
+            capacity_bps: FULL * 0.9,
+            ..roomy
+        };
+        assert!(!p.calm(short, FULL));
+        // A shortfall being timed (not yet DOWN_AFTER long) is not calm even if the next
+        // look is roomy; after the move, the low rung never is.
+        let slow = link(1_500_000.0, 2_000_000.0, 0.3);
+        assert_eq!(p.update(at(t0, 0), slow, FULL), None);
+        assert!(!p.calm(roomy, FULL));
+        assert_eq!(p.update(at(t0, 400), slow, FULL), Some(Rung::Low));
+        assert!(!p.calm(roomy, FULL));
     }
 
     #[test]

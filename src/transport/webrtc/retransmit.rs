@@ -10,12 +10,9 @@
 //! already sent on its SSRC. Pure bookkeeping; no clock.
 //!
 //! A [`Floor`] set by the session's video task refuses resends of packets sent before it,
-//! whatever the budget. On a move down the video task sets it just past the old rung's last
-//! keyframe: that keyframe (on a slow link, the session's big first one) and everything
-//! before it are no longer resent, since the low rung's keyframe is due to replace them;
-//! later packets are still resent within the budget. (The intent was the reverse: keep
-//! repairing that keyframe and stop the pictures after it. A floor can only cut below one
-//! sequence number; see docs/BENCHMARKS.md on whether it helps at all.)
+//! whatever the budget. On a move down the video task sets it at the move: nothing the old
+//! rung sent is resent any more, since the low rung's first keyframe replaces it all and
+//! resends on the overfull link would only compete with that keyframe.
 
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::sansio::Protocol;

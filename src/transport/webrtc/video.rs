@@ -7,7 +7,8 @@
 //! playout-delay extension asking the browser to show it at once. On the full rung only the
 //! session's first keyframe is paced (it probes the link); on the low rung every packet is.
 //!
-//! Every [`CHECK`] the session's view of its link goes to its [`ViewerRung`]. A move down
+//! Every [`CHECK`] (every [`CHECK_CALM`] while the link has room to spare) the session's view
+//! of its link goes to its [`ViewerRung`]. A move down
 //! happens at once (the full rung's frames only deepen the queue of an overfull link; the
 //! low rung's first keyframe follows). A move up subscribes to the full rung and keeps
 //! sending the low one until the full one's first keyframe arrives: the picture never stops.
@@ -51,8 +52,15 @@ pub struct VideoLeg {
     pub payload_type: u8,
 }
 
-/// How often the bandwidth estimate is looked at.
+/// How often the bandwidth estimate is looked at while it matters: a session's first
+/// [`SETTLE`], the [`SETTLE`] after each move, and whenever the link is not calm
+/// ([`ViewerRung::calm`](crate::media::ladder::ViewerRung::calm)).
 pub const CHECK: Duration = Duration::from_millis(100);
+/// How often it is looked at while the link is calm: each look wakes the session's task, a
+/// cost every viewer pays (a fifth of a calm viewer's wake-ups at 100 ms).
+pub const CHECK_CALM: Duration = Duration::from_millis(500);
+/// How long checks stay at [`CHECK`] after a session starts or moves.
+pub const SETTLE: Duration = Duration::from_secs(3);
 
 /// Where a session's frames come from.
 pub struct Rungs {
@@ -64,8 +72,7 @@ pub struct Rungs {
     pub keyframes: Arc<Notify>,
     /// The access units' RTP payloads, shared with the other sessions on the ladder.
     pub payloads: Arc<Payloads>,
-    /// Set on a move down: the old rung's last keyframe and what came before it are no
-    /// longer resent.
+    /// Set on a move down: nothing sent before the move is resent.
     pub floor: Floor,
 }
 
@@ -92,12 +99,12 @@ pub async fn run(
     let mut pacer = Pacer::default();
     // What this session's sends may still have queued on its link (see `backlog`).
     let mut backlog = Backlog::default();
-    // The sequence number after the last keyframe sent: where a move down sets the floor.
-    let mut after_keyframe: Option<u16> = None;
     // The session's first keyframe is paced (see `ViewerRung::first_pace_bps`).
     let mut first = rungs.estimate.is_some();
-    let mut check = tokio::time::interval(CHECK);
-    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Checks stay frequent until then (see `SETTLE`).
+    let mut busy_until = Instant::now() + SETTLE;
+    let check = tokio::time::sleep(CHECK);
+    tokio::pin!(check);
     let mut clock = RtpClock::default();
     let mut stream = RtpStream::new(leg.ssrc, leg.payload_type);
     let playout = [HeaderExtension::PlayoutDelay(PlayoutDelayExtension::new(
@@ -124,14 +131,16 @@ pub async fn run(
                 sub.request_keyframe();
                 continue;
             }
-            _ = check.tick() => {
+            _ = &mut check, if rungs.estimate.is_some() => {
+                let now = Instant::now();
+                let mut period = CHECK;
                 if let Some(estimate) = &rungs.estimate {
                     let link = estimate.link();
                     tracing::trace!(target: LOG, peer, estimate = link.estimate_bps as u64,
                         delivered = link.delivered_bps as u64, capacity = link.capacity_bps as u64,
                         loss = link.loss, rung = current.name(), "link");
-                    let now = Instant::now();
                     if let Some(to) = place.update(now, link) {
+                        busy_until = now + SETTLE;
                         // Moving back before the last move finished drops the pending one.
                         next = None;
                         if to == Rung::Low && current != Rung::Low {
@@ -140,9 +149,9 @@ pub async fn run(
                             // once the queue the full rung filled is half drained.
                             let hold = backlog.hold_time(now, link.rate_bps());
                             pacer.hold_until(now + hold);
-                            // No more resends of the old rung's last keyframe or anything
-                            // before it: the low rung's keyframe replaces them.
-                            rungs.floor.set(after_keyframe.unwrap_or(stream.next_sequence()));
+                            // No more resends of anything the old rung sent: the low rung's
+                            // keyframe replaces it all, and resends only compete with it.
+                            rungs.floor.set(stream.next_sequence());
                             tracing::info!(target: LOG, peer, rung = to.name(),
                                 estimate_bps = link.estimate_bps as u64, delivered_bps = link.delivered_bps as u64,
                                 capacity_bps = link.capacity_bps as u64, loss = link.loss,
@@ -152,7 +161,11 @@ pub async fn run(
                             next = Some((to, ladder.subscribe(to)));
                         }
                     }
+                    if now >= busy_until && next.is_none() && place.calm(link) {
+                        period = CHECK_CALM;
+                    }
                 }
+                check.as_mut().reset((now + period).into());
                 continue;
             }
         };
@@ -174,9 +187,6 @@ pub async fn run(
                 let sent = send_frame(&leg, packets, &playout, pace, &mut pacer).await;
                 if let Some((start, bytes)) = tracked {
                     backlog.sent(start, Instant::now(), bytes);
-                }
-                if frame.keyframe {
-                    after_keyframe = Some(stream.next_sequence());
                 }
                 sent
             }

@@ -56,8 +56,9 @@ pub struct VideoLeg {
 /// [`SETTLE`], the [`SETTLE`] after each move, and whenever the link is not calm
 /// ([`ViewerRung::calm`](crate::media::ladder::ViewerRung::calm)).
 pub const CHECK: Duration = Duration::from_millis(100);
-/// How often it is looked at while the link is calm: each look wakes the session's task, a
-/// cost every viewer pays (a fifth of a calm viewer's wake-ups at 100 ms).
+/// How often it is looked at while the link is calm: each look wakes the session's task,
+/// a cost every viewer pays, so a calm viewer wakes for it twice a second instead of ten
+/// times.
 pub const CHECK_CALM: Duration = Duration::from_millis(500);
 /// How long checks stay at [`CHECK`] after a session starts or moves.
 pub const SETTLE: Duration = Duration::from_secs(3);

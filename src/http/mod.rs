@@ -4,6 +4,7 @@
 
 mod devices;
 mod msd;
+mod suites;
 pub mod tls;
 
 use crate::auth::{Auth, Role, COOKIE};

@@ -1,15 +1,18 @@
 //! TLS in front of warp (warp 0.4 has no TLS): a rustls acceptor (ring provider) on a
-//! TCP listener, each connection served by hyper-util with `warp::service(routes)`, and the
-//! client's address added to the request as a [`ClientAddr`] extension.
+//! TCP listener that reads each ClientHello first to pick the cipher-suite order
+//! ([`super::suites`]), each connection served by hyper-util with `warp::service(routes)`, and
+//! the client's address added to the request as a [`ClientAddr`] extension.
 //! Also: load the configured certificate, or generate a self-signed one on first start.
 
+use super::suites;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::server::Acceptor;
+use tokio_rustls::rustls::{CipherSuite, ServerConfig};
+use tokio_rustls::LazyConfigAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// Self-signed certificate file names in the state directory.
@@ -82,8 +85,50 @@ pub fn ensure_certificate(
     Ok((cert, key))
 }
 
-/// Builds the rustls server config from PEM files.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+/// The server's two rustls configs, the same but for whose cipher-suite order wins; which
+/// one a connection gets is decided from its ClientHello ([`suites::client_order_wins`]).
+#[derive(Clone)]
+pub struct ServerTls {
+    /// Our order wins: the suite cheapest on this CPU ([`suites::cheapest_first`]).
+    ours: Arc<ServerConfig>,
+    /// The client's order wins (a client without AES instructions, on a board with them).
+    clients: Arc<ServerConfig>,
+}
+
+impl ServerTls {
+    /// The config for a connection whose ClientHello offered `offered`.
+    pub fn for_client(&self, offered: &[CipherSuite]) -> Arc<ServerConfig> {
+        if suites::client_order_wins(offered, &self.ours.crypto_provider().cipher_suites) {
+            self.clients.clone()
+        } else {
+            self.ours.clone()
+        }
+    }
+}
+
+/// Builds the rustls server configs from PEM files, for this CPU (`PERISCOPE_TLS_CIPHERS`
+/// overrides what it says).
+pub fn server_config(cert: &Path, key: &Path) -> Result<ServerTls, TlsError> {
+    let chacha_first = prefers_chacha20_here();
+    tracing::info!(target: "http", chacha20_first = chacha_first, "tls cipher order");
+    server_config_for(cert, key, chacha_first)
+}
+
+/// Whether this process puts ChaCha20-Poly1305 first: `PERISCOPE_TLS_CIPHERS`, else whether
+/// the CPU lacks AES instructions ([`prefer_chacha20`]).
+pub fn prefers_chacha20_here() -> bool {
+    prefer_chacha20(
+        std::env::var("PERISCOPE_TLS_CIPHERS").ok().as_deref(),
+        cpu_has_aes(),
+    )
+}
+
+/// [`server_config`] with the cipher order given.
+pub fn server_config_for(
+    cert: &Path,
+    key: &Path,
+    chacha_first: bool,
+) -> Result<ServerTls, TlsError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| TlsError::Io {
             path: p.into(),
@@ -114,25 +159,23 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
             message: "no private key found".into(),
         })?;
     let mut provider = tokio_rustls::rustls::crypto::ring::default_provider();
-    let chacha_first = prefer_chacha20(
-        std::env::var("PERISCOPE_TLS_CIPHERS").ok().as_deref(),
-        cpu_has_aes(),
-    );
-    if chacha_first {
-        provider.cipher_suites = chacha20_first(provider.cipher_suites);
-    }
-    tracing::info!(target: "http", chacha20_first = chacha_first, "tls cipher order");
-    let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Setup(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)
-        .map_err(|e| TlsError::Setup(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    // Our order wins where it was chosen for this CPU; otherwise the client's (browsers put
-    // AES-GCM first exactly when they have AES instructions themselves).
-    config.ignore_client_order = chacha_first;
-    Ok(Arc::new(config))
+    provider.cipher_suites = suites::cheapest_first(provider.cipher_suites, chacha_first);
+    let provider = Arc::new(provider);
+    let build = |ignore_client_order: bool| -> Result<Arc<ServerConfig>, TlsError> {
+        let mut config = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Setup(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs.clone(), key_der.clone_key())
+            .map_err(|e| TlsError::Setup(e.to_string()))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.ignore_client_order = ignore_client_order;
+        Ok(Arc::new(config))
+    };
+    Ok(ServerTls {
+        ours: build(true)?,
+        clients: build(false)?,
+    })
 }
 
 /// Whether ChaCha20-Poly1305 goes first: `PERISCOPE_TLS_CIPHERS` = `chacha20` or `aes` forces
@@ -145,14 +188,6 @@ pub fn prefer_chacha20(setting: Option<&str>, cpu_has_aes: bool) -> bool {
         Some("aes") => false,
         _ => !cpu_has_aes,
     }
-}
-
-/// `suites` with the ChaCha20-Poly1305 ones first (otherwise in their order).
-pub fn chacha20_first(
-    mut suites: Vec<tokio_rustls::rustls::SupportedCipherSuite>,
-) -> Vec<tokio_rustls::rustls::SupportedCipherSuite> {
-    suites.sort_by_key(|s| !format!("{:?}", s.suite()).contains("CHACHA20"));
-    suites
 }
 
 /// Whether this CPU has AES (and carry-less multiply) instructions for AES-GCM.
@@ -174,16 +209,11 @@ fn cpu_has_aes() -> bool {
 }
 
 /// Serves `routes` over TLS on `listener` until `cancel` fires.
-pub async fn serve<F>(
-    listener: TcpListener,
-    tls: Arc<ServerConfig>,
-    routes: F,
-    cancel: CancellationToken,
-) where
+pub async fn serve<F>(listener: TcpListener, tls: ServerTls, routes: F, cancel: CancellationToken)
+where
     F: warp::Filter + Clone + Send + Sync + 'static,
     F::Extract: warp::Reply,
 {
-    let acceptor = TlsAcceptor::from(tls);
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -197,12 +227,16 @@ pub async fn serve<F>(
             _ = cancel.cancelled() => return,
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
+        let tls = tls.clone();
         let routes = routes.clone();
         tokio::spawn(async move {
-            let handshake =
-                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
-                    .await;
+            // The ClientHello first: it says whose cipher order wins (ServerTls::for_client).
+            let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                let start = LazyConfigAcceptor::new(Acceptor::default(), tcp).await?;
+                let config = tls.for_client(start.client_hello().cipher_suites());
+                start.into_stream(config).await
+            })
+            .await;
             let stream = match handshake {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -232,24 +266,146 @@ pub async fn serve<F>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warp::Filter;
 
     #[test]
-    fn chacha20_goes_first_on_cpus_without_aes_or_when_asked() {
+    fn chacha20_goes_first_on_cpus_without_aes_or_when_asked_for() {
         assert!(prefer_chacha20(None, false), "a Pi 4: no AES instructions");
         assert!(!prefer_chacha20(None, true));
         assert!(!prefer_chacha20(Some("auto"), true));
         assert!(prefer_chacha20(Some("chacha20"), true));
         assert!(!prefer_chacha20(Some("aes"), false));
-        let suites = tokio_rustls::rustls::crypto::ring::default_provider().cipher_suites;
-        let n = suites.len();
-        let names: Vec<String> = chacha20_first(suites)
+    }
+
+    /// Accepts any server certificate (the test's own self-signed one).
+    #[derive(Debug)]
+    struct AnyCert(Arc<tokio_rustls::rustls::crypto::CryptoProvider>);
+
+    impl tokio_rustls::rustls::client::danger::ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &tokio_rustls::rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: tokio_rustls::rustls::pki_types::UnixTime,
+        ) -> Result<
+            tokio_rustls::rustls::client::danger::ServerCertVerified,
+            tokio_rustls::rustls::Error,
+        > {
+            Ok(tokio_rustls::rustls::client::danger::ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &tokio_rustls::rustls::DigitallySignedStruct,
+        ) -> Result<
+            tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
+            tokio_rustls::rustls::Error,
+        > {
+            tokio_rustls::rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &tokio_rustls::rustls::DigitallySignedStruct,
+        ) -> Result<
+            tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
+            tokio_rustls::rustls::Error,
+        > {
+            tokio_rustls::rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<tokio_rustls::rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    /// The suite a TLS 1.3 client offering `order` (in that order) gets from `addr`.
+    async fn negotiated(addr: SocketAddr, order: &[CipherSuite]) -> CipherSuite {
+        let mut provider = tokio_rustls::rustls::crypto::ring::default_provider();
+        provider.cipher_suites = order
             .iter()
-            .map(|s| format!("{:?}", s.suite()))
+            .filter_map(|want| {
+                provider
+                    .cipher_suites
+                    .iter()
+                    .find(|s| s.suite() == *want)
+                    .copied()
+            })
             .collect();
-        assert_eq!(names.len(), n, "nothing dropped");
-        assert!(names[0].contains("CHACHA20"), "{names:?}");
-        let last_chacha = names.iter().rposition(|n| n.contains("CHACHA20")).unwrap();
-        let first_aes = names.iter().position(|n| n.contains("AES")).unwrap();
-        assert!(last_chacha < first_aes, "{names:?}");
+        let provider = Arc::new(provider);
+        let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&tokio_rustls::rustls::version::TLS13])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        tls.get_ref().1.negotiated_cipher_suite().unwrap().suite()
+    }
+
+    #[tokio::test]
+    async fn each_connection_gets_the_cheapest_suite_unless_its_client_lacks_aes() {
+        use CipherSuite as C;
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = ensure_certificate(None, dir.path(), &[]).unwrap();
+        let openssl = [
+            C::TLS13_AES_256_GCM_SHA384,
+            C::TLS13_CHACHA20_POLY1305_SHA256,
+            C::TLS13_AES_128_GCM_SHA256,
+        ];
+        let no_aes_browser = [
+            C::TLS13_CHACHA20_POLY1305_SHA256,
+            C::TLS13_AES_128_GCM_SHA256,
+            C::TLS13_AES_256_GCM_SHA384,
+        ];
+        let only_aes256 = [C::TLS13_AES_256_GCM_SHA384];
+        // (board without AES?, client's order, suite it gets)
+        let cases: [(bool, &[C], C); 5] = [
+            (false, &openssl, C::TLS13_AES_128_GCM_SHA256),
+            (false, &no_aes_browser, C::TLS13_CHACHA20_POLY1305_SHA256),
+            (false, &only_aes256, C::TLS13_AES_256_GCM_SHA384),
+            (true, &openssl, C::TLS13_CHACHA20_POLY1305_SHA256),
+            (true, &only_aes256, C::TLS13_AES_256_GCM_SHA384),
+        ];
+        for (chacha_first, order, expected) in cases {
+            let tls = server_config_for(&cert, &key, chacha_first).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let cancel = CancellationToken::new();
+            let server = tokio::spawn(serve(
+                listener,
+                tls,
+                warp::any().map(|| "ok"),
+                cancel.clone(),
+            ));
+            let got = negotiated(addr, order).await;
+            assert_eq!(
+                got, expected,
+                "chacha_first={chacha_first}, client {order:?}"
+            );
+            cancel.cancel();
+            server.await.unwrap();
+        }
     }
 }

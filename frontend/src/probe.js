@@ -60,16 +60,18 @@ export class FrameProbe {
     if (typeof video.requestVideoFrameCallback !== 'function') return this.watchImage(video, true);
     const onFrame = (now, meta) => {
       if (this.stopped) return;
+      // Both clocks at the same instant, before the strip is read (a canvas draw and read).
       const receivedAt = Date.now();
+      const perfAt = performance.now();
       this.record.frames++;
       this.fps.tick(now);
       if (this.decodeStrip()) {
         const strip = this.reader.read(video, meta.width || video.videoWidth, meta.height || video.videoHeight);
         if (strip) {
           this.record.lastStrip = strip;
-          // Wall-clock time of expectedDisplayTime, converted at this instant rather than via
-          // performance.timeOrigin, which drifts from Date.now() over a page's life.
-          const shown = receivedAt - performance.now() + (meta.expectedDisplayTime ?? now);
+          // Wall-clock time of expectedDisplayTime, converted at the callback's instant rather
+          // than via performance.timeOrigin, which drifts from Date.now() over a page's life.
+          const shown = receivedAt - perfAt + (meta.expectedDisplayTime ?? now);
           this.addLatency(latencyMs(receivedAt, strip.timestamp), latencyMs(shown, strip.timestamp), strip.counter);
         }
       }

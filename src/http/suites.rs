@@ -67,6 +67,22 @@ pub fn client_order_wins(offered: &[CipherSuite], ours: &[SupportedCipherSuite])
         .is_some_and(|c| bulk(*c) == Bulk::ChaCha20)
 }
 
+/// OpenSSL's default TLS 1.3 order (curl, Python, ffmpeg): for tests.
+#[cfg(test)]
+pub(crate) const OPENSSL_ORDER: [CipherSuite; 3] = [
+    CipherSuite::TLS13_AES_256_GCM_SHA384,
+    CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+    CipherSuite::TLS13_AES_128_GCM_SHA256,
+];
+
+/// A browser's TLS 1.3 order on a CPU without AES instructions: for tests.
+#[cfg(test)]
+pub(crate) const NO_AES_BROWSER_ORDER: [CipherSuite; 3] = [
+    CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+    CipherSuite::TLS13_AES_128_GCM_SHA256,
+    CipherSuite::TLS13_AES_256_GCM_SHA384,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,18 +121,7 @@ mod tests {
         use CipherSuite as C;
         let aes_board = cheapest_first(default_provider().cipher_suites, false);
         let chacha_board = cheapest_first(default_provider().cipher_suites, true);
-        // OpenSSL's default TLS 1.3 order (curl, Python, ffmpeg).
-        let openssl = [
-            C::TLS13_AES_256_GCM_SHA384,
-            C::TLS13_CHACHA20_POLY1305_SHA256,
-            C::TLS13_AES_128_GCM_SHA256,
-        ];
-        // A browser on a CPU without AES instructions.
-        let no_aes_browser = [
-            C::TLS13_CHACHA20_POLY1305_SHA256,
-            C::TLS13_AES_128_GCM_SHA256,
-            C::TLS13_AES_256_GCM_SHA384,
-        ];
+        let (openssl, no_aes_browser) = (OPENSSL_ORDER, NO_AES_BROWSER_ORDER);
         assert!(!client_order_wins(&openssl, &aes_board));
         assert!(client_order_wins(&no_aes_browser, &aes_board));
         assert!(!client_order_wins(&no_aes_browser, &chacha_board));

@@ -116,7 +116,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<ServerTls, TlsError> {
 
 /// Whether this process puts ChaCha20-Poly1305 first: `PERISCOPE_TLS_CIPHERS`, else whether
 /// the CPU lacks AES instructions ([`prefer_chacha20`]).
-pub fn prefers_chacha20_here() -> bool {
+fn prefers_chacha20_here() -> bool {
     prefer_chacha20(
         std::env::var("PERISCOPE_TLS_CIPHERS").ok().as_deref(),
         cpu_has_aes(),
@@ -124,11 +124,7 @@ pub fn prefers_chacha20_here() -> bool {
 }
 
 /// [`server_config`] with the cipher order given.
-pub fn server_config_for(
-    cert: &Path,
-    key: &Path,
-    chacha_first: bool,
-) -> Result<ServerTls, TlsError> {
+fn server_config_for(cert: &Path, key: &Path, chacha_first: bool) -> Result<ServerTls, TlsError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| TlsError::Io {
             path: p.into(),
@@ -369,16 +365,7 @@ mod tests {
         use CipherSuite as C;
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = ensure_certificate(None, dir.path(), &[]).unwrap();
-        let openssl = [
-            C::TLS13_AES_256_GCM_SHA384,
-            C::TLS13_CHACHA20_POLY1305_SHA256,
-            C::TLS13_AES_128_GCM_SHA256,
-        ];
-        let no_aes_browser = [
-            C::TLS13_CHACHA20_POLY1305_SHA256,
-            C::TLS13_AES_128_GCM_SHA256,
-            C::TLS13_AES_256_GCM_SHA384,
-        ];
+        let (openssl, no_aes_browser) = (suites::OPENSSL_ORDER, suites::NO_AES_BROWSER_ORDER);
         let only_aes256 = [C::TLS13_AES_256_GCM_SHA384];
         // (board without AES?, client's order, suite it gets)
         let cases: [(bool, &[C], C); 5] = [

@@ -6,11 +6,11 @@
 // since that section's previous run, worse first.
 //
 // Usage: node scripts/bench-history.mjs --section NAME --history FILE --commit C
-//          [--run ID] [--speed MB/S] [--record-only] SECTION.md
+//          [--run ID] [--speed N] [--record-only] SECTION.md
 //   Rewrites SECTION.md with the comparison added (unless --record-only) and appends the
-//   section's cells to FILE. ID (default: now, UTC, to the minute) names the run. MB/S is
+//   section's cells to FILE. ID (default: now, UTC, to the minute) names the run. N is
 //   the machine's speed at a fixed CPU check measured in the same run (scripts/bench:
-//   sha256sum on one core): this machine's speed varies from day to day by more than the
+//   cjpeg images/s on one core): this machine's speed varies from day to day by more than the
 //   noise, and the report sets each run's speed beside the last one's so that a cell which
 //   moved with the machine can be told from one that moved with the code.
 //
@@ -36,7 +36,7 @@ const HIGHER = /frames\/s|\bfps\b|f\/s|encoded\/s|sent\/s/i;
 const LOWER = /\bms\b|CPU|RSS|MiB|\bMB\b|latency|reaches|displayed|added|busy|capture→|encoded→/i;
 /** The history's row and column for the machine's speed at the CPU check. */
 export const SPEED_ROW = 'machine';
-export const SPEED_COLUMN = 'CPU check: sha256sum MB/s, one core';
+export const SPEED_COLUMN = 'CPU check: cjpeg 1080p images/s, one core';
 /** Target cells: a pass and a fail. */
 const PASS = new Set(['yes', 'met']);
 const FAIL = new Set(['no', 'not met']);
@@ -190,9 +190,9 @@ export function speedOf(cells) {
 /** The sentence on the machine's speed now and at the previous run. */
 function speedSentence(prevSpeed, speed) {
   if (speed === null) return '';
-  if (prevSpeed === null) return ` The machine's CPU check ran at ${speed} MB/s (the previous run has none).`;
+  if (prevSpeed === null) return ` The machine's CPU check ran at ${speed} images/s (the previous run has none).`;
   const pct = Math.round(((speed - prevSpeed) / prevSpeed) * 100);
-  return ` The machine's CPU check (sha256sum, one core) ran at ${speed} MB/s against ${prevSpeed} then `
+  return ` The machine's CPU check (cjpeg, one core) ran at ${speed} images/s against ${prevSpeed} then `
     + `(${pct >= 0 ? '+' : '−'}${Math.abs(pct)} %): a cell that moved by about as much moved with the machine.`;
 }
 
@@ -239,7 +239,7 @@ function main(argv) {
   }
   const speed = opt('speed') === undefined ? null : Number(opt('speed'));
   if (speed !== null && !(speed > 0)) {
-    console.error(`bench-history: --speed wants MB/s, got ${opt('speed')}`);
+    console.error(`bench-history: --speed wants a positive number, got ${opt('speed')}`);
     return 2;
   }
   if (speed !== null) cells.push({ row: SPEED_ROW, column: SPEED_COLUMN, kind: 'higher', value: String(speed) });

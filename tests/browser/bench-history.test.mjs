@@ -153,8 +153,8 @@ test('the machine\'s speed is reported beside the changes, never as one', () => 
   assert.deepEqual(result.changes, [], 'half the speed is not a change of a cell');
   const prev = { run: 'r1', commit: 'aaa', cells: before };
   assert.match(renderChanges(prev, result, 'h.tsv', 120),
-    /none moved beyond 20 % and 1 unit\. The machine's CPU check \(sha256sum, one core\) ran at 120 MB\/s against 240 then \(−50 %\)/);
-  assert.match(renderChanges({ ...prev, cells: measurements(section()) }, result, 'h.tsv', 120), /120 MB\/s \(the previous run has none\)/);
+    /none moved beyond 20 % and 1 unit\. The machine's CPU check \(cjpeg, one core\) ran at 120 images\/s against 240 then \(−50 %\)/);
+  assert.match(renderChanges({ ...prev, cells: measurements(section()) }, result, 'h.tsv', 120), /120 images\/s \(the previous run has none\)/);
   assert.doesNotMatch(renderChanges(prev, result, 'h.tsv'), /CPU check/);
 });
 
@@ -175,8 +175,8 @@ test('the command records each run and appends the comparison to the section', (
 
   writeFileSync(file, section({ cpu: '15.0' }));
   const out = run('2026-11-23T10:00Z', 'bbb', ['--speed', '130']);
-  assert.match(out, /CPU check ran at 130 MB\/s \(the previous run has none\)/);
-  assert.match(readFileSync(history, 'utf8'), /\tmachine\tCPU check: sha256sum MB\/s, one core\thigher\t130\n$/);
+  assert.match(out, /CPU check ran at 130 images\/s \(the previous run has none\)/);
+  assert.match(readFileSync(history, 'utf8'), /\tmachine\tCPU check: cjpeg 1080p images\/s, one core\thigher\t130\n$/);
   assert.match(out, /\(2026-11-22T10:00Z, aaa; every run is in `.*history.tsv`\)/);
   assert.match(out, /\| 1280x720 · 1 \| server CPU % \| 11.9 \| 15.0 \| \*\*worse\*\* \|/);
   const written = readFileSync(file, 'utf8');
@@ -185,8 +185,8 @@ test('the command records each run and appends the comparison to the section', (
   // The next run compares against this one, not the first.
   writeFileSync(file, section({ cpu: '15.0' }));
   assert.match(run('2026-11-24T10:00Z', 'ccc', ['--speed', '260']),
-    /\(2026-11-23T10:00Z, bbb;.*none moved.* 260 MB\/s against 130 then \(\+100 %\)/);
-  assert.throws(() => run('2026-11-24T11:00Z', 'ccc', ['--speed', 'fast']), /--speed wants MB\/s/);
+    /\(2026-11-23T10:00Z, bbb;.*none moved.* 260 images\/s against 130 then \(\+100 %\)/);
+  assert.throws(() => run('2026-11-24T11:00Z', 'ccc', ['--speed', 'fast']), /--speed wants a positive number/);
 
   // A file without tables is an error, and nothing is recorded.
   const before = readFileSync(history, 'utf8');

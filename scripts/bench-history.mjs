@@ -212,8 +212,17 @@ export function renderChanges(prev, result, historyPath, speed = null) {
   let text = `**Since the previous run** (${prev.run}, ${prev.commit}; every run is in \`${historyPath}\`): ${compared} cells compared, `;
   if (changes.length === 0) return `${text}none moved ${rule}.${machine}\n`;
   text += `${worse} worse and ${better} better ${rule} (targets: any flip).${machine}\n\n`;
-  text += '| row | column | before | now | change |\n|---|---|---|---|---|\n';
-  for (const c of changes) text += `| ${c.row} | ${c.column} | ${c.before} | ${c.now} | ${c.change === 'worse' ? '**worse**' : 'better'} |\n`;
+  text += '| row | change | cells: before → now |\n|---|---|---|\n';
+  const groups = new Map();
+  for (const c of changes) {
+    const key = `${c.change}\t${c.row}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(`${c.column}: ${c.before} → ${c.now}`);
+  }
+  for (const [key, cells] of groups) {
+    const [change, row] = key.split('\t');
+    text += `| ${row} | ${change === 'worse' ? '**worse**' : 'better'} | ${cells.join('; ')} |\n`;
+  }
   return text;
 }
 

@@ -137,10 +137,16 @@ test('the report says what moved, or that nothing did, or that this is the first
   assert.match(renderChanges(prev, { changes: [], compared: 12 }, 'h.tsv'), /12 cells compared, none moved beyond 20 % and 1 unit/);
   const text = renderChanges(prev, {
     compared: 12,
-    changes: [{ row: 'r', column: 'c', before: '10 / 23', now: '10 / 31', change: 'worse' }],
+    changes: [
+      { row: 'r', column: 'c', before: '10 / 23', now: '10 / 31', change: 'worse' },
+      { row: 'r', column: 'd', before: '4', now: '9', change: 'worse' },
+      { row: 's', column: 'c', before: '9', now: '3', change: 'better' },
+      { row: 'r', column: 'e', before: '9', now: '3', change: 'better' },
+    ],
   }, 'h.tsv');
-  assert.match(text, /1 worse and 0 better/);
-  assert.match(text, /\| r \| c \| 10 \/ 23 \| 10 \/ 31 \| \*\*worse\*\* \|/);
+  assert.match(text, /2 worse and 2 better/);
+  // One line per row and direction, the cells that moved in it.
+  assert.match(text, /\n\| r \| \*\*worse\*\* \| c: 10 \/ 23 → 10 \/ 31; d: 4 → 9 \|\n\| s \| better \| c: 9 → 3 \|\n\| r \| better \| e: 9 → 3 \|\n$/);
 });
 
 test('the machine\'s speed is reported beside the changes, never as one', () => {
@@ -178,7 +184,7 @@ test('the command records each run and appends the comparison to the section', (
   assert.match(out, /CPU check ran at 130 images\/s \(the previous run has none\)/);
   assert.match(readFileSync(history, 'utf8'), /\tmachine\tCPU check: cjpeg 1080p images\/s, one core\thigher\t130\n$/);
   assert.match(out, /\(2026-11-22T10:00Z, aaa; every run is in `.*history.tsv`\)/);
-  assert.match(out, /\| 1280x720 · 1 \| server CPU % \| 11.9 \| 15.0 \| \*\*worse\*\* \|/);
+  assert.match(out, /\| 1280x720 · 1 \| \*\*worse\*\* \| server CPU %: 11.9 → 15.0 \|/);
   const written = readFileSync(file, 'utf8');
   assert.ok(written.startsWith(section({ cpu: '15.0' })));
   assert.ok(written.endsWith(out));

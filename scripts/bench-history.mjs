@@ -33,7 +33,7 @@ const SKIP = /measured|Mbit|kbit|KB\/frame|IDRs|keyframes seen|new frames|load C
 /** Columns where more is better. */
 const HIGHER = /frames\/s|\bfps\b|f\/s|encoded\/s|sent\/s/i;
 /** Columns where less is better. */
-const LOWER = /\bms\b|CPU|RSS|MiB|\bMB\b|latency|reaches|displayed|added|busy|capture→|encoded→/i;
+const LOWER = /\bms\b|CPU|RSS|MiB|\bMB\b|latency|reaches|displayed|decoded|added|busy|capture→|encoded→/i;
 /** The history's row and column for the machine's speed at the CPU check. */
 export const SPEED_ROW = 'machine';
 export const SPEED_COLUMN = 'CPU check: cjpeg 1080p images/s, one core';

@@ -3,8 +3,11 @@
 //
 // Everything it learns goes into the shared `window.periscope` record (see app.js and
 // mjpeg.js): `frames` (frames seen), `lastStrip` ({timestamp, counter}) and `latencies`, a ring
-// of {receive, display} in ms: wall clock minus the strip's timestamp when the frame callback
-// runs, and at the frame's expected display time (display is null when implausible).
+// of {receive, display, decoded, counter} in ms after the strip's timestamp: the wall clock
+// when the frame callback runs; the frame's expected display time (null when implausible);
+// and, for WebRTC, when the browser had the frame decoded (its last packet's receiveTime plus
+// processingDuration, from the callback's metadata: when the frame reached the page, before
+// the compositor schedules it; null where the browser does not say).
 // For a <video> it runs in requestVideoFrameCallback, once per presented frame; for an <img>
 // showing MJPEG it polls once per animation frame and counts a frame when the strip's counter
 // changes (a multipart image has no per-frame event).
@@ -44,13 +47,15 @@ export class FrameProbe {
   /**
    * Records one frame's latencies. `receive` outside 0..MAX_LATENCY_MS is garbage (no strip,
    * a clock step) and drops the sample; `display` may be a little negative when the frame is
-   * shown late, and is kept as null when implausible.
+   * shown late, and is kept as null when implausible; `decoded` is kept only between 0 and
+   * `receive` (a frame is decoded before its callback runs).
    */
-  addLatency(receive, display, counter = null) {
+  addLatency(receive, display, counter = null, decoded = null) {
     if (!(receive >= 0 && receive <= MAX_LATENCY_MS)) return;
     const shown = display >= -MAX_DISPLAY_EARLY_MS && display <= MAX_LATENCY_MS ? display : null;
+    const ready = decoded >= 0 && decoded <= receive ? decoded : null;
     const ring = this.record.latencies;
-    ring.push({ receive, display: shown, counter });
+    ring.push({ receive, display: shown, decoded: ready, counter });
     if (ring.length > LATENCY_RING) ring.splice(0, ring.length - LATENCY_RING);
     this.latency.push(shown ?? receive);
   }
@@ -72,7 +77,10 @@ export class FrameProbe {
           // Wall-clock time of expectedDisplayTime, converted at the callback's instant rather
           // than via performance.timeOrigin, which drifts from Date.now() over a page's life.
           const shown = receivedAt - perfAt + (meta.expectedDisplayTime ?? now);
-          this.addLatency(latencyMs(receivedAt, strip.timestamp), latencyMs(shown, strip.timestamp), strip.counter);
+          const ready = typeof meta.receiveTime === 'number' && typeof meta.processingDuration === 'number'
+            ? latencyMs(receivedAt - perfAt + meta.receiveTime + meta.processingDuration * 1000, strip.timestamp)
+            : null;
+          this.addLatency(latencyMs(receivedAt, strip.timestamp), latencyMs(shown, strip.timestamp), strip.counter, ready);
         }
       }
       this.handle = video.requestVideoFrameCallback(onFrame);

@@ -34,7 +34,7 @@ const median = (xs) => {
 /**
  * The overlay's rows, [label, value] pairs, from two /metrics samples `dt` seconds apart
  * (`before` may be null on the first tick) and the page's record (`window.periscope`:
- * `latencies` [{receive, display, counter}], and `framesPerSecond`).
+ * `latencies` [{receive, display, decoded, counter}], and `framesPerSecond`).
  */
 export function statRows(now, before, dt, page) {
   const get = (m, name) => (m ? m.get(name) : undefined);
@@ -52,6 +52,8 @@ export function statRows(now, before, dt, page) {
   const recent = (page?.latencies ?? []).slice(-30);
   const receive = median(recent.map((l) => l.receive).filter((v) => v !== null));
   const display = median(recent.map((l) => l.display).filter((v) => v !== null));
+  const decoded = median(recent.map((l) => l.decoded).filter((v) => typeof v === 'number'));
+  rows.push(['decoded in page', decoded === null ? '—' : `${decoded.toFixed(0)} ms`]);
   rows.push(['reaches page', receive === null ? '— (no strip)' : `${receive.toFixed(0)} ms`]);
   rows.push(['displayed', display === null ? '— (no strip)' : `${display.toFixed(0)} ms`]);
   const fps = page?.framesPerSecond;

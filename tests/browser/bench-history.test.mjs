@@ -61,6 +61,7 @@ test('a column is a target, skipped, a measurement with a direction, or part of 
   assert.equal(columnKind('peak RSS MiB', ['35.3']), 'lower');
   assert.equal(columnKind('median ms/frame', ['1.1']), 'lower');
   assert.equal(columnKind('displayed (expectedDisplayTime)', ['29.6 / 43.8']), 'lower');
+  assert.equal(columnKind('decoded in page (receiveTime + processingDuration)', ['5.2 / 9.2', '—']), 'lower');
   assert.equal(columnKind('WebRTC viewers', ['1', '10']), 'key');
   assert.equal(columnKind('size', ['1280x720']), 'key');
 });

@@ -5,9 +5,11 @@
 //   {"mode":"webrtc","frames":…,"fps":…,"receive":{"median":…,"p95":…},"display":{…}}
 // receive: wall clock at the frame callback minus the capture time in the strip.
 // display: the frame's expected display time minus the capture time.
+// decoded: WebRTC only: when the browser had the frame decoded (the callback metadata's
+// receiveTime + processingDuration) minus the capture time; null for MJPEG.
 //
 // Env: PERISCOPE_URL, PERISCOPE_PASSWORD. Args: --mode webrtc|mjpeg, --seconds N (default 20),
-// --raw: add every sample ({receive, display, counter}) as "raw" (tests/browser/keyframes.mjs).
+// --raw: add every sample ({receive, display, decoded, counter}) as "raw" (tests/browser/keyframes.mjs).
 import { chromium } from 'playwright-core';
 
 const arg = (name, dflt) => {
@@ -61,6 +63,7 @@ try {
     samples: samples.length,
     receive: stat('receive'),
     display: stat('display'),
+    decoded: stat('decoded'),
   };
   if (process.argv.includes('--raw')) out.raw = samples;
   console.log(JSON.stringify(out));

@@ -70,6 +70,7 @@ test('pictureCoords takes the letterbox out', () => {
 });
 
 import { parseMetrics, statRows } from '../../frontend/src/stats.js';
+import { FrameProbe } from '../../frontend/src/probe.js';
 
 test('parseMetrics reads names with labels and skips comments and junk', () => {
   const m = parseMetrics(
@@ -78,6 +79,18 @@ test('parseMetrics reads names with labels and skips comments and junk', () => {
   assert.equal(m.get('periscope_a'), 1.5);
   assert.equal(m.get('periscope_b{stream="h264"}'), 2);
   assert.equal(m.size, 2);
+});
+
+test('the probe keeps a frame\'s decode time only between capture and its callback', () => {
+  const record = { latencies: [] };
+  // Without the canvas a StripReader needs (no DOM here): only what addLatency touches.
+  const probe = Object.assign(Object.create(FrameProbe.prototype), { record, latency: { push() {} } });
+  probe.addLatency(12, 28, 1, 5);
+  probe.addLatency(12, 28, 2, 13); // decoded after the callback ran: not a decode time
+  probe.addLatency(12, 28, 3, -1);
+  probe.addLatency(12, 28, 4);
+  probe.addLatency(-3, 28, 5, 2); // no plausible receive: the whole sample goes
+  assert.deepEqual(record.latencies.map((l) => [l.counter, l.decoded]), [[1, 5], [2, null], [3, null], [4, null]]);
 });
 
 test('statRows turns two samples and the page record into stage rows', () => {
@@ -95,11 +108,15 @@ test('statRows turns two samples and the page record into stage rows', () => {
       'periscope_viewers{stream="h264"} 2',
     ].join('\n'),
   );
-  const page = { latencies: [{ receive: 6, display: 20 }, { receive: 8, display: null }, { receive: 7, display: 30 }], framesPerSecond: 30 };
+  const page = {
+    latencies: [{ receive: 6, display: 20, decoded: 4 }, { receive: 8, display: null, decoded: null }, { receive: 7, display: 30, decoded: 5 }],
+    framesPerSecond: 30,
+  };
   const rows = Object.fromEntries(statRows(now, before, 1, page));
   assert.equal(rows['capture → encoded'], '2.6 ms');
   assert.equal(rows['  of which encode'], '1.2 ms');
   assert.equal(rows['encoded → sent'], '0.1 ms');
+  assert.equal(rows['decoded in page'], '5 ms');
   assert.equal(rows['reaches page'], '7 ms');
   assert.equal(rows['displayed'], '25 ms');
   assert.equal(rows['frames/s encoded'], '30.0');
@@ -109,4 +126,5 @@ test('statRows turns two samples and the page record into stage rows', () => {
   const first = Object.fromEntries(statRows(now, null, 0, { latencies: [] }));
   assert.equal(first['frames/s encoded'], '—');
   assert.equal(first['reaches page'], '— (no strip)');
+  assert.equal(first['decoded in page'], '—');
 });

@@ -3,7 +3,9 @@
 //
 // Args: LATENCY_JSON (latency.mjs --samples output) KEYFRAMES_LOG (lines "SEQ ENCODE_S" the
 // bench polled from /metrics: periscope_keyframe_sequence_last and _encode_seconds_last)
-// SIZE MODE IDRS, MODE one of none | pli | join. Prints one Markdown row. A keyframe's frame
+// SIZE MODE IDRS, MODE one of none | pli | join. Prints one Markdown row: for each of the
+// page's three moments (decoded, frame callback, expected display; see latency.mjs) the
+// median, the latest after keyframes and the latest of all, then what a keyframe adds. A keyframe's frame
 // and the next two (which wait behind it in the decoder) count as "after a keyframe".
 // With MODE none there is no keyframe in the window: frames every 60 (2 s at 30 fps) stand
 // in for keyframes, as a control of how far a sample of that size strays on its own.
@@ -53,5 +55,5 @@ const enc = [...idrEncode.values()];
 const encCell = enc.length ? `${median(enc).toFixed(1)} / ${max(enc).toFixed(1)}` : '—';
 const forced = { none: 'none (control: every 60th frame)', pli: 'PLI every 2 s', join: 'a viewer joins every 2 s' }[mode] ?? mode;
 console.log(
-  `| ${size} | ${forced} | ${idrs} | ${seen} | ${r.fps} | ${encCell} | ${cell('receive')} | ${added('receive')} | ${cell('display')} | ${added('display')} |`,
+  `| ${size} | ${forced} | ${idrs} | ${seen} | ${r.fps} | ${encCell} | ${cell('decoded')} | ${added('decoded')} | ${cell('receive')} | ${added('receive')} | ${cell('display')} | ${added('display')} |`,
 );

@@ -17,6 +17,18 @@ pub fn encode_i420(
     width: u32,
     height: u32,
 ) -> Result<Vec<u8>, EncodeError> {
+    encode_i420_with(compressor, &mut Vec::new(), i420, width, height)
+}
+
+/// [`encode_i420`] with `scratch` for the full-range copy: an encoder that keeps it between
+/// frames allocates (and page-faults in) nothing per frame for it.
+fn encode_i420_with(
+    compressor: &mut Compressor,
+    scratch: &mut Vec<u8>,
+    i420: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, EncodeError> {
     let need = PixelFormat::I420.frame_len(width, height).unwrap_or(0);
     if i420.len() < need {
         return Err(EncodeError::BadInput(format!(
@@ -25,9 +37,11 @@ pub fn encode_i420(
         )));
     }
     // JPEG (JFIF) YCbCr is full range; our I420 is video range (luma 16..=235).
-    let full = range_convert(&i420[..need], width as usize * height as usize, &TO_FULL);
+    scratch.resize(need, 0);
+    let luma = width as usize * height as usize;
+    map_planes(&i420[..need], scratch, luma, full_luma, full_chroma);
     let image = YuvImage {
-        pixels: full.as_slice(),
+        pixels: scratch.as_slice(),
         width: width as usize,
         align: 1,
         height: height as usize,
@@ -74,62 +88,62 @@ pub fn decode_to_i420(
     if subsamp == Subsamp::Sub2x1 {
         pixels = i422_to_i420(&pixels, w, h);
     }
-    let video = range_convert(&pixels, w * h, &TO_VIDEO);
-    Ok((video, w as u32, h as u32))
+    let luma = (w * h).min(pixels.len());
+    let (y, c) = pixels.split_at_mut(luma);
+    y.iter_mut().for_each(|v| *v = video_luma(*v));
+    c.iter_mut().for_each(|v| *v = video_chroma(*v));
+    Ok((pixels, w as u32, h as u32))
 }
 
-/// Lookup tables between video range (Y 16..=235, C 16..=240) and full range (0..=255):
-/// `[luma table, chroma table]`.
-type RangeTables = [[u8; 256]; 2];
-
-const fn range_tables(to_full: bool) -> RangeTables {
-    let mut t = [[0u8; 256]; 2];
-    let mut i = 0;
-    while i < 256 {
-        let v = i as i32;
-        let (y, c) = if to_full {
-            ((v - 16) * 255 * 2 / 219, (v - 128) * 255 * 2 / 224)
-        } else {
-            (v * 219 * 2 / 255 + 32, (v - 128) * 224 * 2 / 255)
-        };
-        // Values are doubled above: halve with rounding (away from zero for chroma).
-        let y = (y + 1) / 2;
-        let c = if c >= 0 {
-            (c + 1) / 2 + 128
-        } else {
-            (c - 1) / 2 + 128
-        };
-        t[0][i] = if y < 0 {
-            0
-        } else if y > 255 {
-            255
-        } else {
-            y as u8
-        };
-        t[1][i] = if c < 0 {
-            0
-        } else if c > 255 {
-            255
-        } else {
-            c as u8
-        };
-        i += 1;
-    }
-    t
+/// Writes `src` mapped into `dst` (as long as `src`): its first `luma_len` bytes through
+/// `luma`, the rest through `chroma`. Written as zipped slices so that the compiler turns the
+/// fixed-point maps below into vector code (a lookup table cannot be).
+fn map_planes(
+    src: &[u8],
+    dst: &mut [u8],
+    luma_len: usize,
+    luma: impl Fn(u8) -> u8,
+    chroma: impl Fn(u8) -> u8,
+) {
+    let split = luma_len.min(src.len()).min(dst.len());
+    let (sy, sc) = src.split_at(split);
+    let (dy, dc) = dst.split_at_mut(split);
+    dy.iter_mut().zip(sy).for_each(|(d, s)| *d = luma(*s));
+    dc.iter_mut().zip(sc).for_each(|(d, s)| *d = chroma(*s));
 }
 
-/// Video range → full range (before JPEG encoding).
-static TO_FULL: RangeTables = range_tables(true);
-/// Full range → video range (after JPEG decoding).
-static TO_VIDEO: RangeTables = range_tables(false);
+// Video range (Y 16..=235, C 16..=240) ↔ full range (0..=255), in fixed point. Each gives
+// exactly what `range_tables` (in the tests) gives for all 256 inputs, which the tests check:
+// the multiplier and offset were searched for that, per direction and, for chroma, per side
+// of 128 (the tables round away from zero).
 
-/// Maps an I420 buffer whose first `luma_len` bytes are luma through `tables`.
-fn range_convert(i420: &[u8], luma_len: usize, tables: &RangeTables) -> Vec<u8> {
-    let split = luma_len.min(i420.len());
-    let mut out = Vec::with_capacity(i420.len());
-    out.extend(i420[..split].iter().map(|v| tables[0][*v as usize]));
-    out.extend(i420[split..].iter().map(|v| tables[1][*v as usize]));
-    out
+/// Video-range luma → full range: `(Y - 16) * 255 / 219`, rounded, clamped.
+#[inline(always)]
+fn full_luma(v: u8) -> u8 {
+    let t = v.saturating_sub(16).min(220) as u32;
+    ((t * 2385 + 986) >> 11).min(255) as u8
+}
+
+/// Video-range chroma → full range: `(C - 128) * 255 / 224 + 128`, rounded, clamped.
+#[inline(always)]
+fn full_chroma(v: u8) -> u8 {
+    let up = (v.saturating_sub(128) as u32 * 2331 + 1040) >> 11;
+    let down = (128u8.saturating_sub(v) as u32 * 2332 + 995) >> 11;
+    (128 + up).min(255).saturating_sub(down) as u8
+}
+
+/// Full-range luma → video range: `Y * 219 / 255 + 16`, rounded.
+#[inline(always)]
+fn video_luma(v: u8) -> u8 {
+    (((v as u32 * 56280 + 33216) >> 16) + 16) as u8
+}
+
+/// Full-range chroma → video range: `(C - 128) * 224 / 255 + 128`, rounded.
+#[inline(always)]
+fn video_chroma(v: u8) -> u8 {
+    let up = (v.saturating_sub(128) as u32 * 57544 + 35144) >> 16;
+    let down = (128u8.saturating_sub(v) as u32 * 57544 + 35144) >> 16;
+    (128 + up - down) as u8
 }
 
 /// Planar 4:2:2 → 4:2:0 by averaging chroma row pairs.
@@ -157,6 +171,8 @@ fn i422_to_i420(src: &[u8], w: usize, h: usize) -> Vec<u8> {
 /// The MJPEG stream's encoder: passthrough for MJPEG sources, libjpeg-turbo for raw ones.
 pub struct MjpegEncoder {
     compressor: Compressor,
+    /// The full-range copy of each raw frame, kept between frames.
+    scratch: Vec<u8>,
 }
 
 impl MjpegEncoder {
@@ -168,23 +184,35 @@ impl MjpegEncoder {
             .set_quality(JPEG_QUALITY)
             .and_then(|_| compressor.set_subsamp(Subsamp::Sub2x2))
             .map_err(|e| EncodeError::Backend(format!("jpeg: {e}")))?;
-        Ok(MjpegEncoder { compressor })
+        Ok(MjpegEncoder {
+            compressor,
+            scratch: Vec::new(),
+        })
     }
 
     /// Encodes any frame to JPEG bytes (passthrough for MJPEG).
     pub fn jpeg(&mut self, frame: &RawFrame) -> Result<Bytes, EncodeError> {
         match frame.format {
             PixelFormat::Mjpeg => Ok(frame.data.clone()),
-            PixelFormat::I420 => {
-                Ok(
-                    encode_i420(&mut self.compressor, &frame.data, frame.width, frame.height)?
-                        .into(),
-                )
-            }
+            PixelFormat::I420 => Ok(encode_i420_with(
+                &mut self.compressor,
+                &mut self.scratch,
+                &frame.data,
+                frame.width,
+                frame.height,
+            )?
+            .into()),
             other => {
                 let i420 = convert::to_i420(other, frame.width, frame.height, &frame.data)
                     .map_err(|e| EncodeError::BadInput(e.to_string()))?;
-                Ok(encode_i420(&mut self.compressor, &i420, frame.width, frame.height)?.into())
+                Ok(encode_i420_with(
+                    &mut self.compressor,
+                    &mut self.scratch,
+                    &i420,
+                    frame.width,
+                    frame.height,
+                )?
+                .into())
             }
         }
     }
@@ -221,6 +249,88 @@ mod tests {
     use super::*;
     use crate::media::capture::pattern::TestPattern;
     use crate::media::strip::{self, Luma};
+
+    /// Lookup tables between video range (Y 16..=235, C 16..=240) and full range (0..=255),
+    /// `[luma table, chroma table]`: the reference the fixed-point maps must equal.
+    type RangeTables = [[u8; 256]; 2];
+
+    const fn range_tables(to_full: bool) -> RangeTables {
+        let mut t = [[0u8; 256]; 2];
+        let mut i = 0;
+        while i < 256 {
+            let v = i as i32;
+            let (y, c) = if to_full {
+                ((v - 16) * 255 * 2 / 219, (v - 128) * 255 * 2 / 224)
+            } else {
+                (v * 219 * 2 / 255 + 32, (v - 128) * 224 * 2 / 255)
+            };
+            // Values are doubled above: halve with rounding (away from zero for chroma).
+            let y = (y + 1) / 2;
+            let c = if c >= 0 {
+                (c + 1) / 2 + 128
+            } else {
+                (c - 1) / 2 + 128
+            };
+            t[0][i] = if y < 0 {
+                0
+            } else if y > 255 {
+                255
+            } else {
+                y as u8
+            };
+            t[1][i] = if c < 0 {
+                0
+            } else if c > 255 {
+                255
+            } else {
+                c as u8
+            };
+            i += 1;
+        }
+        t
+    }
+
+    static TO_FULL: RangeTables = range_tables(true);
+    static TO_VIDEO: RangeTables = range_tables(false);
+
+    #[test]
+    fn fixed_point_maps_equal_the_rounded_tables_for_every_value() {
+        for v in 0..=255u8 {
+            let i = v as usize;
+            assert_eq!(full_luma(v), TO_FULL[0][i], "full luma {v}");
+            assert_eq!(full_chroma(v), TO_FULL[1][i], "full chroma {v}");
+            assert_eq!(video_luma(v), TO_VIDEO[0][i], "video luma {v}");
+            assert_eq!(video_chroma(v), TO_VIDEO[1][i], "video chroma {v}");
+        }
+    }
+
+    #[test]
+    fn planes_map_luma_then_chroma_and_the_scratch_is_reused() {
+        let src = [16u8, 235, 16, 240];
+        let mut dst = [0u8; 4];
+        map_planes(&src, &mut dst, 2, full_luma, full_chroma);
+        assert_eq!(dst, [0, 255, 0, 255]);
+        let (w, h) = (64u32, 32u32);
+        let i420 = vec![128u8; PixelFormat::I420.frame_len(w, h).unwrap()];
+        let mut e = MjpegEncoder::new().unwrap();
+        let frame = |data: Vec<u8>| RawFrame {
+            format: PixelFormat::I420,
+            width: w,
+            height: h,
+            data: Bytes::from(data),
+            captured: crate::media::CaptureTime {
+                instant: Instant::now(),
+                unix_ms: 0,
+            },
+            sequence: 0,
+        };
+        let first = e.jpeg(&frame(i420.clone())).unwrap();
+        let buffer = e.scratch.as_ptr();
+        let second = e.jpeg(&frame(i420)).unwrap();
+        assert_eq!(first, second, "same frame, same JPEG");
+        assert_eq!(e.scratch.as_ptr(), buffer, "the scratch buffer is kept");
+        assert_eq!(e.scratch.len(), PixelFormat::I420.frame_len(w, h).unwrap());
+    }
 
     #[test]
     fn the_strip_survives_jpeg() {

@@ -675,11 +675,11 @@ fn mass_storage_and_acm_enumerate_on_the_host_side() {
 /// v4l2loopback, built for the bench kernel from Debian's source (tests/vm/v4l2loopback.sh),
 /// is the capture device; the guest's mjpeg-feed (tests/vm/mjpeg_feed.rs) writes 11 distinct
 /// 1280x720 JPEGs made here (tests/common/jpegs.rs), cycling at 30 fps, each stamped with its
-/// sequence number in a COM segment. /api/state says MJPG 1280x720; the stream behind the
-/// MJPEG page's picture (/mjpeg.html's `<img src>`) gives parts that are each exactly the
-/// bytes of the frame their number names (any re-encoding or trimming shows), in feed order
-/// (strictly increasing numbers: drops are allowed, repeats and reordering are not), with at
-/// least 8 of the 11 pictures seen; /snapshot.jpg is a fed frame too.
+/// sequence number in a COM segment. /api/state says MJPG 1280x720; the stream the MJPEG page
+/// shows (the one /mjpeg.html names in its screen's `data-stream`) gives parts that are each
+/// exactly the bytes of the frame their number names (any re-encoding or trimming shows), in
+/// feed order (strictly increasing numbers: drops are allowed, repeats and reordering are
+/// not), with at least 8 of the 11 pictures seen; /snapshot.jpg is a fed frame too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mjpeg_passthrough_is_byte_identical_on_the_mjpeg_page() {
     use common::jpegs::{stamp, stamped_seq, Multipart};
@@ -757,16 +757,16 @@ async fn mjpeg_passthrough_is_byte_identical_on_the_mjpeg_page() {
     // The MJPEG page's picture.
     let page = http.get(format!("{base}/mjpeg.html")).send().await;
     let page = page.expect("GET /mjpeg.html").text().await.expect("page");
-    let img = page
-        .split("<img")
+    let screen = page
+        .split("<div")
         .skip(1)
-        .find(|tag| tag.contains(r#"id="mjpeg""#))
-        .expect("the MJPEG page's <img id=\"mjpeg\">");
-    let src = img
-        .split(r#"src=""#)
+        .find(|tag| tag.contains(r#"id="screen""#))
+        .expect("the MJPEG page's <div id=\"screen\">");
+    let src = screen
+        .split(r#"data-stream=""#)
         .nth(1)
         .and_then(|s| s.split('"').next())
-        .expect("its src");
+        .expect("its data-stream");
     let mut r = http.get(format!("{base}{src}")).send().await.expect(src);
     assert_eq!(r.status(), 200, "GET {src}");
     let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();

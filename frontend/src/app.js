@@ -22,6 +22,7 @@ import { Signaling } from './signaling.js';
 import { WebRtcSession, webrtcAvailable } from './video.js';
 import { InputController } from './input.js';
 import { FrameProbe } from './probe.js';
+import { createMjpegPicture } from './mjpeg-view.js';
 import { buildKeysMenu, closeOnOutsideClick, comboMessages } from './keys-menu.js';
 import { PasteBox, defaultLayout } from './paste.js';
 import { Fullscreen } from './fullscreen.js';
@@ -69,7 +70,7 @@ const ui = {
   fullscreen: null, // Fullscreen
   power: null, // PowerPanel
   media: null, // MediaPanel
-  picture: null, // the <video> or <img> on screen
+  picture: null, // the <video>, or the MJPEG canvas (or <img>), on screen
   pollTimer: null,
   toastTimer: null,
 };
@@ -275,6 +276,7 @@ function applyState(state) {
 function currentPicture() {
   const el = ui.picture;
   if (el instanceof HTMLVideoElement) return { el, w: el.videoWidth, h: el.videoHeight };
+  if (el instanceof HTMLCanvasElement) return { el, w: el.width, h: el.height };
   return { el, w: el.naturalWidth, h: el.naturalHeight };
 }
 
@@ -334,18 +336,22 @@ function useFallback(reason) {
   }
   if (ui.probe) ui.probe.stop();
 
-  const img = document.createElement('img');
-  img.id = 'mjpeg';
-  img.className = 'picture';
-  img.alt = 'remote screen (MJPEG)';
-  img.draggable = false;
-  img.src = '/stream.mjpeg';
-  img.addEventListener('error', () => toast('MJPEG stream failed to load'));
+  const { el: picture, view } = createMjpegPicture('/stream.mjpeg', {
+    img: new URLSearchParams(window.location.search).get('img') === '1',
+    onError: (reason) => toast(reason),
+  });
+  picture.id = 'mjpeg';
+  picture.className = 'picture';
+  picture.setAttribute('role', 'img');
+  picture.setAttribute('aria-label', 'remote screen (MJPEG)');
   const video = $('video');
   video.srcObject = null;
-  video.replaceWith(img);
-  ui.picture = img;
-  ui.probe = new FrameProbe(P, isTestPattern).watchImage(img);
+  video.replaceWith(picture);
+  ui.picture = picture;
+  ui.mjpeg = view;
+  P.mjpeg = view;
+  const probe = new FrameProbe(P, isTestPattern);
+  ui.probe = view ? probe.watchMjpeg(view) : probe.watchImage(picture);
 
   $('fallback-reason').textContent = `(${reason})`;
   $('fallback-note').hidden = false;

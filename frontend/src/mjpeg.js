@@ -1,9 +1,10 @@
-// mjpeg.js — script of mjpeg.html, the MJPEG fallback page: watches the <img> that shows
-// /stream.mjpeg, decodes the timestamp strip when the test pattern is on, and shows
+// mjpeg.js — script of mjpeg.html, the MJPEG fallback page: shows /stream.mjpeg (on a canvas
+// fed by mjpeg-view.js, or an <img> where the browser cannot), decodes the timestamp strip when the test pattern is on, and shows
 // resolution, frame rate and latency. Exposes the same `window.periscope` record as the main
 // page (with fallback: true) so the same tests and benchmarks can read it.
 
 import { fetchState, viewerCount } from './api.js';
+import { createMjpegPicture } from './mjpeg-view.js';
 import { FrameProbe } from './probe.js';
 
 /** Period of GET /api/state polling. */
@@ -21,8 +22,25 @@ const P = {
 };
 window.periscope = P;
 
-const img = document.getElementById('mjpeg');
-const probe = new FrameProbe(P, () => !P.state || P.state.source === 'test-pattern').watchImage(img);
+const screen = document.getElementById('screen');
+const { el: picture, view } = createMjpegPicture(screen.dataset.stream, {
+  img: new URLSearchParams(window.location.search).get('img') === '1', // ?img=1: a plain <img>
+  onError: (reason) => {
+    console.warn(`periscope: ${reason}`);
+    refreshState();
+  },
+});
+picture.id = 'mjpeg';
+picture.className = 'picture';
+picture.setAttribute('role', 'img');
+picture.setAttribute('aria-label', 'remote screen (MJPEG)');
+screen.append(picture);
+const testPattern = () => !P.state || P.state.source === 'test-pattern';
+const probe = view ? new FrameProbe(P, testPattern).watchMjpeg(view) : new FrameProbe(P, testPattern).watchImage(picture);
+P.mjpeg = view;
+
+/** Intrinsic size of the picture shown: the canvas's or the <img>'s. */
+const pictureSize = () => (view ? [view.width, view.height] : [picture.naturalWidth, picture.naturalHeight]);
 
 async function refreshState() {
   const { status, state } = await fetchState();
@@ -32,7 +50,8 @@ async function refreshState() {
 
 function renderStatus() {
   const parts = [];
-  if (img.naturalWidth > 0) parts.push(`${img.naturalWidth}×${img.naturalHeight}`);
+  const [w, h] = pictureSize();
+  if (w > 0) parts.push(`${w}×${h}`);
   if (P.frames > 0) parts.push(`${probe.framesPerSecond} fps`);
   parts.push('MJPEG');
   const s = P.state ?? {};
@@ -45,7 +64,6 @@ function renderStatus() {
   document.getElementById('status').textContent = parts.join(' · ');
 }
 
-img.addEventListener('error', () => refreshState());
 refreshState();
 setInterval(refreshState, STATE_POLL_MS);
 setInterval(renderStatus, STATUS_MS);

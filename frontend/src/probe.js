@@ -8,9 +8,11 @@
 // and, for WebRTC, when the browser had the frame decoded (its last packet's receiveTime plus
 // processingDuration, from the callback's metadata: when the frame reached the page, before
 // the compositor schedules it; null where the browser does not say).
-// For a <video> it runs in requestVideoFrameCallback, once per presented frame; for an <img>
-// showing MJPEG it polls once per animation frame and counts a frame when the strip's counter
-// changes (a multipart image has no per-frame event).
+// For a <video> it runs in requestVideoFrameCallback, once per presented frame. For MJPEG on a
+// canvas (mjpeg-view.js) it reads each decoded frame as it is handed over and stamps it at the
+// next animation frame, the one that shows it; `decoded` is when its decode finished. For an
+// <img> showing MJPEG (browsers without the canvas view) it polls once per animation frame and
+// counts a frame when the strip's counter changes (a multipart image has no per-frame event).
 
 import { StripReader, latencyMs, MAX_LATENCY_MS, RateMeter, RollingMedian } from './strip.js';
 
@@ -86,6 +88,28 @@ export class FrameProbe {
       this.handle = video.requestVideoFrameCallback(onFrame);
     };
     this.handle = video.requestVideoFrameCallback(onFrame);
+    return this;
+  }
+
+  /**
+   * Measures the frames of an MjpegView (mjpeg-view.js): reads the strip from each decoded
+   * bitmap before the canvas takes it, then records the frame at the next animation frame.
+   */
+  watchMjpeg(view) {
+    view.onFrame = (bitmap) => {
+      if (this.stopped) return;
+      const decodedAt = Date.now();
+      const strip = this.decodeStrip() ? this.reader.read(bitmap, bitmap.width, bitmap.height) : null;
+      requestAnimationFrame((now) => {
+        if (this.stopped) return;
+        this.record.frames++;
+        this.fps.tick(now);
+        if (!strip) return;
+        this.record.lastStrip = strip;
+        const l = latencyMs(Date.now(), strip.timestamp);
+        this.addLatency(l, l, strip.counter, latencyMs(decodedAt, strip.timestamp));
+      });
+    };
     return this;
   }
 

@@ -168,8 +168,10 @@ function probe(page) {
       latencies: p.latencies.slice(-30),
       videoWidth: video ? video.videoWidth : 0,
       videoHeight: video ? video.videoHeight : 0,
-      imgWidth: img ? img.naturalWidth : 0,
-      imgHeight: img ? img.naturalHeight : 0,
+      pictureTag: img ? img.tagName.toLowerCase() : null,
+      mjpeg: p.mjpeg ? { shown: p.mjpeg.shown, dropped: p.mjpeg.dropped, broken: p.mjpeg.broken } : null,
+      imgWidth: img ? (img.naturalWidth ?? img.width) : 0,
+      imgHeight: img ? (img.naturalHeight ?? img.height) : 0,
     };
   });
 }
@@ -1002,14 +1004,26 @@ async function checkViewOnly(browser) {
   }
 }
 
-async function checkMjpegPage(context) {
-  const page = watchPage(await context.newPage(), 'mjpeg.html');
+async function checkMjpegPage(context, query = '') {
+  const page = watchPage(await context.newPage(), `mjpeg.html${query}`);
   try {
-    await page.goto(`${BASE}/mjpeg.html`);
+    await page.goto(`${BASE}/mjpeg.html${query}`);
+    const want = query ? 'img' : 'canvas';
     const shown = await poll(async () => (await probe(page))?.imgWidth > 0, 10_000, 200);
-    assert(shown, 'the <img> showed no frame within 10 s');
-    const { delta, probe: p } = await stripAdvances(page);
-    return `${p.imgWidth}x${p.imgHeight}, strip counter +${delta} in 2 s`;
+    assert(shown, `the MJPEG ${want} showed no frame within 10 s`);
+    const { delta, frames, probe: p } = await stripAdvances(page);
+    assert(p.pictureTag === want, `the picture is a <${p.pictureTag}>, expected a <${want}>`);
+    let how = `<${want}>`;
+    if (want === 'canvas') {
+      // The canvas view decodes every frame it shows; the strip advanced by as many frames
+      // as were counted, give or take the ones dropped while a decode ran.
+      assert(p.mjpeg && p.mjpeg.shown > 0 && p.mjpeg.broken === 0, `canvas view counters ${JSON.stringify(p.mjpeg)}`);
+      assert(frames > 0, 'the probe counted no MJPEG frame in 2 s');
+      const decoded = p.latencies.filter((l) => typeof l.decoded === 'number' && l.decoded <= l.receive);
+      assert(decoded.length > 0, 'no MJPEG frame carries its decode moment');
+      how += `, ${p.mjpeg.shown} shown, ${p.mjpeg.dropped} dropped`;
+    }
+    return `${how} ${p.imgWidth}x${p.imgHeight}, strip counter +${delta} in 2 s`;
   } finally {
     await page.close();
   }
@@ -1020,12 +1034,13 @@ async function checkForcedFallback(context) {
   try {
     await page.goto(`${BASE}/?mjpeg=1`);
     const shown = await poll(async () => (await probe(page))?.imgWidth > 0, 10_000, 200);
-    assert(shown, 'the fallback <img> showed no frame within 10 s');
+    assert(shown, 'the fallback picture showed no frame within 10 s');
     assert(await page.isVisible('#fallback-note'), 'the "WebRTC unavailable" note is not shown');
     assert(await page.isVisible('#input-note'), 'the "input unavailable" note is not shown');
     const { delta, probe: p } = await stripAdvances(page);
     assert(p.fallback, 'window.periscope.fallback is false');
-    return `${p.imgWidth}x${p.imgHeight}, strip counter +${delta} in 2 s, notes shown`;
+    assert(p.pictureTag === 'canvas' && p.mjpeg?.shown > 0, `the fallback shows a <${p.pictureTag}>, not the canvas view`);
+    return `<canvas> ${p.imgWidth}x${p.imgHeight}, strip counter +${delta} in 2 s, notes shown`;
   } finally {
     await page.close();
   }
@@ -1126,7 +1141,8 @@ async function main() {
     } finally {
       await viewer.context?.close().catch(() => {});
     }
-    await check('4a /mjpeg.html shows MJPEG frames', () => checkMjpegPage(context));
+    await check('4a /mjpeg.html shows MJPEG frames on a canvas (fetch + createImageBitmap)', () => checkMjpegPage(context));
+    await check('4a2 /mjpeg.html?img=1 shows them in a plain <img>', () => checkMjpegPage(context, '?img=1'));
     await check('4b /?mjpeg=1 falls back to MJPEG', () => checkForcedFallback(context));
     await check('5 unauthenticated /stream.mjpeg is refused', () => checkUnauthenticated('/stream.mjpeg'));
     await check('6 unauthenticated /api/state and /snapshot.jpg are refused', async () => {

@@ -5,10 +5,12 @@
 //   {"mode":"webrtc","frames":…,"fps":…,"receive":{"median":…,"p95":…},"display":{…}}
 // receive: wall clock at the frame callback minus the capture time in the strip.
 // display: the frame's expected display time minus the capture time.
-// decoded: WebRTC only: when the browser had the frame decoded (the callback metadata's
-// receiveTime + processingDuration) minus the capture time; null for MJPEG.
+// decoded: when the browser had the frame decoded, minus the capture time: for WebRTC the
+// callback metadata's receiveTime + processingDuration; for MJPEG (the canvas view) when its
+// createImageBitmap finished; null for MJPEG in an <img> (mjpeg-img).
 //
-// Env: PERISCOPE_URL, PERISCOPE_PASSWORD. Args: --mode webrtc|mjpeg, --seconds N (default 20),
+// Env: PERISCOPE_URL, PERISCOPE_PASSWORD. Args: --mode webrtc|mjpeg|mjpeg-img (mjpeg.html with
+// ?img=1: the stream in a plain <img>, as browsers without streaming fetch get it), --seconds N (default 20),
 // --raw: add every sample ({receive, display, decoded, counter}) as "raw" (tests/browser/keyframes.mjs).
 import { chromium } from 'playwright-core';
 
@@ -42,7 +44,9 @@ try {
   const login = await context.request.post(`${base}/api/auth/login`, { data: { user: 'admin', password } });
   if (login.status() !== 200) throw new Error(`login: HTTP ${login.status()}`);
   const page = await context.newPage();
-  await page.goto(mode === 'mjpeg' ? `${base}/mjpeg.html` : `${base}/`);
+  const path = { webrtc: '/', mjpeg: '/mjpeg.html', 'mjpeg-img': '/mjpeg.html?img=1' }[mode];
+  if (!path) throw new Error(`latency.mjs: unknown --mode ${mode}`);
+  await page.goto(`${base}${path}`);
   await page.waitForFunction(() => window.periscope && window.periscope.frames > 30, null, { timeout: 30000 });
   await page.waitForTimeout(2000);
   const start = await page.evaluate(() => { window.periscope.latencies.length = 0; return window.periscope.frames; });

@@ -10,11 +10,15 @@
 // the compositor schedules it; null where the browser does not say).
 // For a <video> it runs in requestVideoFrameCallback, once per presented frame. For MJPEG on a
 // canvas (mjpeg-view.js) it reads each decoded frame as it is handed over and stamps it at the
-// next animation frame, the one that shows it; `decoded` is when its decode finished. For an
+// next animation frame, the one that paints it; `decoded` is when its decode finished. For an
 // <img> showing MJPEG (browsers without the canvas view) it polls once per animation frame and
 // counts a frame when the strip's counter changes (a multipart image has no per-frame event).
+// With no rVFC metadata, the expected display time is estimated as the browser estimates it:
+// the start of the animation frame that paints it plus one refresh period.
 
-import { StripReader, latencyMs, MAX_LATENCY_MS, RateMeter, RollingMedian } from './strip.js';
+import {
+  FrameIntervalMeter, StripReader, latencyMs, MAX_LATENCY_MS, RateMeter, RollingMedian,
+} from './strip.js';
 
 /** How many latency samples `window.periscope.latencies` keeps. */
 export const LATENCY_RING = 600;
@@ -32,6 +36,7 @@ export class FrameProbe {
     this.reader = new StripReader();
     this.fps = new RateMeter();
     this.latency = new RollingMedian(1000);
+    this.vsync = new FrameIntervalMeter();
     this.stopped = false;
     this.handle = null;
   }
@@ -93,9 +98,12 @@ export class FrameProbe {
 
   /**
    * Measures the frames of an MjpegView (mjpeg-view.js): reads the strip from each decoded
-   * bitmap before the canvas takes it, then records the frame at the next animation frame.
+   * bitmap before the canvas takes it, then records the frame at the next animation frame
+   * (*receive*: that callback's wall clock) and its estimated display (*display*: that
+   * frame's start plus one refresh period, when the frame it paints is presented).
    */
   watchMjpeg(view) {
+    this.trackVsync();
     view.onFrame = (bitmap) => {
       if (this.stopped) return;
       const decodedAt = Date.now();
@@ -106,11 +114,31 @@ export class FrameProbe {
         this.fps.tick(now);
         if (!strip) return;
         this.record.lastStrip = strip;
-        const l = latencyMs(Date.now(), strip.timestamp);
-        this.addLatency(l, l, strip.counter, latencyMs(decodedAt, strip.timestamp));
+        this.addPainted(strip, now, decodedAt);
       });
     };
     return this;
+  }
+
+  /** Ticks the refresh-period meter at every animation frame until stop(). */
+  trackVsync() {
+    const tick = (now) => {
+      if (this.stopped) return;
+      this.vsync.tick(now);
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }
+
+  /**
+   * Records a frame first painted at the animation frame that started at `now` (performance
+   * clock): receive = the wall clock now, display = the frame's start plus one refresh period.
+   */
+  addPainted(strip, now, decodedAt = null) {
+    const receivedAt = Date.now();
+    const shown = receivedAt - performance.now() + now + this.vsync.value();
+    const decoded = decodedAt === null ? null : latencyMs(decodedAt, strip.timestamp);
+    this.addLatency(latencyMs(receivedAt, strip.timestamp), latencyMs(shown, strip.timestamp), strip.counter, decoded);
   }
 
   /**
@@ -121,6 +149,7 @@ export class FrameProbe {
     let lastCounter = null;
     const tick = (now) => {
       if (this.stopped) return;
+      this.vsync.tick(now);
       const w = isVideo ? el.videoWidth : el.naturalWidth;
       const h = isVideo ? el.videoHeight : el.naturalHeight;
       if (w > 0 && h > 0 && this.decodeStrip()) {
@@ -130,8 +159,7 @@ export class FrameProbe {
           this.record.frames++;
           this.fps.tick(now);
           this.record.lastStrip = strip;
-          const l = latencyMs(Date.now(), strip.timestamp);
-          this.addLatency(l, l, strip.counter);
+          this.addPainted(strip, now);
         }
       }
       requestAnimationFrame(tick);

@@ -144,3 +144,37 @@ export class RateMeter {
     return this.times.length;
   }
 }
+
+/** The display's refresh period assumed before any animation frame was seen (60 Hz). */
+export const DEFAULT_FRAME_INTERVAL_MS = 1000 / 60;
+
+/**
+ * The display's refresh period from animation-frame timestamps: the median gap between
+ * consecutive ticks over the last `n` gaps. Gaps over 100 ms (a hidden tab, a stall) are
+ * ignored. A frame painted at an animation frame is presented about one period later, which
+ * is how the MJPEG probe estimates when a frame is displayed (rVFC's expectedDisplayTime for
+ * a <video> is the same estimate, made by the browser).
+ */
+export class FrameIntervalMeter {
+  constructor(n = 32) {
+    this.n = n;
+    this.gaps = [];
+    this.last = null;
+  }
+
+  tick(t) {
+    if (this.last !== null) {
+      const gap = t - this.last;
+      if (gap > 0 && gap <= 100) {
+        this.gaps.push(gap);
+        if (this.gaps.length > this.n) this.gaps.shift();
+      }
+    }
+    this.last = t;
+  }
+
+  /** The period in ms (DEFAULT_FRAME_INTERVAL_MS until a gap was seen). */
+  value() {
+    return median(this.gaps) ?? DEFAULT_FRAME_INTERVAL_MS;
+  }
+}

@@ -4,7 +4,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bandHeight, readBand, latencyMs, median } from '../../frontend/src/strip.js';
+import {
+  bandHeight, readBand, latencyMs, median, FrameIntervalMeter, DEFAULT_FRAME_INTERVAL_MS,
+} from '../../frontend/src/strip.js';
 import { pictureCoords } from '../../frontend/src/pointer.js';
 
 /** RGBA pixels of a W x (2*band) strip carrying `ts` and `counter`, luma 235/16 as RGB. */
@@ -52,6 +54,19 @@ test('median', () => {
   assert.equal(median([]), null);
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 2, 3]), 2.5);
+});
+
+test('FrameIntervalMeter: the median gap between animation frames, stalls ignored', () => {
+  const m = new FrameIntervalMeter(8);
+  assert.equal(m.value(), DEFAULT_FRAME_INTERVAL_MS);
+  m.tick(1000);
+  assert.equal(m.value(), DEFAULT_FRAME_INTERVAL_MS); // one tick is no gap
+  // A 120 Hz display with a jittery callback and one 500 ms stall (a hidden tab).
+  for (const t of [1008.3, 1016.7, 1025.2, 1033.3, 1533.3, 1541.7, 1550, 1558.4]) m.tick(t);
+  assert.ok(Math.abs(m.value() - 8.35) < 0.1, `period ${m.value()}`);
+  // Only the last n gaps count: the display switches to 60 Hz.
+  for (let i = 1; i <= 8; i++) m.tick(1558.4 + i * 16.7);
+  assert.ok(Math.abs(m.value() - 16.7) < 0.01, `period ${m.value()}`);
 });
 
 test('pictureCoords takes the letterbox out', () => {

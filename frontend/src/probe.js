@@ -14,10 +14,11 @@
 // <img> showing MJPEG (browsers without the canvas view) it polls once per animation frame and
 // counts a frame when the strip's counter changes (a multipart image has no per-frame event).
 // With no rVFC metadata, the expected display time is estimated as the browser estimates it:
-// the start of the animation frame that paints it plus one refresh period.
+// the start of the animation frame that paints it plus one refresh period (more periods when
+// the page's work in that frame ran past its deadline).
 
 import {
-  FrameIntervalMeter, StripReader, latencyMs, MAX_LATENCY_MS, RateMeter, RollingMedian,
+  FrameIntervalMeter, StripReader, latencyMs, MAX_LATENCY_MS, presentAt, RateMeter, RollingMedian,
 } from './strip.js';
 
 /** How many latency samples `window.periscope.latencies` keeps. */
@@ -132,11 +133,13 @@ export class FrameProbe {
 
   /**
    * Records a frame first painted at the animation frame that started at `now` (performance
-   * clock): receive = the wall clock now, display = the frame's start plus one refresh period.
+   * clock): receive = the wall clock now, display = the frame's start plus one refresh period,
+   * or later when the work in this callback (an <img>'s decode) ran past it (strip.js presentAt).
    */
   addPainted(strip, now, decodedAt = null) {
     const receivedAt = Date.now();
-    const shown = receivedAt - performance.now() + now + this.vsync.value();
+    const perfAt = performance.now();
+    const shown = receivedAt - perfAt + presentAt(now, perfAt, this.vsync.value());
     const decoded = decodedAt === null ? null : latencyMs(decodedAt, strip.timestamp);
     this.addLatency(latencyMs(receivedAt, strip.timestamp), latencyMs(shown, strip.timestamp), strip.counter, decoded);
   }

@@ -145,6 +145,17 @@ export class RateMeter {
   }
 }
 
+/**
+ * When a frame painted by the animation frame that started at `frameStart` is presented, on
+ * the performance clock: one refresh `period` later when the page's work for that frame ended
+ * (`end`) within the period, otherwise at the first refresh after `end` (a frame that misses
+ * its deadline is shown one period late per period missed).
+ */
+export function presentAt(frameStart, end, period) {
+  const over = Math.max(0, end - frameStart);
+  return frameStart + period * (1 + Math.floor(over / period));
+}
+
 /** The display's refresh period assumed before any animation frame was seen (60 Hz). */
 export const DEFAULT_FRAME_INTERVAL_MS = 1000 / 60;
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bandHeight, readBand, latencyMs, median, FrameIntervalMeter, DEFAULT_FRAME_INTERVAL_MS,
+  bandHeight, readBand, latencyMs, median, FrameIntervalMeter, DEFAULT_FRAME_INTERVAL_MS, presentAt,
 } from '../../frontend/src/strip.js';
 import { pictureCoords } from '../../frontend/src/pointer.js';
 
@@ -67,6 +67,14 @@ test('FrameIntervalMeter: the median gap between animation frames, stalls ignore
   // Only the last n gaps count: the display switches to 60 Hz.
   for (let i = 1; i <= 8; i++) m.tick(1558.4 + i * 16.7);
   assert.ok(Math.abs(m.value() - 16.7) < 0.01, `period ${m.value()}`);
+});
+
+test('presentAt: one period after the frame start, a period later per period the work overran', () => {
+  assert.equal(presentAt(1000, 1002, 16), 1016); // work done early: the next refresh
+  assert.equal(presentAt(1000, 1015.9, 16), 1016);
+  assert.equal(presentAt(1000, 1016, 16), 1032); // missed its deadline: one more period
+  assert.equal(presentAt(1000, 1040, 16), 1048);
+  assert.equal(presentAt(1000, 990, 16), 1016); // a clock read before the frame start
 });
 
 test('pictureCoords takes the letterbox out', () => {

@@ -7,7 +7,8 @@
 //
 // Where the browser lacks streaming fetch, createImageBitmap or the bitmaprenderer context,
 // `createMjpegPicture` returns a plain <img> instead. A stream that fails or ends is reopened
-// with backoff (1 s doubling to 5 s), except when the server refuses it (401, 403).
+// with backoff (1 s doubling to 5 s), except when the server refuses it (401, 403). A hidden
+// page keeps reading the stream but decodes nothing until it is shown again.
 
 import { boundaryOf, MultipartParser } from './multipart.js';
 
@@ -62,6 +63,11 @@ export class MjpegView {
     this.ctx = this.canvas.getContext('bitmaprenderer');
     this.abort = new AbortController();
     this.stopped = false;
+    // A hidden page decodes nothing; the newest frame waits and is shown when it is back.
+    this.onVisibility = () => {
+      if (!document.hidden && this.pending && !this.decoding) this.decodeLoop();
+    };
+    document.addEventListener('visibilitychange', this.onVisibility);
     /** The newest frame not yet decoded (older ones are dropped). */
     this.pending = null;
     this.decoding = false;
@@ -85,6 +91,7 @@ export class MjpegView {
     this.stopped = true;
     this.abort.abort();
     this.pending = null;
+    document.removeEventListener('visibilitychange', this.onVisibility);
   }
 
   async run() {
@@ -141,7 +148,7 @@ export class MjpegView {
 
   async decodeLoop() {
     this.decoding = true;
-    while (this.pending && !this.stopped) {
+    while (this.pending && !this.stopped && !document.hidden) {
       const jpeg = this.pending;
       this.pending = null;
       let bitmap;

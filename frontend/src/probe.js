@@ -23,6 +23,8 @@ import {
 
 /** How many latency samples `window.periscope.latencies` keeps. */
 export const LATENCY_RING = 600;
+/** Frames of an MJPEG view kept for the next animation frame to record (a hidden tab has none). */
+const MAX_UNPAINTED = 8;
 /** A display latency below minus this many ms is garbage rather than a late callback. */
 const MAX_DISPLAY_EARLY_MS = 1000;
 
@@ -105,18 +107,28 @@ export class FrameProbe {
    */
   watchMjpeg(view) {
     this.trackVsync();
+    // Frames handed over since the last animation frame; one callback records them all, so a
+    // hidden tab (no animation frames) holds at most MAX_UNPAINTED of them, not one per frame.
+    let unpainted = [];
+    const paint = (now) => {
+      const frames = unpainted;
+      unpainted = [];
+      if (this.stopped) return;
+      for (const { strip, decodedAt } of frames) {
+        this.record.frames++;
+        this.fps.tick(now);
+        if (!strip) continue;
+        this.record.lastStrip = strip;
+        this.addPainted(strip, now, decodedAt);
+      }
+    };
     view.onFrame = (bitmap) => {
       if (this.stopped) return;
       const decodedAt = Date.now();
       const strip = this.decodeStrip() ? this.reader.read(bitmap, bitmap.width, bitmap.height) : null;
-      requestAnimationFrame((now) => {
-        if (this.stopped) return;
-        this.record.frames++;
-        this.fps.tick(now);
-        if (!strip) return;
-        this.record.lastStrip = strip;
-        this.addPainted(strip, now, decodedAt);
-      });
+      if (unpainted.length === 0) requestAnimationFrame(paint);
+      unpainted.push({ strip, decodedAt });
+      if (unpainted.length > MAX_UNPAINTED) unpainted.shift();
     };
     return this;
   }

@@ -1022,6 +1022,22 @@ async function checkMjpegPage(context, query = '') {
       const decoded = p.latencies.filter((l) => typeof l.decoded === 'number' && l.decoded <= l.receive);
       assert(decoded.length > 0, 'no MJPEG frame carries its decode moment');
       how += `, ${p.mjpeg.shown} shown, ${p.mjpeg.dropped} dropped`;
+      // Hidden, the page decodes nothing (the frames wait, newest only); shown again, it goes on.
+      const setHidden = (hidden) => page.evaluate((h) => {
+        Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, hidden);
+      await setHidden(true);
+      await sleep(300);
+      const h0 = (await probe(page)).mjpeg;
+      await sleep(1000);
+      const h1 = (await probe(page)).mjpeg;
+      assert(h1.shown === h0.shown, `a hidden page showed ${h1.shown - h0.shown} frames`);
+      assert(h1.dropped - h0.dropped >= 10, `a hidden page passed over only ${h1.dropped - h0.dropped} frames in 1 s`);
+      await setHidden(false);
+      const back = await poll(async () => (await probe(page)).mjpeg.shown >= h1.shown + 10, 5_000, 100);
+      assert(back, 'the page showed no frames after it was visible again');
+      how += `; hidden 1 s: 0 shown, ${h1.dropped - h0.dropped} passed over, then shown again`;
     }
     return `${how} ${p.imgWidth}x${p.imgHeight}, strip counter +${delta} in 2 s`;
   } finally {

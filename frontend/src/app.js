@@ -336,22 +336,13 @@ function useFallback(reason) {
   }
   if (ui.probe) ui.probe.stop();
 
-  const { el: picture, view } = createMjpegPicture('/stream.mjpeg', {
-    img: new URLSearchParams(window.location.search).get('img') === '1',
-    onError: (reason) => toast(reason),
-  });
-  picture.id = 'mjpeg';
-  picture.className = 'picture';
-  picture.setAttribute('role', 'img');
-  picture.setAttribute('aria-label', 'remote screen (MJPEG)');
+  const shown = createMjpegPicture('/stream.mjpeg', { onError: (reason) => toast(reason) });
   const video = $('video');
   video.srcObject = null;
-  video.replaceWith(picture);
-  ui.picture = picture;
-  ui.mjpeg = view;
-  P.mjpeg = view;
-  const probe = new FrameProbe(P, isTestPattern);
-  ui.probe = view ? probe.watchMjpeg(view) : probe.watchImage(picture);
+  video.replaceWith(shown.el);
+  ui.picture = shown.el;
+  P.mjpeg = shown.view;
+  ui.probe = new FrameProbe(P, isTestPattern).watchMjpegPicture(shown);
 
   $('fallback-reason').textContent = `(${reason})`;
   $('fallback-note').hidden = false;

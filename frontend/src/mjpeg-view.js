@@ -26,22 +26,32 @@ export function canvasMjpegSupported() {
   }
 }
 
+/** Whether the page asked for the plain <img> (`?img=1`). */
+const imgRequested = () => new URLSearchParams(window.location.search).get('img') === '1';
+
 /**
- * The picture element for `url`: a canvas driven by an MjpegView where the browser can, an
- * <img> otherwise or with `img: true` (the page's `?img=1`). Returns {el, view} (view null for
- * the <img>). `onError(reason)` is called for each failure (the <img>'s error event, or the
- * view's).
+ * The page's MJPEG picture for `url` (id "mjpeg", class "picture"): a canvas driven by an
+ * MjpegView where the browser can, an <img> otherwise or when the page's URL has `?img=1`.
+ * Returns {el, view} (view null for the <img>). `onError(reason)` is called for each failure
+ * (the <img>'s error event, or the view's).
  */
-export function createMjpegPicture(url, { onError = () => {}, onFrame = null, img: forceImg = false } = {}) {
-  if (!forceImg && canvasMjpegSupported()) {
-    const view = new MjpegView(url, { onError, onFrame });
-    return { el: view.canvas, view };
+export function createMjpegPicture(url, { onError = () => {} } = {}) {
+  let el;
+  let view = null;
+  if (!imgRequested() && canvasMjpegSupported()) {
+    view = new MjpegView(url, { onError });
+    el = view.canvas;
+  } else {
+    el = document.createElement('img');
+    el.src = url;
+    el.draggable = false;
+    el.addEventListener('error', () => onError('the MJPEG stream failed to load'));
   }
-  const img = document.createElement('img');
-  img.src = url;
-  img.draggable = false;
-  img.addEventListener('error', () => onError('the MJPEG stream failed to load'));
-  return { el: img, view: null };
+  el.id = 'mjpeg';
+  el.className = 'picture';
+  el.setAttribute('role', 'img');
+  el.setAttribute('aria-label', 'remote screen (MJPEG)');
+  return { el, view };
 }
 
 /** A canvas that plays the MJPEG stream at `url` until `stop()`. */
@@ -50,13 +60,12 @@ export class MjpegView {
    * @param {string} url
    * @param {object} opts
    * @param {(reason: string) => void} [opts.onError]  each failure of the stream
-   * @param {(bitmap: ImageBitmap) => void} [opts.onFrame]  each decoded frame, just before
-   *   it is shown (the bitmap is handed to the canvas after this returns)
    */
-  constructor(url, { onError = () => {}, onFrame = null } = {}) {
+  constructor(url, { onError = () => {} } = {}) {
     this.url = url;
     this.onError = onError;
-    this.onFrame = onFrame;
+    /** Set by a watcher (probe.js): each decoded frame, just before the canvas takes it. */
+    this.onFrame = null;
     this.canvas = document.createElement('canvas');
     this.canvas.width = 0;
     this.canvas.height = 0;

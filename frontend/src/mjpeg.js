@@ -23,20 +23,15 @@ const P = {
 window.periscope = P;
 
 const screen = document.getElementById('screen');
-const { el: picture, view } = createMjpegPicture(screen.dataset.stream, {
-  img: new URLSearchParams(window.location.search).get('img') === '1', // ?img=1: a plain <img>
+const shown = createMjpegPicture(screen.dataset.stream, {
   onError: (reason) => {
     console.warn(`periscope: ${reason}`);
     refreshState();
   },
 });
-picture.id = 'mjpeg';
-picture.className = 'picture';
-picture.setAttribute('role', 'img');
-picture.setAttribute('aria-label', 'remote screen (MJPEG)');
+const { el: picture, view } = shown;
 screen.append(picture);
-const testPattern = () => !P.state || P.state.source === 'test-pattern';
-const probe = view ? new FrameProbe(P, testPattern).watchMjpeg(view) : new FrameProbe(P, testPattern).watchImage(picture);
+const probe = new FrameProbe(P, () => !P.state || P.state.source === 'test-pattern').watchMjpegPicture(shown);
 P.mjpeg = view;
 
 /** Intrinsic size of the picture shown: the canvas's or the <img>'s. */

@@ -12,6 +12,7 @@ export const MAX_PART_BYTES = 32 * 1024 * 1024;
 /** Largest part header block accepted, in bytes. */
 const MAX_HEADER_BYTES = 8 * 1024;
 
+const CRLF = new Uint8Array([13, 10]);
 const CRLFCRLF = new Uint8Array([13, 10, 13, 10]);
 const ascii = (s) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 
@@ -99,7 +100,7 @@ export class MultipartParser {
           this.done = true;
           return parts;
         }
-        const lineEnd = indexOf(buf, CRLFCRLF.subarray(0, 2));
+        const lineEnd = indexOf(buf, CRLF);
         // The boundary line's CRLF may be the first two bytes of CRLFCRLF (a part with no headers).
         const end = lineEnd < 0 ? -1 : indexOf(buf, CRLFCRLF, lineEnd);
         if (end < 0) {

@@ -99,6 +99,11 @@ export class FrameProbe {
     return this;
   }
 
+  /** Measures the MJPEG picture from mjpeg-view.js's createMjpegPicture: its view, or its <img>. */
+  watchMjpegPicture({ el, view }) {
+    return view ? this.watchMjpeg(view) : this.watchImage(el);
+  }
+
   /**
    * Measures the frames of an MjpegView (mjpeg-view.js): reads the strip from each decoded
    * bitmap before the canvas takes it, then records the frame at the next animation frame

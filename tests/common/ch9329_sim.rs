@@ -33,6 +33,8 @@ pub struct Received {
     pub cmd: u8,
     /// DATA bytes.
     pub data: Vec<u8>,
+    /// When the simulator read it.
+    pub at: Instant,
 }
 
 /// What a real chip would hold, plus the test's fault switches.
@@ -147,6 +149,7 @@ impl ChipState {
         self.received.push(Received {
             cmd,
             data: data.to_vec(),
+            at: Instant::now(),
         });
         if self.hung {
             if cmd != 0x0F {

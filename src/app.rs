@@ -619,7 +619,7 @@ impl MetricsSource for AppState {
         if let Some((stats, bus)) = &self.h264_low {
             streams.push(("h264_low", stats, bus));
         }
-        let per_stream: [StreamMetric; 11] = [
+        let per_stream: [StreamMetric; 12] = [
             (
                 "encoded_frames_total",
                 "Frames encoded.",
@@ -631,6 +631,12 @@ impl MetricsSource for AppState {
                 "Frames skipped by rate control.",
                 "counter",
                 |e, _| e.skipped.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "encoder_releases_total",
+                "Times the encoder let go of its memory after 10 s without viewers.",
+                "counter",
+                |e, _| e.releases.load(Ordering::Relaxed) as f64,
             ),
             (
                 "keyframes_total",

@@ -1,7 +1,7 @@
 //! The H.264 encoder chain and the GStreamer encoders (feature `gstreamer`): every raw format
 //! and MJPEG through `x264enc`, decoded again with OpenH264 (size, the timestamp strip intact,
-//! so the plane layout is right), IDRs exactly when asked, a size change mid-stream, errors
-//! instead of panics, and the chain's fallback to OpenH264 with the reason.
+//! so the plane layout is right), IDRs exactly when asked, a size change mid-stream, a release
+//! and restart, errors instead of panics, and the chain's fallback to OpenH264 with the reason.
 #![cfg(feature = "openh264")]
 
 use periscope::app::h264_encoder;
@@ -239,6 +239,30 @@ mod x264 {
                 assert_eq!(got, (size.0 as usize, size.1 as usize));
             }
         }
+    }
+
+    #[test]
+    fn a_released_pipeline_starts_again_on_an_idr_and_decodes_on() {
+        let mut enc = x264();
+        let mut dec = Decoder::new().unwrap();
+        let t0 = Instant::now();
+        let before = run(&mut enc, t0, (640, 480), 0..8, PixelFormat::I420, &[0]);
+        enc.release();
+        enc.release(); // twice is harmless
+        let after = run(&mut enc, t0, (640, 480), 8..16, PixelFormat::I420, &[]);
+        assert_eq!(after.len(), 8, "one unit per frame after the release");
+        assert!(after[0].keyframe, "the new pipeline starts with an IDR");
+        assert_eq!(after.iter().filter(|u| u.keyframe).count(), 1);
+        let decoded: Vec<u64> = before
+            .iter()
+            .chain(&after)
+            .filter_map(|u| decode(&mut dec, u).map(|(_, (counter, _))| counter as u64))
+            .collect();
+        assert_eq!(
+            decoded,
+            (0..16).collect::<Vec<_>>(),
+            "one decoder, every frame"
+        );
     }
 
     #[test]

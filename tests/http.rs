@@ -131,6 +131,10 @@ async fn login_gives_a_token_and_a_secure_cookie() {
         text.contains("# TYPE periscope_capture_frames_total counter"),
         "{text}"
     );
+    assert!(
+        text.contains("periscope_encoder_releases_total{stream=\"h264\"} 0"),
+        "no stream was watched, so none was released: {text}"
+    );
     // Logout ends the session.
     let r = bare
         .post(format!("{}/api/auth/logout", d.base))

@@ -35,6 +35,10 @@ const LOW_RUNG_QUEUE: usize = 16;
 /// takes eight frame times to leave; a shorter queue would lose the frames behind it and
 /// ask the shared encoder for another keyframe.
 const FULL_RUNG_QUEUE: usize = 10;
+/// How long a stream has had no viewer before its encoder lets go of its memory
+/// ([`Encoder::release`]); kvmd stops its streamer after the same 10 s without clients.
+/// A viewer who comes back sooner finds the encoder warm.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
 /// Shortest time between two [`Recovery::while_down`] frames.
 const DOWN_FRAME_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -102,6 +106,8 @@ pub struct EncodeStats {
     pub encode_seconds: crate::metrics::Histogram,
     /// Capture → publish time of every frame.
     pub capture_to_publish_seconds: crate::metrics::Histogram,
+    /// Times the encoder was released after [`IDLE_RELEASE`] without viewers.
+    pub releases: AtomicU64,
 }
 
 /// What the capture thread reports.
@@ -292,7 +298,8 @@ impl Pipeline {
                 std::thread::Builder::new()
                     .name(name.into())
                     .spawn(move || {
-                        encode_loop(enc, &raw, &bus, &stats, control.as_deref(), &stop)
+                        let control = control.as_deref();
+                        encode_loop(enc, &raw, &bus, &stats, control, IDLE_RELEASE, &stop)
                     })?,
             );
         }
@@ -578,14 +585,19 @@ fn no_signal(e: &CaptureError) -> bool {
 
 /// One stream's encode thread: newest frame in, access unit out on `bus`. With `control`
 /// (the ladder's low rung) the bitrate and frame step are taken from it before each frame.
+/// After `idle_release` without viewers the encoder's memory is let go of.
 fn encode_loop(
     mut enc: Box<dyn Encoder>,
     raw: &LatestFrame,
     bus: &FrameBus,
     stats: &EncodeStats,
     control: Option<&RungControl>,
+    idle_release: Duration,
     stop: &AtomicBool,
 ) {
+    // Since when nobody watches, and whether the encoder has been used since its release.
+    let mut idle_since: Option<Instant> = None;
+    let mut held = false;
     let mut gate = KeyframeGate::default();
     let mut last_gen = 0;
     let mut last_error: Option<String> = None;
@@ -595,10 +607,19 @@ fn encode_loop(
         if bus.viewers() == 0 {
             // Nobody watches: encode nothing until somebody subscribes, and start the next
             // viewer on a fresh frame.
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if held && since.elapsed() >= idle_release {
+                enc.release();
+                give_back_freed_memory();
+                held = false;
+                stats.releases.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(target: "encode", encoder = enc.name(), "no viewers: encoder released");
+            }
             bus.wait_for_viewers(POLL);
             last_gen = raw.latest().map(|(g, _)| g).unwrap_or(last_gen);
             continue;
         }
+        idle_since = None;
         let Some((gen, frame)) = raw.wait_newer(last_gen, POLL) else {
             continue;
         };
@@ -620,6 +641,7 @@ fn encode_loop(
         }
         let started = Instant::now();
         let idr = gate.take(started);
+        held = true;
         match enc.encode(&frame, idr) {
             Ok(Some(out)) => {
                 let us = started.elapsed().as_micros() as u64;
@@ -661,6 +683,17 @@ fn encode_loop(
                 }
             }
         }
+    }
+}
+
+/// Returns the heap's free memory at its top and in its arenas to the kernel (glibc keeps
+/// freed memory for reuse; an encoder's pictures are tens of MiB). Elsewhere: nothing.
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)] // glibc's malloc_trim: no arguments that could be wrong
+    // SAFETY: malloc_trim only walks glibc's own arenas; 0 keeps no padding.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -718,6 +751,126 @@ mod tests {
             "the other stream stays idle"
         );
         p.stop();
+    }
+
+    /// An encoder that logs what the encode loop asks of it; its first picture after being
+    /// set up (or released) is a keyframe, like a new library instance's.
+    struct Logged {
+        log: Arc<Mutex<Vec<&'static str>>>,
+        ready: bool,
+    }
+
+    impl Encoder for Logged {
+        fn name(&self) -> &'static str {
+            "logged"
+        }
+        fn codec(&self) -> super::super::Codec {
+            super::super::Codec::H264
+        }
+        fn encode(
+            &mut self,
+            frame: &RawFrame,
+            keyframe: bool,
+        ) -> Result<Option<super::super::EncodedFrame>, super::super::encode::EncodeError> {
+            self.log.lock().unwrap().push("encode");
+            let fresh = !std::mem::replace(&mut self.ready, true);
+            Ok(Some(super::super::EncodedFrame {
+                codec: super::super::Codec::H264,
+                keyframe: keyframe || fresh,
+                data: bytes::Bytes::from_static(b"au"),
+                width: frame.width,
+                height: frame.height,
+                captured: frame.captured,
+                sequence: frame.sequence,
+                encoded_at: Instant::now(),
+            }))
+        }
+        fn release(&mut self) {
+            self.ready = false;
+            self.log.lock().unwrap().push("release");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_encoder_without_viewers_is_released_once_and_comes_back_on_demand() {
+        let idle = Duration::from_millis(300);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let raw = Arc::new(LatestFrame::default());
+        let bus = FrameBus::new(super::super::Codec::H264);
+        let stats = Arc::new(EncodeStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let feeder = {
+            let (raw, stop) = (Arc::clone(&raw), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut p = TestPattern::new(64, 64, 240).unwrap();
+                while !stop.load(Ordering::SeqCst) {
+                    raw.put(Arc::new(p.grab().unwrap()));
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        };
+        let encoder = {
+            let enc = Box::new(Logged {
+                log: Arc::clone(&log),
+                ready: false,
+            });
+            let (raw, bus, stats, stop) = (
+                Arc::clone(&raw),
+                Arc::clone(&bus),
+                Arc::clone(&stats),
+                Arc::clone(&stop),
+            );
+            std::thread::spawn(move || encode_loop(enc, &raw, &bus, &stats, None, idle, &stop))
+        };
+        let releases = || {
+            log.lock()
+                .unwrap()
+                .iter()
+                .filter(|e| **e == "release")
+                .count()
+        };
+        let watch = |bus: &Arc<FrameBus>| {
+            let mut sub = bus.subscribe();
+            async move {
+                let first = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+                    .await
+                    .expect("a frame within 5 s")
+                    .expect("the bus is open");
+                assert!(first.keyframe, "a viewer starts on a keyframe");
+            }
+        };
+
+        tokio::time::sleep(idle * 2).await;
+        assert_eq!(releases(), 0, "an encoder never used is not released");
+        watch(&bus).await;
+        tokio::time::sleep(idle / 3).await;
+        watch(&bus).await;
+        assert_eq!(
+            releases(),
+            0,
+            "a viewer back within the idle time finds it warm"
+        );
+        tokio::time::sleep(idle * 3).await;
+        assert_eq!(releases(), 1, "released after the idle time");
+        assert_eq!(
+            log.lock().unwrap().last(),
+            Some(&"release"),
+            "and not used since"
+        );
+        tokio::time::sleep(idle * 2).await;
+        assert_eq!(releases(), 1, "released once, not again and again");
+        watch(&bus).await;
+        tokio::time::sleep(idle * 3).await;
+        assert_eq!(releases(), 2, "used again, released again");
+        assert_eq!(
+            stats.releases.load(Ordering::SeqCst),
+            2,
+            "counted for /metrics"
+        );
+
+        stop.store(true, Ordering::SeqCst);
+        encoder.join().unwrap();
+        feeder.join().unwrap();
     }
 
     /// A source that gives `frames` frames, then only timeouts (a dongle that went quiet).

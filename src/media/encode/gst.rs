@@ -482,6 +482,13 @@ impl Encoder for GstH264Encoder {
         Codec::H264
     }
 
+    /// Stops and drops the pipeline (a hardware encoder's buffers go back to the driver);
+    /// the next frame starts a new one.
+    fn release(&mut self) {
+        self.running = None;
+        self.decompressor = None;
+    }
+
     fn encode(
         &mut self,
         frame: &RawFrame,

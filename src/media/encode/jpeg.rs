@@ -225,6 +225,10 @@ impl Encoder for MjpegEncoder {
     fn codec(&self) -> Codec {
         Codec::Mjpeg
     }
+    /// Drops the full-range scratch copy (one raw frame).
+    fn release(&mut self) {
+        self.scratch = Vec::new();
+    }
     fn encode(
         &mut self,
         frame: &RawFrame,

@@ -44,4 +44,9 @@ pub trait Encoder: Send {
     fn set_bitrate(&mut self, _bps: u32) -> bool {
         false
     }
+    /// Lets go of what the encoder holds between frames (the library's encoder and its
+    /// picture buffers, a GStreamer pipeline) while its stream has no viewers; the next
+    /// [`Encoder::encode`] sets it up again and starts with a keyframe. Settings (bitrate)
+    /// are kept. Default: nothing to let go of.
+    fn release(&mut self) {}
 }

@@ -345,6 +345,9 @@ async fn run(a: Args) {
     let jpeg = delta("periscope_encoded_frames_total{stream=\"mjpeg\"}");
     let sent = delta("periscope_webrtc_frames_sent_total");
     let mbit = delta("periscope_webrtc_bytes_sent_total") * 8.0 / 1e6;
+    // Since the server started, warm-up included: a move starts the low rung's encoder,
+    // whose memory is in the peak RSS.
+    let moved = metric(&m1, "periscope_ladder_moves_down_total");
     let fmt = |v: f64| {
         if v.is_nan() {
             "—".to_string()
@@ -359,8 +362,9 @@ async fn run(a: Args) {
     // | size | WebRTC | MJPEG | server CPU % | RSS MiB | peak RSS MiB | H.264 encoded/s |
     // WebRTC frames sent/s (all viewers) | WebRTC Mbit/s | JPEG encoded/s |
     // WebRTC f/s per viewer min / median | MJPEG f/s per client min / median | load CPU % |
+    // viewers moved to the low rung |
     println!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
         a.label,
         a.webrtc,
         a.mjpeg,
@@ -377,6 +381,11 @@ async fn run(a: Args) {
         quantiles(rate(&w0, &w1)),
         quantiles(rate(&j0, &j1)),
         (me1 - me0) / wall * 100.0,
+        if moved.is_nan() {
+            "—".to_string()
+        } else {
+            format!("{moved:.0}")
+        },
     );
     if failed > 0 {
         std::process::exit(1);

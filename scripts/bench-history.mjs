@@ -29,7 +29,7 @@ export const NOISE_REL = 0.2;
 export const NOISE_ABS = 1;
 
 /** Columns that are neither a measurement of periscope nor part of the row's name. */
-const SKIP = /measured|Mbit|kbit|KB\/frame|IDRs|keyframes seen|new frames|load CPU/i;
+const SKIP = /measured|Mbit|kbit|KB\/frame|IDRs|keyframes seen|new frames|load CPU|low rung/i;
 /** Columns where more is better. */
 const HIGHER = /frames\/s|\bfps\b|f\/s|encoded\/s|sent\/s/i;
 /** Columns where less is better. */

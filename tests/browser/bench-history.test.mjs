@@ -53,6 +53,7 @@ test('a column is a target, skipped, a measurement with a direction, or part of 
   assert.equal(columnKind('≤ 2× median', ['no', 'yes']), 'target');
   assert.equal(columnKind('WebRTC Mbit/s', ['0.2']), 'skip');
   assert.equal(columnKind('load CPU %', ['4']), 'skip');
+  assert.equal(columnKind('moved to the low rung', ['0', '3']), 'skip', 'a count, not a row key');
   assert.equal(columnKind('measured', ['10 (runs 8–14)']), 'skip');
   assert.equal(columnKind('frames/s', ['29.8']), 'higher');
   assert.equal(columnKind('WebRTC f/s per viewer', ['30.0 / 30.0']), 'higher');

@@ -610,7 +610,7 @@ fn encode_loop(
             let since = *idle_since.get_or_insert_with(Instant::now);
             if held && since.elapsed() >= idle_release {
                 enc.release();
-                give_back_freed_memory();
+                super::pool::trim_allocator();
                 held = false;
                 stats.releases.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(target: "encode", encoder = enc.name(), "no viewers: encoder released");
@@ -686,17 +686,6 @@ fn encode_loop(
     }
 }
 
-/// Returns the heap's free memory at its top and in its arenas to the kernel (glibc keeps
-/// freed memory for reuse; an encoder's pictures are tens of MiB). Elsewhere: nothing.
-fn give_back_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[allow(unsafe_code)] // glibc's malloc_trim: no arguments that could be wrong
-    // SAFETY: malloc_trim only walks glibc's own arenas; 0 keeps no padding.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
     let end = Instant::now() + total;
     while !stop.load(Ordering::SeqCst) {
@@ -713,6 +702,8 @@ mod tests {
     use super::*;
     use crate::media::capture::pattern::TestPattern;
     use crate::media::encode::jpeg::MjpegEncoder;
+    use crate::media::encode::EncodeError;
+    use crate::media::{Codec, EncodedFrame};
 
     #[test]
     fn latest_frame_wins() {
@@ -764,18 +755,18 @@ mod tests {
         fn name(&self) -> &'static str {
             "logged"
         }
-        fn codec(&self) -> super::super::Codec {
-            super::super::Codec::H264
+        fn codec(&self) -> Codec {
+            Codec::H264
         }
         fn encode(
             &mut self,
             frame: &RawFrame,
             keyframe: bool,
-        ) -> Result<Option<super::super::EncodedFrame>, super::super::encode::EncodeError> {
+        ) -> Result<Option<EncodedFrame>, EncodeError> {
             self.log.lock().unwrap().push("encode");
             let fresh = !std::mem::replace(&mut self.ready, true);
-            Ok(Some(super::super::EncodedFrame {
-                codec: super::super::Codec::H264,
+            Ok(Some(EncodedFrame {
+                codec: Codec::H264,
                 keyframe: keyframe || fresh,
                 data: bytes::Bytes::from_static(b"au"),
                 width: frame.width,
@@ -796,7 +787,7 @@ mod tests {
         let idle = Duration::from_millis(300);
         let log = Arc::new(Mutex::new(Vec::new()));
         let raw = Arc::new(LatestFrame::default());
-        let bus = FrameBus::new(super::super::Codec::H264);
+        let bus = FrameBus::new(Codec::H264);
         let stats = Arc::new(EncodeStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let feeder = {

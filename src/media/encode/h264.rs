@@ -463,18 +463,23 @@ mod tests {
         assert!(enc.encode(&frame, false).is_err());
     }
 
-    #[test]
-    fn set_bitrate_changes_the_running_streams_rate() {
+    /// The busy pattern at 640x360, an encoder at 3 Mbit/s (rate control on) and a decoder.
+    fn busy_at_3_mbit() -> (TestPattern, OpenH264Encoder, Decoder) {
         use crate::media::capture::pattern::Motion;
-        let mut src = TestPattern::new(640, 360, 30)
+        let src = TestPattern::new(640, 360, 30)
             .unwrap()
             .with_motion(Motion::Busy);
-        let mut enc = OpenH264Encoder::new(H264Config {
+        let enc = OpenH264Encoder::new(H264Config {
             bitrate_bps: 3_000_000,
             fps: 30,
             skip_frames: true,
         });
-        let mut dec = Decoder::new().unwrap();
+        (src, enc, Decoder::new().unwrap())
+    }
+
+    #[test]
+    fn set_bitrate_changes_the_running_streams_rate() {
+        let (mut src, mut enc, mut dec) = busy_at_3_mbit();
         // Bits per second over frames [from, to), every frame counted at 1/30 s.
         let mut run = |enc: &mut OpenH264Encoder, from: u64, to: u64| {
             let mut bytes = 0usize;
@@ -505,16 +510,7 @@ mod tests {
 
     #[test]
     fn a_released_encoder_comes_back_with_an_idr_at_the_rate_it_was_set_to() {
-        use crate::media::capture::pattern::Motion;
-        let mut src = TestPattern::new(640, 360, 30)
-            .unwrap()
-            .with_motion(Motion::Busy);
-        let mut enc = OpenH264Encoder::new(H264Config {
-            bitrate_bps: 3_000_000,
-            fps: 30,
-            skip_frames: true,
-        });
-        let mut dec = Decoder::new().unwrap();
+        let (mut src, mut enc, mut dec) = busy_at_3_mbit();
         for i in 0..10 {
             enc.encode(&src.grab_now(i), i == 0).unwrap();
         }

@@ -1,5 +1,6 @@
 //! Building and negotiating one peer connection: the media engine (H.264 only, the
-//! playout-delay extension), interceptors (defaults plus the keyframe-request forwarder), no
+//! playout-delay extension), interceptors (webrtc's defaults with a shorter send history,
+//! plus the keyframe-request forwarder and the retransmission budget), no
 //! STUN servers, no mDNS; then offer → track → answer → gathering, in the order webrtc 0.21.1
 //! needs.
 //!
@@ -14,6 +15,7 @@ use super::{sdp, GATHER_TIMEOUT, LOG, PLAYOUT_DELAY_URI};
 use periscope_signaling::SignalError;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Slot;
+use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -26,9 +28,9 @@ use tokio::sync::watch;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCSessionDescription, Registry,
-    SettingEngineBuilder,
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCSessionDescription, Registry, SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -36,6 +38,14 @@ use webrtc::rtp_transceiver::RtpSender;
 const FIRST_H264_PT: u8 = 102;
 /// Interceptor slot of [`video::KeyframeRequestForwarder`]: application-most.
 const KEYFRAME_FORWARDER_SLOT: usize = 14_000;
+/// RTP packets each session keeps for retransmission (the NACK responder's send history;
+/// a power of two). webrtc's default is 1024; libwebrtc's own video sender keeps 600
+/// (`kMinSendSidePacketHistorySize`). Each kept packet holds its header and extensions and
+/// keeps its (shared) payload alive; 512 instead of 1024 saved ~85 KB per viewer at 720p
+/// and ~0.5 MiB at 1080p with 4 viewers of a busy screen (docs/BENCHMARKS.md). 512 packets
+/// are ~0.7 s of the busiest 1080p stream and seconds of a calm or throttled one: a resend
+/// asked for later than that would arrive after the picture it belongs to was due.
+pub const SEND_HISTORY: u16 = 512;
 
 /// The screen's video track with one encoding of `codec` and a random SSRC (viewers'
 /// sessions and the WHIP push send the shared H.264 frames through one of these each).
@@ -98,7 +108,7 @@ pub(super) async fn connect(
     bwe_initial: Option<f64>,
     floor: retransmit::Floor,
 ) -> Result<(Arc<dyn PeerConnection>, Option<Estimate>), webrtc::error::Error> {
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
+    let registry = default_interceptors(&mut media_engine)?
         .with(
             Slot::from(KEYFRAME_FORWARDER_SLOT),
             video::KeyframeRequestForwarder::default(),
@@ -129,6 +139,24 @@ pub(super) async fn connect(
         .build()
         .await?;
     Ok((Arc::new(pc), estimate))
+}
+
+/// webrtc's default interceptors (`register_default_interceptors`: NACK generator and
+/// responder, transport-cc feedback for what we receive, sender and receiver reports, the
+/// simulcast header extensions), with a [`SEND_HISTORY`] of packets for retransmissions.
+fn default_interceptors(media_engine: &mut MediaEngine) -> Result<Registry, webrtc::error::Error> {
+    for parameter in ["", "pli"] {
+        media_engine.register_feedback(fb("nack", parameter), RtpCodecKind::Video);
+    }
+    let registry = Registry::new()
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new().with_size(SEND_HISTORY).build(),
+        )
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+    configure_simulcast_extension_headers(media_engine)?;
+    let registry = configure_twcc_receiver_only(registry, media_engine)?;
+    Ok(configure_rtcp_reports(registry))
 }
 
 /// Applies the offer, adds the video track and applies our answer. Returns the answer as
@@ -183,13 +211,17 @@ async fn local_sdp(pc: &Arc<dyn PeerConnection>) -> Result<String, SignalError> 
         .ok_or_else(|| internal("no local description"))
 }
 
+/// An RTCP feedback type.
+fn fb(typ: &str, parameter: &str) -> RTCPFeedback {
+    RTCPFeedback {
+        typ: typ.to_string(),
+        parameter: parameter.to_string(),
+    }
+}
+
 /// Our H.264 format for one of [`sdp::PROFILES`]: FIR, NACK and PLI feedback, and for
 /// browsers (`remb`) also goog-remb, which they expect to see offered.
 pub(super) fn h264_codec(profile: &str, remb: bool) -> RTCRtpCodec {
-    let fb = |typ: &str, parameter: &str| RTCPFeedback {
-        typ: typ.to_string(),
-        parameter: parameter.to_string(),
-    };
     let mut rtcp_feedback = if remb {
         vec![fb("goog-remb", "")]
     } else {
@@ -224,4 +256,93 @@ async fn negotiated_payload_type(sender: &dyn RtpSender, wanted: u8) -> Result<u
 pub fn internal(e: impl std::fmt::Display) -> SignalError {
     tracing::warn!(target: LOG, error = %e, "session setup failed");
     SignalError::Internal(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::interceptor::{
+        AttributedPacket, Interceptor, Packet, RTCPFeedback as StreamFeedback, StreamInfo,
+        TaggedPacket,
+    };
+    use rtc::rtcp::transport_feedbacks::transport_layer_nack::{NackPair, TransportLayerNack};
+    use rtc::sansio::Protocol;
+    use rtc::shared::TransportContext;
+    use std::time::Instant;
+
+    fn tagged(packet: Packet) -> TaggedPacket {
+        TaggedPacket {
+            now: Instant::now(),
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(packet),
+        }
+    }
+
+    /// The sequence numbers the chain writes after `nacked` are asked for.
+    fn resent(chain: &mut impl Interceptor, ssrc: u32, nacked: &[u16]) -> Vec<u16> {
+        let nacks = nacked
+            .iter()
+            .map(|&packet_id| NackPair {
+                packet_id,
+                lost_packets: 0,
+            })
+            .collect();
+        let nack = TransportLayerNack {
+            sender_ssrc: 1,
+            media_ssrc: ssrc,
+            nacks,
+        };
+        chain
+            .handle_read(tagged(Packet::Rtcp(vec![Box::new(nack)])))
+            .expect("the NACK is read");
+        while chain.poll_read().is_some() {}
+        let mut seqs = Vec::new();
+        while let Some(out) = chain.poll_write() {
+            if let Packet::Rtp(p) = out.message.packet {
+                seqs.push(p.header.sequence_number);
+            }
+        }
+        seqs
+    }
+
+    #[test]
+    fn the_last_send_history_packets_are_resent_and_older_ones_are_not() {
+        let mut engine = MediaEngine::default();
+        let mut chain = default_interceptors(&mut engine)
+            .expect("the default interceptors")
+            .build();
+        let ssrc = 0x5eed;
+        chain.bind_local_stream(&StreamInfo {
+            ssrc,
+            payload_type: FIRST_H264_PT,
+            rtcp_feedback: vec![StreamFeedback {
+                typ: "nack".to_string(),
+                parameter: String::new(),
+            }],
+            ..Default::default()
+        });
+        // 600 packets of 1000 bytes (enough media to earn the retransmission budget).
+        let sent = 600u16;
+        for seq in 0..sent {
+            let packet = rtc::rtp::Packet {
+                header: rtc::rtp::header::Header {
+                    version: 2,
+                    ssrc,
+                    payload_type: FIRST_H264_PT,
+                    sequence_number: seq,
+                    ..Default::default()
+                },
+                payload: vec![0u8; 1000].into(),
+            };
+            chain
+                .handle_write(tagged(Packet::Rtp(packet)))
+                .expect("the packet is written");
+            while chain.poll_write().is_some() {}
+        }
+        let oldest_kept = sent - SEND_HISTORY;
+        assert_eq!(resent(&mut chain, ssrc, &[sent - 1]), vec![sent - 1]);
+        assert_eq!(resent(&mut chain, ssrc, &[oldest_kept]), vec![oldest_kept]);
+        assert!(resent(&mut chain, ssrc, &[oldest_kept - 1]).is_empty());
+        assert!(resent(&mut chain, ssrc, &[0]).is_empty());
+    }
 }

@@ -1,6 +1,8 @@
 //! Authentication: the admin password (stored only as an argon2 hash in the state
 //! directory), login sessions (random bearer tokens, also set as a cookie), and the per-client
 //! login rate limiter. The limiter and the session table are pure: `now` is passed in.
+//! Password checks are argon2: each holds [`ARGON2_M_KIB`] of memory while it runs, so
+//! [`CheckGate`] lets only a few run at once and turns away a flood of logins.
 //!
 //! Roles: `admin` logs in as the controller (sees and types). An optional `viewer` user
 //! (enabled by `periscope passwd --user viewer` or `PERISCOPE_VIEWER_PASSWORD`) sees the
@@ -8,14 +10,16 @@
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use rand::RngCore;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 pub use periscope_signaling::Role;
 
@@ -72,9 +76,20 @@ pub enum PasswordOrigin {
     Generated(String),
 }
 
-/// Hashes a password with argon2id and a random salt.
+/// argon2id memory per password check, KiB: 7 MiB with [`ARGON2_T`] passes is one of
+/// OWASP's equal-strength argon2id settings (as is the crate's default, 19 MiB with 2
+/// passes), for a third of the memory: a board with 512 MB and a 1080p encoder pays it at
+/// every login. Hashes keep their own parameters: older ones still verify.
+pub const ARGON2_M_KIB: u32 = 7 * 1024;
+/// argon2id passes (see [`ARGON2_M_KIB`]).
+pub const ARGON2_T: u32 = 5;
+
+/// Hashes a password with argon2id ([`ARGON2_M_KIB`], [`ARGON2_T`], one lane) and a random
+/// salt.
 pub fn hash_password(password: &str) -> Result<String, AuthError> {
-    Argon2::default()
+    let params =
+        Params::new(ARGON2_M_KIB, ARGON2_T, 1, None).map_err(|e| AuthError::Hash(e.to_string()))?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
         .map_err(|e| AuthError::Hash(e.to_string()))
@@ -248,6 +263,82 @@ impl Sessions {
     }
 }
 
+/// Password checks that may run at once (each holds its argon2 memory while it runs).
+pub const CHECKS_RUNNING: usize = 2;
+/// Logins that may wait for a free check; more at once are turned away
+/// ([`GateError::Busy`]).
+pub const CHECKS_WAITING: usize = 16;
+
+/// Why [`CheckGate::run`] gave no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateError {
+    /// Too many checks running and waiting already: try again shortly.
+    Busy,
+    /// The check itself failed to run (it panicked).
+    Failed,
+}
+
+/// Bounds the password checks in flight: at most `running` on the blocking pool, at most
+/// `waiting` more queued; beyond that a login is answered at once. The failed-login limiter
+/// counts only answered attempts, so without this a burst of simultaneous logins (before any
+/// has failed) would start one argon2 check, with its memory, per request.
+#[derive(Debug)]
+pub struct CheckGate {
+    permits: Arc<Semaphore>,
+    inside: AtomicUsize,
+    limit: usize,
+}
+
+/// Counts a login in the gate until dropped (answered, or its client went away).
+struct Inside<'a>(&'a AtomicUsize);
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl CheckGate {
+    /// A gate letting `running` checks run and `waiting` more wait.
+    pub fn new(running: usize, waiting: usize) -> CheckGate {
+        CheckGate {
+            permits: Arc::new(Semaphore::new(running.max(1))),
+            inside: AtomicUsize::new(0),
+            limit: running.max(1) + waiting,
+        }
+    }
+
+    /// Runs `check` on the blocking pool once a running slot is free. The slot stays taken
+    /// until `check` returns, even if the caller stops waiting for it.
+    pub async fn run<T, F>(&self, check: F) -> Result<T, GateError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        if self.inside.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            self.inside.fetch_sub(1, Ordering::AcqRel);
+            return Err(GateError::Busy);
+        }
+        let _inside = Inside(&self.inside);
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| GateError::Failed)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            check()
+        })
+        .await
+        .map_err(|_| GateError::Failed)
+    }
+}
+
+impl Default for CheckGate {
+    fn default() -> CheckGate {
+        CheckGate::new(CHECKS_RUNNING, CHECKS_WAITING)
+    }
+}
+
 /// Failed logins per client address in a sliding window.
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
@@ -288,6 +379,8 @@ pub struct Auth {
     pub sessions: Mutex<Sessions>,
     /// Login limiter.
     pub limiter: Mutex<LoginLimiter>,
+    /// Password checks in flight.
+    pub checks: CheckGate,
 }
 
 impl Auth {
@@ -298,6 +391,7 @@ impl Auth {
             viewer_hash,
             sessions: Mutex::default(),
             limiter: Mutex::default(),
+            checks: CheckGate::default(),
         }
     }
 
@@ -334,8 +428,17 @@ mod tests {
     fn password_hash_round_trip() {
         let h = hash_password("correct horse").unwrap();
         assert!(h.starts_with("$argon2id$"));
+        assert!(h.contains("$m=7168,t=5,p=1$"), "{h}");
         assert!(verify_password(&h, "correct horse"));
         assert!(!verify_password(&h, "wrong"));
+        // A hash made with the crate's default parameters (19 MiB, 2 passes) still verifies.
+        let old = Argon2::default()
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        assert!(old.contains("$m=19456,t=2,p=1$"), "{old}");
+        assert!(verify_password(&old, "correct horse"));
+        assert!(!verify_password(&old, "wrong"));
         assert!(!verify_password("garbage", "x"));
     }
 
@@ -423,5 +526,105 @@ mod tests {
         assert!(!l.allowed(a, t0));
         assert!(l.allowed(b, t0), "other addresses are not affected");
         assert!(l.allowed(a, t0 + LOGIN_WINDOW), "the window slides");
+    }
+
+    /// Lets held checks go when set, and when dropped (so a failing test does not leave
+    /// them, and the runtime's shutdown, waiting).
+    struct Release(Arc<std::sync::atomic::AtomicBool>);
+
+    impl Release {
+        fn new() -> Release {
+            Release(Arc::new(std::sync::atomic::AtomicBool::new(false)))
+        }
+        fn set(&self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.set();
+        }
+    }
+
+    /// A check that waits for `release` and counts how many run at once.
+    fn held_check(
+        running: &Arc<AtomicUsize>,
+        most: &Arc<AtomicUsize>,
+        release: &Release,
+    ) -> impl FnOnce() -> usize + Send + 'static {
+        let (running, most, go) = (running.clone(), most.clone(), release.0.clone());
+        move || {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            while !go.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            running.fetch_sub(1, Ordering::SeqCst);
+            now
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_gate_runs_a_few_checks_at_once_queues_some_and_turns_the_rest_away() {
+        let gate = Arc::new(CheckGate::new(2, 4));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let release = Release::new();
+        // Two checks run and are held; four more queue.
+        let mut admitted = Vec::new();
+        for _ in 0..6 {
+            let (gate, check) = (gate.clone(), held_check(&running, &most, &release));
+            admitted.push(tokio::spawn(async move { gate.run(check).await }));
+        }
+        while running.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(running.load(Ordering::SeqCst), 2, "the others wait");
+        // Running 2 + waiting 4: the seventh is answered at once, and runs nothing.
+        let seventh = tokio::time::timeout(Duration::from_secs(2), gate.run(|| 0usize)).await;
+        assert_eq!(seventh, Ok(Err(GateError::Busy)), "answered at once");
+        release.set();
+        for task in admitted {
+            assert!(task.await.unwrap().is_ok());
+        }
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            2,
+            "never more than two at once"
+        );
+        // Every place is free again.
+        assert_eq!(gate.run(|| 7usize).await, Ok(7));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_check_keeps_its_slot_after_its_caller_has_gone() {
+        let gate = Arc::new(CheckGate::new(1, 1));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let release = Release::new();
+        let (g, check) = (gate.clone(), held_check(&running, &most, &release));
+        let first = tokio::spawn(async move { g.run(check).await });
+        while running.load(Ordering::SeqCst) < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Its client goes away: its place in the gate is free, its check still runs.
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        let started = Arc::new(AtomicUsize::new(0));
+        let s = started.clone();
+        let g = gate.clone();
+        let second =
+            tokio::spawn(async move { g.run(move || s.fetch_add(1, Ordering::SeqCst)).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            started.load(Ordering::SeqCst),
+            0,
+            "waits for the first check's memory"
+        );
+        release.set();
+        assert_eq!(second.await.unwrap(), Ok(0));
+        assert_eq!(most.load(Ordering::SeqCst), 1);
     }
 }

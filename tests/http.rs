@@ -237,6 +237,64 @@ async fn login_attempts_are_limited_and_bad_bodies_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_logins_is_answered_and_the_daemon_stays_up() {
+    use periscope::auth::{CHECKS_RUNNING, CHECKS_WAITING};
+    let d = start_daemon(320, 240).await;
+    let url = format!("{}/api/auth/login", d.base);
+    // 100 logins at once, each on its own connection (the right password: the failed-login
+    // limiter is not what answers them). Each is an argon2 check with its memory; only a
+    // few run at once, some wait, the rest are told to come back.
+    let logins = (0..100).map(|_| {
+        let url = url.clone();
+        async move {
+            let r = client()
+                .post(&url)
+                .json(&serde_json::json!({"user": "admin", "password": PASSWORD}))
+                .send()
+                .await
+                .expect("login request");
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.expect("a JSON answer");
+            (status, body)
+        }
+    });
+    let answers = futures_util::future::join_all(logins).await;
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    let busy: Vec<_> = answers.iter().filter(|(s, _)| *s == 503).collect();
+    eprintln!(
+        "100 logins at once: {ok} logged in, {} told to retry",
+        busy.len()
+    );
+    assert_eq!(
+        ok + busy.len(),
+        100,
+        "every login is 200 or 503: {answers:?}"
+    );
+    assert!(
+        ok >= CHECKS_RUNNING + CHECKS_WAITING,
+        "the first arrivals always get their check"
+    );
+    assert!(!busy.is_empty(), "a flood finds the checks taken");
+    for (_, body) in busy {
+        assert_eq!(
+            body["error"], "too many logins at once; try again in a moment",
+            "{body}"
+        );
+    }
+    // Afterwards a login gets through and its session works.
+    let c = client();
+    let token = login(&c, &d.base).await;
+    let r = c
+        .get(format!("{}/api/state", d.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    d.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_and_mjpeg_stream_carry_the_moving_pattern() {
     let d = start_daemon(640, 360).await;
     let c = client();

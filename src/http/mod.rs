@@ -7,7 +7,7 @@ mod msd;
 mod suites;
 pub mod tls;
 
-use crate::auth::{Auth, Role, COOKIE};
+use crate::auth::{Auth, GateError, Role, COOKIE};
 use crate::media::fanout::FrameBus;
 use crate::media::pipeline::LatestFrame;
 use crate::transport::mjpeg;
@@ -65,6 +65,11 @@ impl warp::reject::Reject for Unauthorized {}
 #[derive(Debug)]
 struct TooManyAttempts;
 impl warp::reject::Reject for TooManyAttempts {}
+
+/// Every password check is taken (`auth::CheckGate`).
+#[derive(Debug)]
+struct TooManyLogins;
+impl warp::reject::Reject for TooManyLogins {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -273,9 +278,18 @@ async fn login(
     }
     let check = Arc::clone(&auth);
     let user = body.user.clone();
-    let role = tokio::task::spawn_blocking(move || check.verify(&body.user, &body.password))
+    let role = match auth
+        .checks
+        .run(move || check.verify(&body.user, &body.password))
         .await
-        .unwrap_or(None);
+    {
+        Ok(role) => role,
+        Err(GateError::Busy) => {
+            tracing::warn!(target: "http", %ip, "login refused: too many logins at once");
+            return Err(warp::reject::custom(TooManyLogins));
+        }
+        Err(GateError::Failed) => None,
+    };
     let Some(role) = role else {
         if let Ok(mut l) = auth.limiter.lock() {
             l.failed(ip, Instant::now());
@@ -354,6 +368,11 @@ async fn recover(err: Rejection) -> Result<Response, Infallible> {
         (
             StatusCode::TOO_MANY_REQUESTS,
             "too many failed logins; wait a minute".to_string(),
+        )
+    } else if err.find::<TooManyLogins>().is_some() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many logins at once; try again in a moment".to_string(),
         )
     } else if err.is_not_found() {
         (StatusCode::NOT_FOUND, "not found".to_string())

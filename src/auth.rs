@@ -16,7 +16,6 @@ use rand::RngCore;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -284,27 +283,18 @@ pub enum GateError {
 /// has failed) would start one argon2 check, with its memory, per request.
 #[derive(Debug)]
 pub struct CheckGate {
-    permits: Arc<Semaphore>,
-    inside: AtomicUsize,
-    limit: usize,
-}
-
-/// Counts a login in the gate until dropped (answered, or its client went away).
-struct Inside<'a>(&'a AtomicUsize);
-
-impl Drop for Inside<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
+    /// A place in the gate, running or waiting; none free: [`GateError::Busy`].
+    places: Semaphore,
+    /// A running check (its memory).
+    running: Arc<Semaphore>,
 }
 
 impl CheckGate {
     /// A gate letting `running` checks run and `waiting` more wait.
     pub fn new(running: usize, waiting: usize) -> CheckGate {
         CheckGate {
-            permits: Arc::new(Semaphore::new(running.max(1))),
-            inside: AtomicUsize::new(0),
-            limit: running.max(1) + waiting,
+            places: Semaphore::new(running.max(1) + waiting),
+            running: Arc::new(Semaphore::new(running.max(1))),
         }
     }
 
@@ -315,17 +305,13 @@ impl CheckGate {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        if self.inside.fetch_add(1, Ordering::AcqRel) >= self.limit {
-            self.inside.fetch_sub(1, Ordering::AcqRel);
-            return Err(GateError::Busy);
-        }
-        let _inside = Inside(&self.inside);
-        let permit = Arc::clone(&self.permits)
+        let _place = self.places.try_acquire().map_err(|_| GateError::Busy)?;
+        let slot = Arc::clone(&self.running)
             .acquire_owned()
             .await
             .map_err(|_| GateError::Failed)?;
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _slot = slot;
             check()
         })
         .await
@@ -423,6 +409,7 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn password_hash_round_trip() {
@@ -565,21 +552,36 @@ mod tests {
         }
     }
 
+    /// A gate, its held checks' counters (running now, most at once) and their release.
+    fn held_gate(
+        running: usize,
+        waiting: usize,
+    ) -> (Arc<CheckGate>, Arc<AtomicUsize>, Arc<AtomicUsize>, Release) {
+        (
+            Arc::new(CheckGate::new(running, waiting)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Release::new(),
+        )
+    }
+
+    /// Returns once `n` held checks run.
+    async fn until_running(running: &AtomicUsize, n: usize) {
+        while running.load(Ordering::SeqCst) < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_gate_runs_a_few_checks_at_once_queues_some_and_turns_the_rest_away() {
-        let gate = Arc::new(CheckGate::new(2, 4));
-        let running = Arc::new(AtomicUsize::new(0));
-        let most = Arc::new(AtomicUsize::new(0));
-        let release = Release::new();
+        let (gate, running, most, release) = held_gate(2, 4);
         // Two checks run and are held; four more queue.
         let mut admitted = Vec::new();
         for _ in 0..6 {
             let (gate, check) = (gate.clone(), held_check(&running, &most, &release));
             admitted.push(tokio::spawn(async move { gate.run(check).await }));
         }
-        while running.load(Ordering::SeqCst) < 2 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_running(&running, 2).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(running.load(Ordering::SeqCst), 2, "the others wait");
         // Running 2 + waiting 4: the seventh is answered at once, and runs nothing.
@@ -600,15 +602,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_check_keeps_its_slot_after_its_caller_has_gone() {
-        let gate = Arc::new(CheckGate::new(1, 1));
-        let running = Arc::new(AtomicUsize::new(0));
-        let most = Arc::new(AtomicUsize::new(0));
-        let release = Release::new();
+        let (gate, running, most, release) = held_gate(1, 1);
         let (g, check) = (gate.clone(), held_check(&running, &most, &release));
         let first = tokio::spawn(async move { g.run(check).await });
-        while running.load(Ordering::SeqCst) < 1 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_running(&running, 1).await;
         // Its client goes away: its place in the gate is free, its check still runs.
         first.abort();
         assert!(first.await.unwrap_err().is_cancelled());

@@ -5,6 +5,7 @@ use crate::auth::{self, Auth, PasswordOrigin};
 use crate::config::{DaemonConfig, SourceChoice};
 use crate::hid::{self, HidHandle};
 use crate::http::{self, HttpContext, MetricsSource};
+use crate::media::capture::jpeg_pattern::{JpegPattern, PatternFormat};
 use crate::media::capture::pattern::TestPattern;
 use crate::media::capture::{CaptureRequest, CaptureSource};
 use crate::media::encode::jpeg::MjpegEncoder;
@@ -145,6 +146,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     let webrtc =
         WebRtcHost::with_ladder(rtc_cfg, Arc::clone(&ladder), initial_bps, hid.clone()).await?;
 
+    let mjpeg_sent = Arc::new(crate::transport::mjpeg::SendStats::default());
     let state = Arc::new(AppState {
         source: source_name,
         profile: profile.name.clone(),
@@ -153,6 +155,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         capture: Arc::clone(&pipeline.capture),
         h264_stats: Arc::clone(&pipeline.h264_stats),
         mjpeg_stats: Arc::clone(&pipeline.mjpeg_stats),
+        mjpeg_sent: Arc::clone(&mjpeg_sent),
         h264_low: pipeline
             .h264_low
             .as_ref()
@@ -182,6 +185,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         state: state.clone(),
         metrics: state,
         mjpeg: Arc::clone(&pipeline.mjpeg),
+        mjpeg_sent,
         raw: Arc::clone(&pipeline.raw),
         devices,
         msd: Arc::new(msd),
@@ -253,12 +257,15 @@ fn source_factory(cfg: &DaemonConfig, profile: &HwProfile) -> (SourceFactory, St
         .resolution
         .or(profile.resolution)
         .unwrap_or(crate::config::DEFAULT_RESOLUTION);
-    let (fps, motion) = (cfg.fps, cfg.pattern);
+    let (fps, motion, format) = (cfg.fps, cfg.pattern, cfg.pattern_format);
     match device {
         None => {
             let f: SourceFactory = Box::new(move || {
                 let pattern = TestPattern::new(w, h, fps)?.with_motion(motion);
-                Ok(Box::new(pattern) as Box<dyn CaptureSource>)
+                Ok(match format {
+                    PatternFormat::Raw => Box::new(pattern) as Box<dyn CaptureSource>,
+                    PatternFormat::Mjpeg => Box::new(JpegPattern::new(pattern)?),
+                })
             });
             (f, "test-pattern".into())
         }
@@ -516,6 +523,8 @@ struct AppState {
     capture: Arc<crate::media::pipeline::CaptureState>,
     h264_stats: Arc<crate::media::pipeline::EncodeStats>,
     mjpeg_stats: Arc<crate::media::pipeline::EncodeStats>,
+    /// What the MJPEG clients were handed, and when.
+    mjpeg_sent: Arc<crate::transport::mjpeg::SendStats>,
     /// The ladder's low rung, if it runs.
     h264_low: Option<(
         Arc<crate::media::pipeline::EncodeStats>,
@@ -822,6 +831,19 @@ impl MetricsSource for AppState {
             "gauge",
             w.last_latency_us as f64 / 1e6,
         ));
+        let m = &self.mjpeg_sent;
+        s.push(sample(
+            "mjpeg_frames_sent_total",
+            "JPEGs taken by MJPEG clients' connections.",
+            "counter",
+            m.frames_sent.load(r) as f64,
+        ));
+        s.push(sample(
+            "mjpeg_send_seconds_last",
+            "JPEG published to taken by its client's connection, last JPEG.",
+            "gauge",
+            m.last_send_us.load(r) as f64 / 1e6,
+        ));
         if let Some(whip) = &self.whip {
             let w = whip.stats();
             for (name, help, kind, value) in [
@@ -910,6 +932,16 @@ impl MetricsSource for AppState {
             "webrtc_capture_to_sent_seconds",
             "Capture to the frame's last RTP packet handed to the socket, every frame to every viewer.",
             &[(Vec::new(), capture_to_sent)],
+        );
+        text += &histogram_text(
+            "mjpeg_send_seconds",
+            "JPEG published (encoded, or passed through) to taken by the client's connection, every JPEG to every client.",
+            &[(Vec::new(), &self.mjpeg_sent.send_seconds)],
+        );
+        text += &histogram_text(
+            "mjpeg_capture_to_sent_seconds",
+            "Capture to the JPEG taken by the client's connection, every JPEG to every client (MJPEG passthrough: the server-added latency).",
+            &[(Vec::new(), &self.mjpeg_sent.capture_to_sent_seconds)],
         );
         text
     }

@@ -5,6 +5,7 @@
 use crate::devices::config::{AtxConfig, ButtonConfig, DevicesConfig, DriverConfig, WolConfig};
 use crate::hid::{HidChoice, HidOptions};
 use crate::input::layout::Layout;
+use crate::media::capture::jpeg_pattern::PatternFormat;
 use crate::media::capture::pattern::Motion;
 use crate::media::edid::EdidChoice;
 use serde::Deserialize;
@@ -50,6 +51,11 @@ pub struct Settings {
     /// grainy video: a high-bitrate source).
     #[arg(long)]
     pub pattern: Option<String>,
+    /// What the test pattern hands on: raw (default; I420, as an HDMI-to-CSI bridge delivers)
+    /// or mjpeg (each frame compressed to JPEG first, as a USB HDMI dongle delivers; the
+    /// MJPEG stream then passes it through).
+    #[arg(long)]
+    pub pattern_format: Option<String>,
     /// Adapt each WebRTC viewer to its link (TWCC + GCC, the shared low rung): true (default)
     /// or false.
     #[arg(long)]
@@ -131,6 +137,7 @@ impl Settings {
             resolution: self.resolution.or(file.resolution),
             fps: self.fps.or(file.fps),
             pattern: self.pattern.or(file.pattern),
+            pattern_format: self.pattern_format.or(file.pattern_format),
             adapt: self.adapt.or(file.adapt),
             hid: self.hid.or(file.hid),
             hid_baud: self.hid_baud.or(file.hid_baud),
@@ -193,6 +200,8 @@ pub struct DaemonConfig {
     pub fps: u32,
     /// What moves in the test pattern.
     pub pattern: Motion,
+    /// What the test pattern hands on (raw frames or JPEGs).
+    pub pattern_format: PatternFormat,
     /// Whether WebRTC viewers adapt to their links (the low rung).
     pub adapt: bool,
     /// HID backend.
@@ -286,6 +295,10 @@ impl Settings {
         let pattern = match self.pattern {
             None => Motion::default(),
             Some(s) => s.parse().map_err(|e| bad("pattern", &s, e))?,
+        };
+        let pattern_format = match self.pattern_format {
+            None => PatternFormat::default(),
+            Some(s) => s.parse().map_err(|e| bad("pattern_format", &s, e))?,
         };
         let hid_s = self.hid.unwrap_or_else(|| "auto".into());
         let hid = hid_s
@@ -386,6 +399,7 @@ impl Settings {
             resolution,
             fps,
             pattern,
+            pattern_format,
             adapt: self.adapt.unwrap_or(true),
             hid,
             hid_options: HidOptions { baud },
@@ -515,6 +529,26 @@ mod tests {
         assert!(
             toml::from_str::<Settings>("fsp = 1").is_err(),
             "unknown keys are refused"
+        );
+    }
+
+    #[test]
+    fn the_pattern_hands_on_raw_frames_unless_told_mjpeg() {
+        assert_eq!(
+            v(Settings::default()).unwrap().pattern_format,
+            PatternFormat::Raw
+        );
+        let file: Settings = toml::from_str("pattern_format = \"mjpeg\"\n").unwrap();
+        let c = v(Settings::default().over(file)).unwrap();
+        assert_eq!(c.pattern_format, PatternFormat::Mjpeg);
+        let e = v(Settings {
+            pattern_format: Some("h264".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "pattern_format = \"h264\": \"h264\": raw or mjpeg"
         );
     }
 

@@ -348,6 +348,87 @@ async fn snapshot_and_mjpeg_stream_carry_the_moving_pattern() {
     d.running.shutdown().await;
 }
 
+/// With `--pattern-format mjpeg` the test pattern is a USB dongle's MJPEG source: every part of
+/// /stream.mjpeg is that source's JPEG, byte for byte (the pattern redrawn from the strip's
+/// values and compressed again gives the same bytes), and each JPEG a client takes is timed
+/// from its capture in /metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jpeg_source_is_passed_through_byte_for_byte_and_timed_to_its_client() {
+    use periscope::media::capture::pattern::TestPattern;
+    use periscope::media::encode::jpeg::MjpegEncoder;
+    use periscope::media::{CaptureTime, PixelFormat, RawFrame};
+    let d = common::start_with(periscope::config::Settings {
+        resolution: Some("640x360".into()),
+        fps: Some(30),
+        pattern_format: Some("mjpeg".into()),
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    let token = login(&c, &d.base).await;
+    let mut r = c
+        .get(format!("{}/stream.mjpeg", d.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let pattern = TestPattern::new(640, 360, 30).unwrap();
+    let mut jpeg = MjpegEncoder::new().unwrap();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut parts = 0;
+    while parts < 5 {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), r.chunk())
+            .await
+            .expect("a chunk within 10 s")
+            .unwrap()
+            .expect("stream goes on");
+        buf.extend_from_slice(&chunk);
+        while let Some((served, rest)) = next_part(&buf) {
+            let v = strip_of_jpeg(&served);
+            let redrawn = RawFrame {
+                format: PixelFormat::I420,
+                width: 640,
+                height: 360,
+                data: pattern
+                    .render(u64::from(v.counter), u64::from(v.timestamp_ms))
+                    .into(),
+                captured: CaptureTime {
+                    instant: std::time::Instant::now(),
+                    unix_ms: u64::from(v.timestamp_ms),
+                },
+                sequence: u64::from(v.counter),
+            };
+            let made = jpeg.jpeg(&redrawn).unwrap();
+            assert!(
+                served == made[..],
+                "part {parts} (frame {}) is the source's JPEG unchanged: {} bytes served, {} made",
+                v.counter,
+                served.len(),
+                made.len()
+            );
+            parts += 1;
+            buf = rest;
+        }
+    }
+    drop(r);
+    let text = common::metrics(&c, &d.base, &token).await;
+    let value = |name: &str| common::metric_value(&text, name);
+    assert!(value("mjpeg_frames_sent_total") >= 5.0, "{text}");
+    let timed = value("mjpeg_capture_to_sent_seconds_count");
+    assert!(timed >= 5.0, "every JPEG a client took is timed: {text}");
+    assert_eq!(value("mjpeg_send_seconds_count"), timed);
+    assert!(
+        value("mjpeg_capture_to_sent_seconds_sum") >= value("mjpeg_send_seconds_sum"),
+        "capture comes before publish: {text}"
+    );
+    assert_eq!(
+        value("encoded_frames_total{stream=\"h264\"}"),
+        0.0,
+        "no WebRTC viewer, no H.264 encoding"
+    );
+    d.running.shutdown().await;
+}
+
 /// Splits one complete multipart part off the front of `buf`: (jpeg, rest). A part is
 /// `--periscopeframe\r\n`, headers, an empty line, the JPEG, then `\r\n` and the next
 /// boundary (sent right after the JPEG).

@@ -50,6 +50,8 @@ pub struct HttpContext {
     pub metrics: Arc<dyn MetricsSource>,
     /// The MJPEG stream.
     pub mjpeg: Arc<FrameBus>,
+    /// What its clients were handed, and when.
+    pub mjpeg_sent: Arc<crate::transport::mjpeg::SendStats>,
     /// The newest raw frame (snapshots).
     pub raw: Arc<LatestFrame>,
     /// ATX, buttons, Wake-on-LAN.
@@ -166,10 +168,10 @@ fn protected(
         )
         .into_response()
     });
-    let bus = Arc::clone(&ctx.mjpeg);
+    let (bus, sent) = (Arc::clone(&ctx.mjpeg), Arc::clone(&ctx.mjpeg_sent));
     let stream = warp::path!("stream.mjpeg")
         .and(warp::get())
-        .map(move || mjpeg::stream(&bus).into_response());
+        .map(move || mjpeg::stream(&bus, Arc::clone(&sent)).into_response());
     let (bus, raw) = (Arc::clone(&ctx.mjpeg), Arc::clone(&ctx.raw));
     let snapshot = warp::path!("snapshot.jpg").and(warp::get()).then(move || {
         let (bus, raw) = (Arc::clone(&bus), Arc::clone(&raw));

@@ -3,6 +3,7 @@
 //! source runs on its own thread (see `media::pipeline`) and is never waited on by a
 //! consumer.
 
+pub mod jpeg_pattern;
 pub mod pattern;
 #[allow(unsafe_code)] // the USBDEVFS_RESET ioctl
 pub mod usb_reset;

@@ -176,7 +176,7 @@ pub async fn answer(
         .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
         .await
         .map_err(internal)?;
-    let payload_type = negotiated_payload_type(&*sender, choice.payload_type).await?;
+    let (payload_type, playout_id) = negotiated(&*sender, choice.payload_type).await?;
     let answer = pc.create_answer(None).await.map_err(internal)?;
     pc.set_local_description(answer).await.map_err(internal)?;
     let local = local_sdp(pc).await?;
@@ -184,6 +184,7 @@ pub async fn answer(
         track,
         ssrc,
         payload_type,
+        playout_id,
     };
     Ok((local, leg))
 }
@@ -237,19 +238,26 @@ pub(super) fn h264_codec(profile: &str, remb: bool) -> RTCRtpCodec {
     }
 }
 
-/// The payload type the sender was negotiated with: the offer's choice if it is there, else
-/// the first H.264 format.
-async fn negotiated_payload_type(sender: &dyn RtpSender, wanted: u8) -> Result<u8, SignalError> {
+/// What the sender was negotiated with: the payload type (the offer's choice if it is there,
+/// else the first H.264 format) and the playout-delay extension's id, if the offer has it.
+async fn negotiated(sender: &dyn RtpSender, wanted: u8) -> Result<(u8, Option<u8>), SignalError> {
     let params = sender.get_parameters().await.map_err(internal)?;
     let codecs = &params.rtp_parameters.codecs;
     let is_h264 =
         |c: &&RTCRtpCodecParameters| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_H264);
-    codecs
+    let payload_type = codecs
         .iter()
         .find(|c| c.payload_type == wanted)
         .or_else(|| codecs.iter().find(is_h264))
         .map(|c| c.payload_type)
-        .ok_or_else(|| SignalError::NoH264("no H.264 format survived negotiation".into()))
+        .ok_or_else(|| SignalError::NoH264("no H.264 format survived negotiation".into()))?;
+    let playout_id = params
+        .rtp_parameters
+        .header_extensions
+        .iter()
+        .find(|e| e.uri == PLAYOUT_DELAY_URI)
+        .and_then(|e| u8::try_from(e.id).ok());
+    Ok((payload_type, playout_id))
 }
 
 /// An unexpected setup failure: logged, and reported as a 500.

@@ -22,11 +22,10 @@ use super::{VideoCounters, LOG};
 use crate::media::fanout::Subscriber;
 use crate::media::ladder::{Ladder, Rung};
 use crate::media::EncodedFrame;
+use bytes::Bytes;
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp::extension::playout_delay_extension::PlayoutDelayExtension;
-use rtc::rtp::extension::HeaderExtension;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 use std::collections::VecDeque;
@@ -50,7 +49,13 @@ pub struct VideoLeg {
     pub ssrc: u32,
     /// The negotiated H.264 payload type.
     pub payload_type: u8,
+    /// The negotiated id of the playout-delay extension (`None`: not negotiated).
+    pub playout_id: Option<u8>,
 }
+
+/// The playout-delay extension's payload asking for no delay at all (min = max = 0: show
+/// each frame the moment it is decoded), as every packet carries it.
+pub const PLAYOUT_NONE: [u8; 3] = [0, 0, 0];
 
 /// How often the bandwidth estimate is looked at while it matters: a session's first
 /// [`SETTLE`], the [`SETTLE`] after each move, and whenever the link is not calm
@@ -108,9 +113,9 @@ pub async fn run(
     tokio::pin!(check);
     let mut clock = RtpClock::default();
     let mut stream = RtpStream::new(leg.ssrc, leg.payload_type);
-    let playout = [HeaderExtension::PlayoutDelay(PlayoutDelayExtension::new(
-        0, 0,
-    ))];
+    if let Some(id) = leg.playout_id {
+        stream = stream.with_extension(id, Bytes::from_static(&PLAYOUT_NONE));
+    }
     let mut last_error: Option<String> = None;
     tracing::info!(target: LOG, peer, "video started");
     loop {
@@ -185,7 +190,7 @@ pub async fn run(
                     let bytes = packets.iter().map(|p| p.payload.len() + PACKET_OVERHEAD);
                     (Instant::now(), bytes.sum::<usize>())
                 });
-                let sent = send_frame(&leg, packets, &playout, pace, &mut pacer).await;
+                let sent = send_frame(&leg, packets, pace, &mut pacer).await;
                 if let Some((start, bytes)) = tracked {
                     backlog.sent(start, Instant::now(), bytes);
                 }
@@ -249,7 +254,6 @@ async fn wait_connected(
 async fn send_frame(
     leg: &VideoLeg,
     packets: Vec<rtc::rtp::packet::Packet>,
-    extensions: &[HeaderExtension],
     pace: Option<f64>,
     pacer: &mut Pacer,
 ) -> Result<(), Error> {
@@ -258,9 +262,10 @@ async fn send_frame(
             let at = pacer.slot(Instant::now(), packet.payload.len() + PACKET_OVERHEAD, bps);
             tokio::time::sleep_until(at.into()).await;
         }
-        leg.track
-            .write_rtp_with_extensions(packet, extensions)
-            .await?;
+        // The headers already carry their extensions (`RtpStream`), so this is the plain
+        // write: `write_rtp_with_extensions` would look each one up in a map it builds per
+        // packet.
+        leg.track.write_rtp(packet).await?;
     }
     Ok(())
 }
@@ -410,6 +415,17 @@ impl Interceptor for KeyframeRequestForwarder {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn no_playout_delay_is_what_webrtcs_extension_marshals_for_0_0() {
+        use rtc::rtp::extension::playout_delay_extension::PlayoutDelayExtension;
+        use rtc::rtp::extension::HeaderExtension;
+        use rtc::shared::marshal::{Marshal, MarshalSize};
+        let ext = HeaderExtension::PlayoutDelay(PlayoutDelayExtension::new(0, 0));
+        let mut buf = vec![0u8; ext.marshal_size()];
+        ext.marshal_to(&mut buf).unwrap();
+        assert_eq!(buf, PLAYOUT_NONE);
+    }
 
     #[test]
     fn the_pacer_allows_a_small_burst_then_spreads_packets_at_the_rate() {

@@ -433,6 +433,9 @@ impl Attempt<'_> {
             track: Arc::clone(&track),
             ssrc,
             payload_type: PAYLOAD_TYPE,
+            // The push offers no playout-delay extension: a media server plays out as it
+            // sees fit.
+            playout_id: None,
         };
         // The subscription inside `video::run` asks the encoder for an IDR for the server.
         // The server's link is the operator's: the push always sends the full stream.

@@ -37,9 +37,26 @@ fn encode_i420_with(
         )));
     }
     // JPEG (JFIF) YCbCr is full range; our I420 is video range (luma 16..=235).
-    scratch.resize(need, 0);
-    let luma = width as usize * height as usize;
-    map_planes(&i420[..need], scratch, luma, full_luma, full_chroma);
+    let (w, h) = (width as usize, height as usize);
+    let luma = w * h;
+    if w % 2 == 0 && h % 2 == 0 {
+        scratch.resize(need, 0);
+        map_planes(&i420[..need], scratch, luma, full_luma, full_chroma);
+    } else {
+        // libjpeg-turbo's 4:2:0 planes cover whole 2x2 blocks: an odd-sized picture's luma
+        // plane gets its last column and row repeated (the chroma planes already match).
+        let (pw, ph) = (w.next_multiple_of(2), h.next_multiple_of(2));
+        scratch.clear();
+        scratch.reserve(pw * ph + (need - luma));
+        for y in 0..ph {
+            let row = &i420[y.min(h - 1) * w..][..w];
+            scratch.extend(row.iter().map(|v| full_luma(*v)));
+            if pw > w {
+                scratch.push(full_luma(row[w - 1]));
+            }
+        }
+        scratch.extend(i420[luma..need].iter().map(|v| full_chroma(*v)));
+    }
     let image = YuvImage {
         pixels: scratch.as_slice(),
         width: width as usize,
@@ -85,6 +102,21 @@ pub fn decode_to_i420(
         subsamp,
     };
     decompressor.decompress_to_yuv(jpeg, image).map_err(bad)?;
+    // libjpeg-turbo pads the luma plane to whole blocks (an even width; for 4:2:0 an even
+    // height too); ours is tight.
+    let padded_h = match subsamp {
+        Subsamp::Sub2x2 => h.next_multiple_of(2),
+        _ => h,
+    };
+    let pw = w.next_multiple_of(2);
+    if pw != w || padded_h != h {
+        let mut tight = Vec::with_capacity(len);
+        for row in pixels[..pw * padded_h].chunks_exact(pw).take(h) {
+            tight.extend_from_slice(&row[..w]);
+        }
+        tight.extend_from_slice(&pixels[pw * padded_h..]);
+        pixels = tight;
+    }
     if subsamp == Subsamp::Sub2x1 {
         pixels = i422_to_i420(&pixels, w, h);
     }
@@ -361,6 +393,46 @@ mod tests {
                 counter: 1234
             }
         );
+    }
+
+    /// Mean absolute difference of two equally long planes.
+    fn mean_diff(a: &[u8], b: &[u8]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        let sum: u64 = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y) as u64).sum();
+        sum as f64 / a.len() as f64
+    }
+
+    #[test]
+    fn odd_sized_pictures_go_through_jpeg_and_back_in_place() {
+        // libjpeg-turbo pads planes to whole 2x2 blocks; an odd width or height used to
+        // panic in the encoder (a thread lost) and skew the decoded picture by a column.
+        let mut c = Compressor::new().unwrap();
+        c.set_quality(JPEG_QUALITY).unwrap();
+        c.set_subsamp(Subsamp::Sub2x2).unwrap();
+        let mut d = Decompressor::new().unwrap();
+        for (w, h) in [(333u32, 201u32), (334, 201), (333, 200), (1280, 720)] {
+            let raw = TestPattern::new(w, h, 30).unwrap().render(77, 123_456);
+            let jpeg = encode_i420(&mut c, &raw, w, h).unwrap();
+            let (back, bw, bh) = decode_to_i420(&mut d, &jpeg).unwrap();
+            assert_eq!((bw, bh), (w, h));
+            assert_eq!(back.len(), raw.len(), "{w}x{h}: tight I420 back");
+            let luma = (w * h) as usize;
+            let diff = mean_diff(&raw[..luma], &back[..luma]);
+            assert!(diff < 3.0, "{w}x{h}: luma differs by {diff:.2} on average");
+            let diff = mean_diff(&raw[luma..], &back[luma..]);
+            assert!(
+                diff < 3.0,
+                "{w}x{h}: chroma differs by {diff:.2} on average"
+            );
+            let v = strip::read(&Luma {
+                data: &back,
+                width: bw,
+                height: bh,
+                stride: bw as usize,
+            })
+            .unwrap();
+            assert_eq!((v.counter, v.timestamp_ms), (77, 123_456), "{w}x{h}");
+        }
     }
 
     #[test]

@@ -15,11 +15,12 @@ use super::capture::usb_reset::{self, UsbDevice};
 use super::capture::watchdog::{Change, Grab, Phase, StallReason, Step, Timings, Watchdog};
 use super::capture::{CaptureError, CaptureSource, SourceInfo};
 use super::card::{self, NoPicture};
-use super::encode::Encoder;
+use super::encode::{EncodeError, Encoder};
 use super::fanout::FrameBus;
 use super::keyframe::KeyframeGate;
 use super::ladder::RungControl;
 use super::{CaptureTime, RawFrame};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -464,21 +465,35 @@ impl CaptureShell {
             dog.grabbed(Instant::now(), Grab::Gone);
             return;
         };
-        let (grab, error) = match source.grab() {
-            Ok(frame) => {
+        // A panic inside the source (a binding's or a codec's assertion) must not end the
+        // capture thread while the state still says streaming: the source is taken for
+        // broken, closed and opened again like a vanished device.
+        let grabbed = std::panic::catch_unwind(AssertUnwindSafe(|| source.grab()));
+        let grabbed = grabbed.map_err(|panic| {
+            let device = held.info.as_ref().map_or("source", |i| i.name.as_str());
+            let e = CaptureError::Io {
+                device: device.to_string(),
+                source: std::io::Error::other(format!("panicked: {}", panic_message(&*panic))),
+            };
+            tracing::error!(target: "capture", "{e}; reopening");
+            e
+        });
+        let (grab, error) = match grabbed {
+            Err(e) => (Grab::Gone, Some(e)),
+            Ok(Ok(frame)) => {
                 self.state.frames.fetch_add(1, Ordering::Relaxed);
                 set_error(&self.state, None);
                 self.raw.put(Arc::new(frame));
                 (Grab::Frame, None)
             }
-            Err(CaptureError::Timeout(_)) => (Grab::Timeout, None),
-            Err(e @ CaptureError::NoDevice(_)) => (Grab::Gone, Some(e)),
-            Err(e @ CaptureError::SourceChanged { .. }) => {
+            Ok(Err(CaptureError::Timeout(_))) => (Grab::Timeout, None),
+            Ok(Err(e @ CaptureError::NoDevice(_))) => (Grab::Gone, Some(e)),
+            Ok(Err(e @ CaptureError::SourceChanged { .. })) => {
                 tracing::info!(target: "capture", "{e}");
                 (Grab::SourceChanged, None)
             }
-            Err(e) if no_signal(&e) => (Grab::NoSignal, Some(e)),
-            Err(e) => (Grab::Error, Some(e)),
+            Ok(Err(e)) if no_signal(&e) => (Grab::NoSignal, Some(e)),
+            Ok(Err(e)) => (Grab::Error, Some(e)),
         };
         if let Some(e) = error {
             set_error(&self.state, Some(e.to_string()));
@@ -642,7 +657,19 @@ fn encode_loop(
         let started = Instant::now();
         let idr = gate.take(started);
         held = true;
-        match enc.encode(&frame, idr) {
+        let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| enc.encode(&frame, idr)));
+        let encoded = encoded.unwrap_or_else(|panic| {
+            // Nothing is known of the encoder's state after a panic: drop it. The next frame
+            // sets up a new one, whose first picture is a keyframe.
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| enc.release()));
+            held = false;
+            Err(EncodeError::Backend(format!(
+                "{} panicked: {}",
+                enc.name(),
+                panic_message(&*panic)
+            )))
+        });
+        match encoded {
             Ok(Some(out)) => {
                 let us = started.elapsed().as_micros() as u64;
                 stats.frames.fetch_add(1, Ordering::Relaxed);
@@ -684,6 +711,15 @@ fn encode_loop(
             }
         }
     }
+}
+
+/// What a caught panic said.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
@@ -862,6 +898,142 @@ mod tests {
         stop.store(true, Ordering::SeqCst);
         encoder.join().unwrap();
         feeder.join().unwrap();
+    }
+
+    /// An encoder that panics on its `panic_at`-th call (counting from 1), then encodes.
+    struct Panicky {
+        calls: Arc<AtomicU64>,
+        releases: Arc<AtomicU64>,
+        panic_at: u64,
+    }
+
+    impl Encoder for Panicky {
+        fn name(&self) -> &'static str {
+            "panicky"
+        }
+        fn codec(&self) -> Codec {
+            Codec::H264
+        }
+        fn encode(
+            &mut self,
+            frame: &RawFrame,
+            keyframe: bool,
+        ) -> Result<Option<EncodedFrame>, EncodeError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            assert!(n != self.panic_at, "a library assertion on call {n}");
+            Ok(Some(EncodedFrame {
+                codec: Codec::H264,
+                keyframe,
+                data: bytes::Bytes::from_static(b"au"),
+                width: frame.width,
+                height: frame.height,
+                captured: frame.captured,
+                sequence: frame.sequence,
+                encoded_at: Instant::now(),
+            }))
+        }
+        fn release(&mut self) {
+            self.releases.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_encoder_that_panics_loses_that_frame_not_the_stream() {
+        let (calls, releases) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let factory: SourceFactory =
+            Box::new(|| Ok(Box::new(TestPattern::new(64, 64, 60)?) as Box<dyn CaptureSource>));
+        let h264 = Box::new(Panicky {
+            calls: Arc::clone(&calls),
+            releases: Arc::clone(&releases),
+            panic_at: 2,
+        });
+        let mjpeg = Box::new(MjpegEncoder::new().unwrap());
+        let mut p = Pipeline::start(factory, h264, mjpeg).unwrap();
+        let mut sub = p.h264.subscribe();
+        let mut seqs = Vec::new();
+        while seqs.len() < 5 {
+            let f = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+                .await
+                .expect("frames keep coming after the panic")
+                .expect("the bus is open");
+            seqs.push(f.sequence);
+        }
+        let stats = Arc::clone(&p.h264_stats);
+        p.stop();
+        assert!(
+            calls.load(Ordering::SeqCst) >= 6,
+            "the encode thread lived on"
+        );
+        assert_eq!(
+            stats.errors.load(Ordering::SeqCst),
+            1,
+            "the panic is an error"
+        );
+        assert_eq!(
+            releases.load(Ordering::SeqCst),
+            1,
+            "the encoder that panicked is dropped"
+        );
+        assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+    }
+
+    /// A source that panics on its first grab (a binding's assertion).
+    struct Panics;
+
+    impl CaptureSource for Panics {
+        fn info(&self) -> SourceInfo {
+            SourceInfo {
+                name: "/dev/video7".into(),
+                driver: "test".into(),
+                format: crate::media::PixelFormat::I420,
+                width: 64,
+                height: 64,
+                fps: 60,
+            }
+        }
+        fn grab(&mut self) -> Result<RawFrame, CaptureError> {
+            panic!("YUV pixels length 1 is too small");
+        }
+    }
+
+    #[test]
+    fn a_source_that_panics_is_reopened_and_the_capture_thread_lives() {
+        let opens = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&opens);
+        let factory: SourceFactory = Box::new(move || {
+            Ok(match counted.fetch_add(1, Ordering::SeqCst) {
+                0 => Box::new(Panics) as Box<dyn CaptureSource>,
+                _ => Box::new(TestPattern::new(64, 64, 60)?),
+            })
+        });
+        let recovery = Recovery {
+            timings: Timings {
+                backoff_min: Duration::from_millis(50),
+                ..Timings::default()
+            },
+            root: PathBuf::from("/nonexistent"),
+            while_down: None,
+            usb_id: None,
+        };
+        let h264 = Box::new(MjpegEncoder::new().unwrap());
+        let mjpeg = Box::new(MjpegEncoder::new().unwrap());
+        let mut p = Pipeline::start_with(factory, h264, mjpeg, recovery).unwrap();
+        let c = Arc::clone(&p.capture);
+        let end = Instant::now() + Duration::from_secs(5);
+        while c.frames.load(Ordering::SeqCst) < 5 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        p.stop();
+        let r = Ordering::SeqCst;
+        assert!(c.frames.load(r) >= 5, "frames after the panic");
+        assert_eq!(opens.load(r), 2, "opened again once");
+        assert_eq!(c.stalls.load(r), 1, "the panic closed the source");
+        assert_eq!(*c.phase.lock().unwrap(), Phase::Streaming);
+        assert_eq!(
+            *c.error.lock().unwrap(),
+            None,
+            "cleared by the frames since"
+        );
     }
 
     /// A source that gives `frames` frames, then only timeouts (a dongle that went quiet).

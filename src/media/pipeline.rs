@@ -19,7 +19,7 @@ use super::encode::{EncodeError, Encoder};
 use super::fanout::FrameBus;
 use super::keyframe::KeyframeGate;
 use super::ladder::RungControl;
-use super::{CaptureTime, RawFrame};
+use super::{CaptureTime, Codec, EncodedFrame, PixelFormat, RawFrame};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -257,6 +257,8 @@ impl Pipeline {
                 raw,
                 state: capture,
                 h264: h264_bus,
+                mjpeg: Arc::clone(&mjpeg_bus),
+                mjpeg_stats: Arc::clone(&mjpeg_stats),
                 stop,
             };
             threads.push(
@@ -347,6 +349,9 @@ struct CaptureShell {
     state: Arc<CaptureState>,
     /// Asked for a keyframe when frames return after an outage.
     h264: Arc<FrameBus>,
+    /// The MJPEG stream: a source's own JPEGs go to it straight from this thread.
+    mjpeg: Arc<FrameBus>,
+    mjpeg_stats: Arc<EncodeStats>,
     stop: Arc<AtomicBool>,
 }
 
@@ -483,7 +488,11 @@ impl CaptureShell {
             Ok(Ok(frame)) => {
                 self.state.frames.fetch_add(1, Ordering::Relaxed);
                 set_error(&self.state, None);
-                self.raw.put(Arc::new(frame));
+                let frame = Arc::new(frame);
+                self.raw.put(Arc::clone(&frame));
+                if frame.format == PixelFormat::Mjpeg {
+                    self.pass_through(&frame);
+                }
                 (Grab::Frame, None)
             }
             Ok(Err(CaptureError::Timeout(_))) => (Grab::Timeout, None),
@@ -519,6 +528,27 @@ impl CaptureShell {
                 held.why = None;
             }
         }
+    }
+
+    /// Publishes a source's own JPEG on the MJPEG stream, untouched, from this thread: no
+    /// hand-over to the MJPEG thread (whose wake-up, with the cores busy, held some frames
+    /// past 1 ms), and nothing when nobody watches.
+    fn pass_through(&self, frame: &RawFrame) {
+        if self.mjpeg.viewers() == 0 {
+            return;
+        }
+        let out = EncodedFrame {
+            codec: Codec::Mjpeg,
+            keyframe: true,
+            data: frame.data.clone(),
+            width: frame.width,
+            height: frame.height,
+            captured: frame.captured,
+            sequence: frame.sequence,
+            encoded_at: Instant::now(),
+        };
+        count_published(&self.mjpeg_stats, &out, 0);
+        self.mjpeg.publish(Arc::new(out));
     }
 
     /// Resets the USB device of the last open source; whether the reset went through.
@@ -618,6 +648,10 @@ fn encode_loop(
     let mut last_error: Option<String> = None;
     let mut bitrate = 0;
     let mut frame_no = 0u64;
+    // A JPEG source's frames reach the MJPEG stream from the capture thread
+    // (`CaptureShell::pass_through`); this thread only encodes raw ones (the card, a raw
+    // source).
+    let passthrough = enc.codec() == Codec::Mjpeg;
     while !stop.load(Ordering::SeqCst) {
         if bus.viewers() == 0 {
             // Nobody watches: encode nothing until somebody subscribes, and start the next
@@ -639,6 +673,9 @@ fn encode_loop(
             continue;
         };
         last_gen = gen;
+        if passthrough && frame.format == PixelFormat::Mjpeg {
+            continue;
+        }
         if bus.take_keyframe_request() {
             gate.request();
         }
@@ -672,27 +709,20 @@ fn encode_loop(
         match encoded {
             Ok(Some(out)) => {
                 let us = started.elapsed().as_micros() as u64;
-                stats.frames.fetch_add(1, Ordering::Relaxed);
-                stats.encode_us_total.fetch_add(us, Ordering::Relaxed);
-                stats.encode_us_last.store(us, Ordering::Relaxed);
-                stats.encode_seconds.observe_us(us);
                 if out.keyframe {
-                    stats.keyframes.fetch_add(1, Ordering::Relaxed);
-                    stats
-                        .keyframe_sequence_last
-                        .store(out.sequence, Ordering::Relaxed);
-                    stats.keyframe_encode_us_last.store(us, Ordering::Relaxed);
                     gate.keyframe_sent(started);
                 }
-                let age = out
-                    .encoded_at
-                    .saturating_duration_since(out.captured.instant);
-                stats
-                    .pipeline_us_last
-                    .store(age.as_micros() as u64, Ordering::Relaxed);
-                stats.capture_to_publish_seconds.observe(age.as_secs_f64());
-                bus.publish(Arc::new(out));
                 last_error = None;
+                // A card encoded here while the capture thread passed a newer JPEG through
+                // (the moment a source comes back) would show an old picture: dropped.
+                let stale = passthrough
+                    && bus
+                        .latest()
+                        .is_some_and(|l| l.captured.instant > out.captured.instant);
+                if !stale {
+                    count_published(stats, &out, us);
+                    bus.publish(Arc::new(out));
+                }
             }
             Ok(None) => {
                 stats.skipped.fetch_add(1, Ordering::Relaxed);
@@ -711,6 +741,25 @@ fn encode_loop(
             }
         }
     }
+}
+
+/// Counts a frame about to be published into `stats` (`us`: its encode time).
+fn count_published(stats: &EncodeStats, out: &EncodedFrame, us: u64) {
+    let r = Ordering::Relaxed;
+    stats.frames.fetch_add(1, r);
+    stats.encode_us_total.fetch_add(us, r);
+    stats.encode_us_last.store(us, r);
+    stats.encode_seconds.observe_us(us);
+    if out.keyframe {
+        stats.keyframes.fetch_add(1, r);
+        stats.keyframe_sequence_last.store(out.sequence, r);
+        stats.keyframe_encode_us_last.store(us, r);
+    }
+    let age = out
+        .encoded_at
+        .saturating_duration_since(out.captured.instant);
+    stats.pipeline_us_last.store(age.as_micros() as u64, r);
+    stats.capture_to_publish_seconds.observe(age.as_secs_f64());
 }
 
 /// What a caught panic said.
@@ -736,6 +785,7 @@ fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::capture::jpeg_pattern::JpegPattern;
     use crate::media::capture::pattern::TestPattern;
     use crate::media::encode::jpeg::MjpegEncoder;
     use crate::media::encode::EncodeError;
@@ -975,6 +1025,70 @@ mod tests {
             "the encoder that panicked is dropped"
         );
         assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+    }
+
+    /// The MJPEG stream's encoder, counting what it is asked to encode.
+    struct CountedJpeg {
+        inner: MjpegEncoder,
+        calls: Arc<AtomicU64>,
+    }
+
+    impl Encoder for CountedJpeg {
+        fn name(&self) -> &'static str {
+            "counted-jpeg"
+        }
+        fn codec(&self) -> Codec {
+            Codec::Mjpeg
+        }
+        fn encode(
+            &mut self,
+            frame: &RawFrame,
+            keyframe: bool,
+        ) -> Result<Option<EncodedFrame>, EncodeError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.inner.encode(frame, keyframe)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sources_jpegs_go_to_the_mjpeg_stream_from_the_capture_thread() {
+        let factory: SourceFactory = Box::new(|| {
+            let pattern = TestPattern::new(64, 64, 60)?;
+            Ok(Box::new(JpegPattern::new(pattern)?) as Box<dyn CaptureSource>)
+        });
+        let calls = Arc::new(AtomicU64::new(0));
+        let mjpeg = Box::new(CountedJpeg {
+            inner: MjpegEncoder::new().unwrap(),
+            calls: Arc::clone(&calls),
+        });
+        let h264 = Box::new(MjpegEncoder::new().unwrap());
+        let mut p = Pipeline::start(factory, h264, mjpeg).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stats = Arc::clone(&p.mjpeg_stats);
+        assert_eq!(stats.frames.load(Ordering::SeqCst), 0, "nobody watches");
+        let mut sub = p.mjpeg.subscribe();
+        let mut seqs = Vec::new();
+        while seqs.len() < 5 {
+            let f = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+                .await
+                .expect("a JPEG within 5 s")
+                .expect("the bus is open");
+            assert_eq!(&f.data[..2], &[0xFF, 0xD8], "the source's JPEG");
+            assert!(f.keyframe);
+            seqs.push(f.sequence);
+        }
+        p.stop();
+        assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "the MJPEG thread is never asked to pass a JPEG through"
+        );
+        assert!(
+            stats.frames.load(Ordering::SeqCst) >= 5,
+            "counted for /metrics"
+        );
+        assert_eq!(stats.encode_us_last.load(Ordering::SeqCst), 0);
     }
 
     /// A source that panics on its first grab (a binding's assertion).

@@ -15,7 +15,7 @@ use super::capture::usb_reset::{self, UsbDevice};
 use super::capture::watchdog::{Change, Grab, Phase, StallReason, Step, Timings, Watchdog};
 use super::capture::{CaptureError, CaptureSource, SourceInfo};
 use super::card::{self, NoPicture};
-use super::encode::{EncodeError, Encoder};
+use super::encode::{jpeg, EncodeError, Encoder};
 use super::fanout::FrameBus;
 use super::keyframe::KeyframeGate;
 use super::ladder::RungControl;
@@ -537,16 +537,7 @@ impl CaptureShell {
         if self.mjpeg.viewers() == 0 {
             return;
         }
-        let out = EncodedFrame {
-            codec: Codec::Mjpeg,
-            keyframe: true,
-            data: frame.data.clone(),
-            width: frame.width,
-            height: frame.height,
-            captured: frame.captured,
-            sequence: frame.sequence,
-            encoded_at: Instant::now(),
-        };
+        let out = jpeg::jpeg_frame(frame, frame.data.clone());
         count_published(&self.mjpeg_stats, &out, 0);
         self.mjpeg.publish(Arc::new(out));
     }
@@ -830,6 +821,20 @@ mod tests {
         p.stop();
     }
 
+    /// A test encoder's output for `frame`: a two-byte H.264 access unit.
+    fn access_unit(frame: &RawFrame, keyframe: bool) -> EncodedFrame {
+        EncodedFrame {
+            codec: Codec::H264,
+            keyframe,
+            data: bytes::Bytes::from_static(b"au"),
+            width: frame.width,
+            height: frame.height,
+            captured: frame.captured,
+            sequence: frame.sequence,
+            encoded_at: Instant::now(),
+        }
+    }
+
     /// An encoder that logs what the encode loop asks of it; its first picture after being
     /// set up (or released) is a keyframe, like a new library instance's.
     struct Logged {
@@ -851,16 +856,7 @@ mod tests {
         ) -> Result<Option<EncodedFrame>, EncodeError> {
             self.log.lock().unwrap().push("encode");
             let fresh = !std::mem::replace(&mut self.ready, true);
-            Ok(Some(EncodedFrame {
-                codec: Codec::H264,
-                keyframe: keyframe || fresh,
-                data: bytes::Bytes::from_static(b"au"),
-                width: frame.width,
-                height: frame.height,
-                captured: frame.captured,
-                sequence: frame.sequence,
-                encoded_at: Instant::now(),
-            }))
+            Ok(Some(access_unit(frame, keyframe || fresh)))
         }
         fn release(&mut self) {
             self.ready = false;
@@ -971,16 +967,7 @@ mod tests {
         ) -> Result<Option<EncodedFrame>, EncodeError> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
             assert!(n != self.panic_at, "a library assertion on call {n}");
-            Ok(Some(EncodedFrame {
-                codec: Codec::H264,
-                keyframe,
-                data: bytes::Bytes::from_static(b"au"),
-                width: frame.width,
-                height: frame.height,
-                captured: frame.captured,
-                sequence: frame.sequence,
-                encoded_at: Instant::now(),
-            }))
+            Ok(Some(access_unit(frame, keyframe)))
         }
         fn release(&mut self) {
             self.releases.fetch_add(1, Ordering::SeqCst);

@@ -200,6 +200,21 @@ fn i422_to_i420(src: &[u8], w: usize, h: usize) -> Vec<u8> {
     out
 }
 
+/// `frame` as a frame of the MJPEG stream, `data` its JPEG (every JPEG is a keyframe),
+/// ready now.
+pub fn jpeg_frame(frame: &RawFrame, data: Bytes) -> EncodedFrame {
+    EncodedFrame {
+        codec: Codec::Mjpeg,
+        keyframe: true,
+        data,
+        width: frame.width,
+        height: frame.height,
+        captured: frame.captured,
+        sequence: frame.sequence,
+        encoded_at: Instant::now(),
+    }
+}
+
 /// The MJPEG stream's encoder: passthrough for MJPEG sources, libjpeg-turbo for raw ones.
 pub struct MjpegEncoder {
     compressor: Compressor,
@@ -266,17 +281,7 @@ impl Encoder for MjpegEncoder {
         frame: &RawFrame,
         _keyframe: bool,
     ) -> Result<Option<EncodedFrame>, EncodeError> {
-        let data = self.jpeg(frame)?;
-        Ok(Some(EncodedFrame {
-            codec: Codec::Mjpeg,
-            keyframe: true,
-            data,
-            width: frame.width,
-            height: frame.height,
-            captured: frame.captured,
-            sequence: frame.sequence,
-            encoded_at: Instant::now(),
-        }))
+        Ok(Some(jpeg_frame(frame, self.jpeg(frame)?)))
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Running {
     server: tokio::task::JoinHandle<()>,
     /// The WHIP push task (ends after deleting its resource).
     whip: Option<tokio::task::JoinHandle<()>>,
+    /// The HID worker, whose end (keys released on the target) shutdown waits for.
+    hid: HidHandle,
 }
 
 impl Running {
@@ -46,6 +48,8 @@ impl Running {
             // Bounded: the DELETE has its own 3 s limit.
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), whip).await;
         }
+        // Bounded: a backend write that hangs (a wedged serial chip) must not hold the exit.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.hid.stopped()).await;
         let pipeline = Arc::clone(&self.pipeline);
         let _ = tokio::task::spawn_blocking(move || {
             if let Ok(mut p) = pipeline.lock() {
@@ -56,15 +60,26 @@ impl Running {
     }
 }
 
-/// Runs the daemon until Ctrl-C.
+/// Runs the daemon until Ctrl-C (SIGINT) or SIGTERM, then shuts it down in order.
 pub async fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
     let running = start(cfg).await?;
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for ctrl-c")?;
-    tracing::info!("shutting down");
+    let signal = stop_signal().await?;
+    tracing::info!(signal, "shutting down");
     running.shutdown().await;
     Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM and names the one that came. SIGTERM is how systemd and
+/// `docker stop` end a service; as PID 1 in a container a process that installs no handler
+/// never sees it (the kernel drops it), and elsewhere its default action skips the shutdown
+/// (keys held on the target stay down, a WHIP session is left to time out).
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT").map(|()| "SIGINT"),
+        _ = term.recv() => Ok("SIGTERM"),
+    }
 }
 
 /// Picks the profile: a name, or `auto` (detection over `/`, as `periscope detect`).
@@ -216,6 +231,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         pipeline: Arc::new(std::sync::Mutex::new(pipeline)),
         server,
         whip: whip_task,
+        hid,
     })
 }
 

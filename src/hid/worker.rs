@@ -102,6 +102,8 @@ pub struct HidHandle {
     backend: &'static str,
     layout: Layout,
     next_session: Arc<AtomicU64>,
+    /// Becomes true when the worker has ended (after releasing every key and button).
+    stopped: watch::Receiver<bool>,
     /// Counters.
     pub stats: Arc<HidStats>,
 }
@@ -139,15 +141,28 @@ impl HidHandle {
             stats: Arc::clone(&stats),
             typing: VecDeque::new(),
         };
-        tokio::spawn(worker.run(rx, cancel));
+        let (stopped_tx, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            worker.run(rx, cancel).await;
+            stopped_tx.send_replace(true);
+        });
         HidHandle {
             tx,
             leds,
             backend: name,
             layout,
             next_session: Arc::new(AtomicU64::new(1)),
+            stopped,
             stats,
         }
+    }
+
+    /// Resolves once the worker has ended: after its cancel token fired (or every handle
+    /// was dropped) and it released whatever was held on the target.
+    pub async fn stopped(&self) {
+        // An Err means the worker's task is gone without saying so (a panic): nothing left
+        // to wait for either.
+        let _ = self.stopped.clone().wait_for(|s| *s).await;
     }
 
     /// The backend's name.

@@ -4,7 +4,8 @@
 //!
 //! Modules in pipeline order: [`media`] (capture → encode → fan-out), [`transport`] (WebRTC,
 //! MJPEG), [`input`] (data-channel messages) → [`hid`] (reports, backends); [`http`] serves
-//! it all over TLS with [`auth`]; [`app`] wires the pieces; [`config`] holds what the user set.
+//! it all over TLS with [`auth`]; [`app`] wires the pieces; [`config`] holds what the user set;
+//! [`install`] sets a board up to run it at boot.
 
 // Unsafe code only where a backend needs a syscall the crates do not wrap; each such block
 // carries a SAFETY comment and its module an explicit allow.
@@ -18,6 +19,7 @@ pub mod devices;
 pub mod hid;
 pub mod http;
 pub mod input;
+pub mod install;
 pub mod media;
 pub mod metrics;
 pub mod msd;

@@ -67,6 +67,26 @@ enum Command {
         #[arg(long)]
         profile: Option<String>,
     },
+    /// Set this board up to run periscope at boot: the profile by detection, the binary in
+    /// /usr/local/bin, /etc/periscope/periscope.toml, the systemd unit (enabled and started),
+    /// and the profile's boot overlays (printed, or written with --apply-overlays).
+    Install {
+        /// System root to install into (a fake tree for tests; systemctl runs only for /).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Hardware profile name, or auto (detected from the root).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Add the profile's overlays to the boot configuration (a backup is kept).
+        #[arg(long)]
+        apply_overlays: bool,
+        /// Write the files but do not enable or start the service.
+        #[arg(long)]
+        no_start: bool,
+        /// Stop, disable and remove the service (config, state and binary are kept).
+        #[arg(long)]
+        remove: bool,
+    },
     /// Show a CH9329 serial-to-HID chip's state, or change its serial speed.
     Ch9329 {
         #[command(subcommand)]
@@ -147,6 +167,27 @@ fn main() -> anyhow::Result<()> {
         Command::Detect { root } => detect(&root),
         Command::Doctor { root, profile } => {
             doctor(&root, profile.as_deref().unwrap_or(&cfg.profile))
+        }
+        Command::Install {
+            root,
+            profile,
+            apply_overlays,
+            no_start,
+            remove,
+        } => {
+            let opts = periscope::install::Options {
+                root,
+                profile: profile.unwrap_or_else(|| cfg.profile.clone()),
+                apply_overlays,
+                start: !no_start,
+                remove,
+            };
+            let report =
+                periscope::install::run(&opts).map_err(|e| anyhow::anyhow!("install: {e}"))?;
+            let mut text = report.lines.join("\n");
+            text.push('\n');
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            Ok(())
         }
         Command::Ch9329 { action } => {
             let out = periscope::hid::ch9329::cli::run(&action)?;

@@ -718,3 +718,229 @@ fn live_device_reports_check_formats_edid_and_signal() {
         "cannot be asked: no such device",
     );
 }
+
+// ---- periscope install ----------------------------------------------------------------
+
+/// `periscope install ARGS --root T` with --no-start, as the tests never touch the live system.
+fn install(t: &Tree, args: &[&str]) -> (i32, String) {
+    let mut all = vec!["install", "--no-start"];
+    all.extend_from_slice(args);
+    run(&all, t.root())
+}
+
+fn read(t: &Tree, rel: &str) -> String {
+    std::fs::read_to_string(t.p(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// systemd's own check of the unit, over the tree with this machine's system units copied
+/// in (the unit's dependencies); warnings count as failures. None: no systemd-analyze here.
+fn systemd_verify(t: &Tree) -> Option<String> {
+    let units = Path::new("/lib/systemd/system");
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+        || !units.is_dir()
+    {
+        return None;
+    }
+    t.dir("tmp").dir("lib/systemd");
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(units)
+        .arg(t.p("lib/systemd/"))
+        .status()
+        .expect("cp")
+        .success();
+    assert!(ok, "copying the system units");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(format!("--root={}", t.root().display()))
+        .arg("/etc/systemd/system/periscope.service")
+        .output()
+        .expect("systemd-analyze runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "systemd-analyze verify: {}\n{text}",
+        out.status
+    );
+    Some(text)
+}
+
+#[test]
+fn cli_install_sets_a_pi_up_for_boot_and_a_second_run_changes_nothing() {
+    let t = pi4_tc358743();
+    // Raspberry Pi OS's file ends in a model section: lines after it apply to that model only.
+    let original = "dtparam=audio=on\n[cm4]\notg_mode=1\n";
+    t.file("boot/firmware/config.txt", original.as_bytes());
+    let (code, out) = install(&t, &["--apply-overlays"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("profile: rpi4-tc358743 ("), "{out}");
+    assert!(out.contains("  because board: device-tree model"), "{out}");
+    assert!(out.contains("reboot for the boot configuration"), "{out}");
+    assert!(out.contains("systemd: not started (--root"), "{out}");
+
+    // The binary, executable, byte for byte this one.
+    let bin = t.p("usr/local/bin/periscope");
+    assert_eq!(
+        std::fs::read(&bin).expect("installed binary"),
+        std::fs::read(env!("CARGO_BIN_EXE_periscope")).expect("this binary")
+    );
+    assert_eq!(std::fs::metadata(&bin).unwrap().mode() & 0o777, 0o755);
+    // The config names the detected profile; the unit runs serve with it.
+    let config = read(&t, "etc/periscope/periscope.toml");
+    assert!(
+        config.contains("\nprofile = \"rpi4-tc358743\"\n"),
+        "{config}"
+    );
+    let unit = read(&t, "etc/systemd/system/periscope.service");
+    assert!(
+        unit.contains(
+            "\nExecStart=/usr/local/bin/periscope serve --config /etc/periscope/periscope.toml\n"
+        ),
+        "{unit}"
+    );
+    // Both overlays, under [all], and the user's file kept as a backup.
+    assert_eq!(
+        read(&t, "boot/firmware/config.txt"),
+        format!(
+            "{original}\n[all]\n# added by periscope install (rpi4-tc358743)\ndtoverlay=tc358743\n\
+             # added by periscope install (rpi4-tc358743)\ndtoverlay=dwc2,dr_mode=peripheral\n"
+        )
+    );
+    assert_eq!(
+        read(&t, "boot/firmware/config.txt.periscope-backup"),
+        original
+    );
+    // The config the unit names is one the daemon reads: doctor takes it and its profile.
+    let (_, doc) = run(
+        &[
+            "doctor",
+            "--config",
+            &t.p("etc/periscope/periscope.toml").display().to_string(),
+        ],
+        t.root(),
+    );
+    assert!(
+        doc.contains("profile rpi4-tc358743"),
+        "doctor with the written config: {doc}"
+    );
+    match systemd_verify(&t) {
+        Some(_) => {}
+        None => println!("SKIPPED: systemd-analyze verify (no systemd-analyze here)"),
+    }
+
+    // Again: nothing changes, and it says why.
+    let edited = read(&t, "boot/firmware/config.txt");
+    std::fs::write(
+        t.p("etc/periscope/periscope.toml"),
+        "profile = \"generic-uvc\"\n",
+    )
+    .unwrap();
+    let (code, out) = install(&t, &["--apply-overlays"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(read(&t, "boot/firmware/config.txt"), edited);
+    assert_eq!(
+        read(&t, "boot/firmware/config.txt.periscope-backup"),
+        original,
+        "the first backup stays the user's own file"
+    );
+    assert!(
+        out.contains("boot: /boot/firmware/config.txt already has `dtoverlay=tc358743`"),
+        "{out}"
+    );
+    assert!(!out.contains("reboot"), "{out}");
+    assert!(
+        out.contains("kept /etc/periscope/periscope.toml (yours"),
+        "{out}"
+    );
+    assert_eq!(
+        read(&t, "etc/periscope/periscope.toml"),
+        "profile = \"generic-uvc\"\n"
+    );
+
+    // --remove takes the unit away and keeps the rest.
+    let (code, out) = run(&["install", "--remove"], t.root());
+    assert_eq!(code, 0, "{out}");
+    assert!(!t.p("etc/systemd/system/periscope.service").exists());
+    assert!(t.p("etc/periscope/periscope.toml").exists() && bin.exists());
+    assert!(
+        out.contains("removed /etc/systemd/system/periscope.service"),
+        "{out}"
+    );
+}
+
+#[test]
+fn cli_install_without_apply_overlays_only_says_what_the_boot_config_needs() {
+    let t = pi4_ms2109();
+    // An older Raspberry Pi OS: /boot/config.txt, with dwc2 already there in otg mode.
+    t.file("boot/config.txt", b"[all]\ndtoverlay=dwc2\n");
+    let (code, out) = install(&t, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("profile: rpi4-ms2109 ("), "{out}");
+    assert!(
+        out.contains("boot: /boot/config.txt already has `dtoverlay=dwc2` (dwc2)"),
+        "{out}"
+    );
+    assert_eq!(read(&t, "boot/config.txt"), "[all]\ndtoverlay=dwc2\n");
+    assert!(!t.p("boot/config.txt.periscope-backup").exists());
+
+    let t = pi4_tc358743();
+    t.file("boot/firmware/config.txt", b"");
+    let (code, out) = install(&t, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "boot: /boot/firmware/config.txt needs `dtoverlay=tc358743` (tc358743): add it, or \
+             run again with --apply-overlays"
+        ),
+        "{out}"
+    );
+    assert_eq!(read(&t, "boot/firmware/config.txt"), "");
+    assert!(!out.contains("reboot"), "{out}");
+}
+
+#[test]
+fn cli_install_on_a_radxa_joins_armbians_overlays_and_leaves_the_user_overlay_to_the_user() {
+    let t = radxa_tc358743("host");
+    t.file(
+        "boot/armbianEnv.txt",
+        b"verbosity=1\noverlay_prefix=rk35xx\noverlays=i2c2-m0\nrootdev=UUID=1234\n",
+    );
+    let (code, out) = install(&t, &["--apply-overlays"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("profile: radxa-zero3w-tc358743 ("), "{out}");
+    assert_eq!(
+        read(&t, "boot/armbianEnv.txt"),
+        "verbosity=1\noverlay_prefix=rk35xx\noverlays=i2c2-m0 dwc3-peripheral\nrootdev=UUID=1234\n"
+    );
+    assert!(
+        out.contains("boot: by hand, tc358743: add `user_overlays=rk3566-tc358743-i2c2`"),
+        "{out}"
+    );
+    assert!(out.contains("reboot"), "{out}");
+
+    // No boot file at all (a board image laid out otherwise): said, not invented.
+    let t = radxa_tc358743("host");
+    let (code, out) = install(&t, &["--apply-overlays"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("boot: /boot/armbianEnv.txt not found: add `overlays=dwc3-peripheral`"),
+        "{out}"
+    );
+    assert!(!t.p("boot/armbianEnv.txt").exists());
+}
+
+#[test]
+fn cli_install_refuses_an_unknown_profile() {
+    let t = Tree::new();
+    let (code, out) = install(&t, &["--profile", "no-such-board"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("install:") && out.contains("no-such-board"),
+        "{out}"
+    );
+    assert!(!t.p("etc/systemd/system/periscope.service").exists());
+}

@@ -130,7 +130,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
     )
     .context("starting the capture and encode threads")?;
 
-    let hid_backend = hid::open(&cfg.hid, profile.usb.as_ref(), cfg.hid_options)?;
+    let hid_backend = hid::open(&cfg.hid, &profile, cfg.hid_options)?;
     let hid = HidHandle::spawn(hid_backend, cfg.keyboard_layout, cancel.clone());
 
     let rtc_cfg = webrtc_config(&cfg);

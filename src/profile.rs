@@ -49,6 +49,7 @@ struct ProfileFile {
     capture: CaptureSection,
     encoder: EncoderSection,
     usb: Option<UsbSection>,
+    hid: Option<HidSection>,
     #[serde(default)]
     overlays: Vec<OverlaySection>,
     /// The board's front-panel wiring (docs/DEVICES.md): drivers, `[atx]`, `[[buttons]]`.
@@ -87,6 +88,14 @@ struct UsbSection {
     endpoint_budget: u32,
     functions: Vec<String>,
     mass_storage: Option<MassStorageSection>,
+}
+
+/// `[hid]`: keyboard and mouse without a USB gadget.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HidSection {
+    /// The serial port of a CH9329 serial-to-HID chip wired to the board.
+    serial: std::path::PathBuf,
 }
 
 /// `[usb.mass_storage]`: the medium of the `mass_storage` function.
@@ -153,6 +162,9 @@ pub struct HwProfile {
     pub h264_chain: Vec<String>,
     /// The USB gadget, for boards with an OTG port.
     pub usb: Option<UsbProfile>,
+    /// The serial port of the board's CH9329 (`[hid] serial`): what `--hid auto` uses when
+    /// there is no gadget.
+    pub hid_serial: Option<std::path::PathBuf>,
     /// How to recognise the board; `None`: any machine (a fallback profile).
     pub board: Option<BoardMatch>,
     /// Device-tree overlays the board needs.
@@ -242,6 +254,16 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
         Some(u) => Some(validate_usb(u).map_err(ke)?),
         None => None,
     };
+    let hid_serial = match raw.hid {
+        Some(h) if !h.serial.starts_with("/dev/") || h.serial.as_os_str().len() <= 5 => {
+            return Err(err(
+                "hid.serial",
+                format!("{}: must be a /dev/… path", h.serial.display()),
+            ))
+        }
+        Some(h) => Some(h.serial),
+        None => None,
+    };
     let ident = identity(raw.capture.driver, raw.capture.bridge, raw.capture.usb_id).map_err(ke)?;
     let mut resolutions = Vec::new();
     for r in &raw.capture.resolutions {
@@ -289,6 +311,7 @@ pub fn validate(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
         edid,
         h264_chain,
         usb,
+        hid_serial,
         board,
         overlays,
     })
@@ -430,6 +453,29 @@ mod tests {
         let e = validate("generic-uvc.toml", &format!("{base}\nbogus = 1\n")).unwrap_err();
         assert!(e.message.contains("unknown field"), "{e}");
         assert_eq!(by_name("nope").unwrap_err().key, "profile");
+    }
+
+    #[test]
+    fn hid_serial_must_be_a_device_path() {
+        let base = include_str!("../hw-profiles/generic-uvc.toml");
+        let with = |v: &str| {
+            validate(
+                "generic-uvc.toml",
+                &format!("{base}\n[hid]\nserial = {v}\n"),
+            )
+        };
+        assert_eq!(
+            with("\"/dev/ttyAMA0\"").unwrap().hid_serial.as_deref(),
+            Some(std::path::Path::new("/dev/ttyAMA0"))
+        );
+        for bad in ["\"COM1\"", "\"/dev/\"", "\"ttyS0\""] {
+            let e = with(bad).unwrap_err();
+            assert_eq!(e.key, "hid.serial", "{bad}: {e}");
+            assert!(e.message.contains("/dev/"), "{e}");
+        }
+        let e = with("\"/dev/x\"\nbaud = 9600").unwrap_err();
+        assert!(e.message.contains("unknown field"), "{e}");
+        assert_eq!(by_name("generic-uvc").unwrap().hid_serial, None);
     }
 
     #[test]

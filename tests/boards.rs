@@ -463,8 +463,15 @@ fn the_zero_2w_hosts_its_dongle_and_needs_a_serial_hid() {
     let t = zero2w_ms2109();
     t.udc("3f980000.usb");
     assert_eq!(
-        periscope::hid::resolve_auto(t.root(), p.usb.as_ref()),
-        periscope::hid::HidChoice::None
+        periscope::hid::resolve_auto(t.root(), &p),
+        periscope::hid::HidChoice::None,
+        "no serial port yet: none"
+    );
+    // With the UART enabled, --hid auto is the profile's CH9329.
+    t.file("dev/ttyS0", b"").link("dev/serial0", "dev/ttyS0");
+    assert_eq!(
+        periscope::hid::resolve_auto(t.root(), &p),
+        periscope::hid::HidChoice::Ch9329("/dev/serial0".into())
     );
     let checks = doctor_of(&zero2w_ms2109(), "rpi-zero2w-ms2109");
     let report = doctor::render(&checks);

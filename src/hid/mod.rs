@@ -117,17 +117,18 @@ impl Default for HidOptions {
 }
 
 /// Opens the chosen backend. `otg` uses the profile's `usb` section to build the gadget
-/// when none is set up (an existing one is used as it is).
+/// when none is set up (an existing one is used as it is); `auto` is [`resolve_auto`].
 pub fn open(
     choice: &HidChoice,
-    usb: Option<&crate::profile::UsbProfile>,
+    profile: &crate::profile::HwProfile,
     options: HidOptions,
 ) -> Result<Box<dyn HidBackend>, HidError> {
     let root = std::path::Path::new("/");
+    let usb = profile.usb.as_ref();
     let resolved;
     let choice = match choice {
         HidChoice::Auto => {
-            resolved = resolve_auto(root, usb);
+            resolved = resolve_auto(root, profile);
             tracing::info!(target: "hid", "--hid auto: using {}", resolved.describe());
             &resolved
         }
@@ -142,15 +143,21 @@ pub fn open(
 }
 
 /// What `--hid auto` means on this machine: `otg` when the profile has a `[usb]` section and
-/// `root/sys/class/udc` lists a controller, else `none`.
-pub fn resolve_auto(root: &std::path::Path, usb: Option<&crate::profile::UsbProfile>) -> HidChoice {
+/// `root/sys/class/udc` lists a controller; else `ch9329:PORT` when the profile names its
+/// CH9329's port (`[hid] serial`) and that port exists under `root`; else `none`.
+pub fn resolve_auto(root: &std::path::Path, profile: &crate::profile::HwProfile) -> HidChoice {
     let has_udc = std::fs::read_dir(root.join("sys/class/udc"))
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
-    if usb.is_some() && has_udc {
-        HidChoice::Otg
-    } else {
-        HidChoice::None
+    if profile.usb.is_some() && has_udc {
+        return HidChoice::Otg;
+    }
+    match &profile.hid_serial {
+        // A symlink such as /dev/serial0 counts when it resolves: exists() follows it.
+        Some(port) if root.join(port.strip_prefix("/").unwrap_or(port)).exists() => {
+            HidChoice::Ch9329(port.clone())
+        }
+        _ => HidChoice::None,
     }
 }
 
@@ -216,11 +223,38 @@ mod tests {
     #[test]
     fn auto_is_otg_only_with_a_usb_profile_and_a_udc() {
         let root = tempfile::tempdir().unwrap();
-        let usb = crate::profile::load("generic-uvc").unwrap().usb;
-        assert!(usb.is_some(), "generic-uvc has [usb]");
-        assert_eq!(resolve_auto(root.path(), usb.as_ref()), HidChoice::None);
+        let mut p = crate::profile::load("generic-uvc").unwrap();
+        assert!(p.usb.is_some(), "generic-uvc has [usb]");
+        assert_eq!(resolve_auto(root.path(), &p), HidChoice::None);
         std::fs::create_dir_all(root.path().join("sys/class/udc/dummy_udc.0")).unwrap();
-        assert_eq!(resolve_auto(root.path(), usb.as_ref()), HidChoice::Otg);
-        assert_eq!(resolve_auto(root.path(), None), HidChoice::None);
+        assert_eq!(resolve_auto(root.path(), &p), HidChoice::Otg);
+        p.usb = None;
+        assert_eq!(resolve_auto(root.path(), &p), HidChoice::None);
+    }
+
+    #[test]
+    fn auto_is_the_profiles_ch9329_when_there_is_no_gadget_and_the_port_exists() {
+        let root = tempfile::tempdir().unwrap();
+        let p = crate::profile::load("rpi-zero2w-ms2109").unwrap();
+        assert_eq!(
+            p.hid_serial.as_deref(),
+            Some(std::path::Path::new("/dev/serial0"))
+        );
+        // No port (UART not enabled): none, not a backend that cannot open.
+        assert_eq!(resolve_auto(root.path(), &p), HidChoice::None);
+        // /dev/serial0 is a symlink to the UART; a dangling one does not count.
+        std::fs::create_dir_all(root.path().join("dev")).unwrap();
+        std::os::unix::fs::symlink("ttyS0", root.path().join("dev/serial0")).unwrap();
+        assert_eq!(resolve_auto(root.path(), &p), HidChoice::None);
+        std::fs::write(root.path().join("dev/ttyS0"), b"").unwrap();
+        assert_eq!(
+            resolve_auto(root.path(), &p),
+            HidChoice::Ch9329("/dev/serial0".into())
+        );
+        // A gadget, where there is one, comes first.
+        let mut with_usb = p.clone();
+        with_usb.usb = crate::profile::load("generic-uvc").unwrap().usb;
+        std::fs::create_dir_all(root.path().join("sys/class/udc/x.usb")).unwrap();
+        assert_eq!(resolve_auto(root.path(), &with_usb), HidChoice::Otg);
     }
 }

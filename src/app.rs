@@ -8,10 +8,11 @@ use crate::http::{self, HttpContext, MetricsSource};
 use crate::media::capture::jpeg_pattern::{JpegPattern, PatternFormat};
 use crate::media::capture::pattern::TestPattern;
 use crate::media::capture::{CaptureRequest, CaptureSource};
-use crate::media::encode::jpeg::MjpegEncoder;
+use crate::media::encode::jpeg::{JpegQuality, MjpegEncoder};
 use crate::media::encode::Encoder;
 use crate::media::ladder::Ladder;
 use crate::media::pipeline::{Pipeline, SourceFactory};
+use crate::media::settings::StreamSettings;
 use crate::metrics::{histogram_text, render, sample, Histogram, Sample};
 use crate::profile::{self, HwProfile};
 use crate::transport::webrtc::whip::WhipPush;
@@ -117,7 +118,8 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         true => low_rung(h264.name(), cfg.fps, cfg.encoder_threads)?,
         false => None,
     };
-    let mjpeg: Box<dyn Encoder> = Box::new(MjpegEncoder::new()?);
+    let jpeg_quality = JpegQuality::default();
+    let mjpeg: Box<dyn Encoder> = Box::new(MjpegEncoder::with_quality(jpeg_quality.clone())?);
     let pipeline = Pipeline::start_laddered(
         factory,
         h264,
@@ -204,6 +206,12 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
         raw: Arc::clone(&pipeline.raw),
         devices,
         msd: Arc::new(msd),
+        stream: Arc::new(StreamSettings::new(
+            Arc::clone(&pipeline.h264_control),
+            initial_bps,
+            jpeg_quality.clone(),
+        )),
+        jpeg_quality,
     };
     let advertise: Vec<String> = cfg
         .webrtc_advertise

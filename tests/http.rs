@@ -12,6 +12,8 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/stream.mjpeg"),
     ("GET", "/snapshot.jpg"),
+    ("GET", "/api/stream"),
+    ("POST", "/api/stream"),
     ("GET", "/ws"),
     ("POST", "/api/whep"),
     ("DELETE", "/api/whep/00000000-0000-0000-0000-000000000000"),
@@ -448,4 +450,187 @@ fn next_part(buf: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `/api/stream`: the JPEG quality changes the MJPEG stream a client is already reading and
+/// the snapshots, the H.264 bitrate is stored for the encoder; viewers may look, not change;
+/// bad bodies are refused with the reason and change nothing; every change is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_settings_change_the_running_stream_and_refuse_bad_input() {
+    let d = start_daemon(640, 360).await;
+    let c = client();
+    let token = login(&c, &d.base).await;
+    let url = format!("{}/api/stream", d.base);
+    let get = || async {
+        let r = c.get(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    let post = |body: String| {
+        let c = c.clone();
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            let r = c
+                .post(&url)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let v = get().await;
+    assert_eq!(v["jpeg_quality"], 80, "{v}");
+    assert!(v["h264_kbps"].as_u64().unwrap_or(0) >= 1000, "{v}");
+    assert_eq!(v["limits"]["jpeg_quality"], serde_json::json!([10, 100]));
+
+    // A client reading the MJPEG stream sees its parts shrink when the quality drops.
+    let mut r = c
+        .get(format!("{}/stream.mjpeg", d.base))
+        .send()
+        .await
+        .unwrap();
+    let mut buf: Vec<u8> = Vec::new();
+    let at80 = part_sizes(&mut r, &mut buf, 5).await;
+    let (status, v) = post(r#"{"jpeg_quality": 15}"#.into()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["jpeg_quality"], 15);
+    // A few parts may have been encoded before the change: look at the last ones.
+    let after = part_sizes(&mut r, &mut buf, 12).await;
+    let (before_max, after_last) = (
+        *at80.iter().max().unwrap(),
+        *after.iter().rev().take(3).max().unwrap(),
+    );
+    assert!(
+        after_last * 3 < before_max * 2,
+        "quality 15 parts ({after:?}) are well under quality 80's ({at80:?})"
+    );
+    // Snapshots follow too (the stream's fresh frame, or one encoded now).
+    let snap = c
+        .get(format!("{}/snapshot.jpg", d.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        snap.len() * 3 < before_max * 2,
+        "snapshot {} bytes",
+        snap.len()
+    );
+
+    let (status, v) = post(r#"{"h264_kbps": 600}"#.into()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["h264_kbps"].as_u64(), v["jpeg_quality"].as_u64()),
+        (Some(600), Some(15))
+    );
+    assert_eq!(get().await["h264_kbps"], 600);
+
+    // Refused, with the reason, and nothing changes.
+    for (body, want) in [
+        (
+            r#"{"h264_kbps": 50}"#,
+            "h264_kbps: 50 is outside 100..=20000",
+        ),
+        (
+            r#"{"jpeg_quality": 101, "h264_kbps": 900}"#,
+            "jpeg_quality: 101",
+        ),
+        (r#"{"fps": 60}"#, "unknown field"),
+        ("{}", "nothing to change"),
+        ("quality please", "body must be"),
+        (r#"{"jpeg_quality": -3}"#, "body must be"),
+    ] {
+        let (status, v) = post(body.into()).await;
+        assert_eq!(status, 400, "{body}: {v}");
+        let e = v["error"].as_str().unwrap_or("");
+        assert!(e.contains(want), "{body}: {e}");
+    }
+    let (status, _) = post(format!(
+        r#"{{"jpeg_quality": 20, "pad": "{}"}}"#,
+        "x".repeat(2048)
+    ))
+    .await;
+    assert_eq!(status, 413, "an oversized body");
+    let v = get().await;
+    assert_eq!(
+        (v["h264_kbps"].as_u64(), v["jpeg_quality"].as_u64()),
+        (Some(600), Some(15))
+    );
+
+    // The viewer sees the settings and cannot change them.
+    let viewer = client();
+    let r = viewer
+        .post(format!("{}/api/auth/login", d.base))
+        .json(&serde_json::json!({"user": "viewer", "password": common::VIEWER_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "viewer login (cookie)");
+    let r = viewer.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = viewer
+        .post(&url)
+        .body(r#"{"jpeg_quality": 90}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(get().await["jpeg_quality"], 15);
+
+    // Audited: the two changes and the refusals.
+    let audit: serde_json::Value = c
+        .get(format!("{}/api/audit", d.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lines: Vec<String> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {} {}", e["who"], e["what"], e["result"]))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("jpeg_quality\\\": 15") && l.contains("ok")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("refused: h264_kbps: 50")),
+        "{lines:#?}"
+    );
+    d.running.shutdown().await;
+}
+
+/// The sizes of the next `n` JPEGs of a /stream.mjpeg response (`buf`: bytes read past the
+/// last part).
+async fn part_sizes(r: &mut reqwest::Response, buf: &mut Vec<u8>, n: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while sizes.len() < n {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), r.chunk())
+            .await
+            .expect("a chunk within 10 s")
+            .unwrap()
+            .expect("stream goes on");
+        buf.extend_from_slice(&chunk);
+        while let Some((jpeg, rest)) = next_part(buf) {
+            sizes.push(jpeg.len());
+            *buf = rest;
+        }
+    }
+    sizes
 }

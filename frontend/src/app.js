@@ -2,9 +2,10 @@
 // viewer, starts WebRTC over /ws (or the MJPEG fallback), wires input capture, the
 // special-keys menu and the paste box to the `hid` data channel, shows what the device says
 // on it (keyboard LEDs, errors), and keeps the status line up to date. The Power menu (front
-// panel, buttons, Wake-on-LAN) is power.js, the Media menu (virtual media) media.js. A
-// session whose /api/state says `"role":"viewer"` is view only: no input controls, no
-// capture, the Power and Media menus' controls disabled.
+// panel, buttons, Wake-on-LAN) is power.js, the Media menu (virtual media) media.js, the
+// Stream menu (bitrate, JPEG quality) stream-settings.js. A session whose /api/state says
+// `"role":"viewer"` is view only: no input controls, no capture, the Power, Media and Stream
+// menus' controls disabled.
 //
 // Benchmarks and tests read `window.periscope`: {state, pc, frames, lastStrip, latencies,
 // fallback} (see probe.js for what the measurement fields mean), plus connection (the peer
@@ -28,6 +29,7 @@ import { PasteBox, defaultLayout } from './paste.js';
 import { Fullscreen } from './fullscreen.js';
 import { StatsOverlay } from './stats.js';
 import { PowerPanel } from './power.js';
+import { StreamPanel } from './stream-settings.js';
 import { MediaPanel } from './media.js';
 
 /** Period of GET /api/state polling when no /ws pushes state (MJPEG fallback). */
@@ -69,6 +71,7 @@ const ui = {
   paste: null, // PasteBox
   fullscreen: null, // Fullscreen
   power: null, // PowerPanel
+  stream: null, // StreamPanel
   media: null, // MediaPanel
   picture: null, // the <video>, or the MJPEG canvas (or <img>), on screen
   pollTimer: null,
@@ -139,6 +142,7 @@ function startViewer(state) {
   applyState(state);
   setupPower();
   setupMedia();
+  setupStream();
   $('logout').hidden = false;
   $('logout').addEventListener('click', signOut);
   captureChanged(false);
@@ -211,6 +215,22 @@ function setupPower() {
     },
   );
   ui.power.start();
+}
+
+/** The Stream menu: H.264 bitrate and JPEG quality, read when it opens. */
+function setupStream() {
+  ui.stream = new StreamPanel(
+    {
+      menu: $('stream-menu'),
+      h264: $('stream-h264'),
+      jpeg: $('stream-jpeg'),
+      apply: $('stream-apply'),
+      note: $('stream-note'),
+      message: $('stream-message'),
+    },
+    { viewOnly: () => P.viewOnly },
+  );
+  ui.stream.start();
 }
 
 /** The confirmation <dialog> the Power and Media menus share. */

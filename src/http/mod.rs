@@ -4,6 +4,7 @@
 
 mod devices;
 mod msd;
+mod stream;
 mod suites;
 pub mod tls;
 
@@ -58,6 +59,11 @@ pub struct HttpContext {
     pub devices: Arc<crate::devices::Devices>,
     /// Virtual media.
     pub msd: Arc<crate::msd::Msd>,
+    /// The stream settings a user may change (`/api/stream`), and the JPEG quality
+    /// snapshots are encoded at.
+    pub stream: Arc<crate::media::settings::StreamSettings>,
+    /// The JPEG quality of raw frames.
+    pub jpeg_quality: crate::media::encode::jpeg::JpegQuality,
 }
 
 #[derive(Debug)]
@@ -172,11 +178,15 @@ fn protected(
     let stream = warp::path!("stream.mjpeg")
         .and(warp::get())
         .map(move || mjpeg::stream(&bus, Arc::clone(&sent)).into_response());
-    let (bus, raw) = (Arc::clone(&ctx.mjpeg), Arc::clone(&ctx.raw));
+    let (bus, raw, quality) = (
+        Arc::clone(&ctx.mjpeg),
+        Arc::clone(&ctx.raw),
+        ctx.jpeg_quality.clone(),
+    );
     let snapshot = warp::path!("snapshot.jpg").and(warp::get()).then(move || {
-        let (bus, raw) = (Arc::clone(&bus), Arc::clone(&raw));
+        let (bus, raw, quality) = (Arc::clone(&bus), Arc::clone(&raw), quality.clone());
         async move {
-            match mjpeg::snapshot(&bus, &raw).await {
+            match mjpeg::snapshot(&bus, &raw, quality).await {
                 Some(jpeg) => {
                     warp::reply::with_header(jpeg.to_vec(), header::CONTENT_TYPE, "image/jpeg")
                         .into_response()
@@ -205,8 +215,15 @@ fn protected(
         Arc::clone(&ctx.devices),
         Arc::clone(&ctx.auth),
     );
+    let stream_settings = stream::routes(
+        Arc::clone(&ctx.stream),
+        Arc::clone(&ctx.devices),
+        Arc::clone(&ctx.auth),
+    );
     api_state
         .or(devices)
+        .unify()
+        .or(stream_settings)
         .unify()
         .or(msd)
         .unify()

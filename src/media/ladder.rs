@@ -308,13 +308,18 @@ fn low_ceiling(full_bps: f64) -> f64 {
     (full_bps * LOW_MAX_SHARE).max(LOW_MIN_BPS as f64)
 }
 
-/// The low rung's settings, read by its encode thread before each frame.
+/// A rung's settings, read by its encode thread before each frame: the low rung's (set by
+/// the ladder), and the full rung's bitrate (set by a user through `/api/stream`).
 #[derive(Debug, Default)]
 pub struct RungControl {
     /// Target bitrate (bits per second); 0 before anyone has set one.
     pub target_bps: AtomicU32,
     /// Encode every Nth frame (1 or 2).
     pub frame_step: AtomicU32,
+    /// The bitrate the encoder last took (0: none set yet); written by the encode thread.
+    pub applied_bps: AtomicU32,
+    /// The encoder refused the target (it cannot change its rate while it runs).
+    pub refused: std::sync::atomic::AtomicBool,
 }
 
 /// The low rung's bitrate and frame step for the smallest share on it (pure).

@@ -13,6 +13,7 @@ pub mod keyframe;
 pub mod ladder;
 pub mod pipeline;
 pub mod pool;
+pub mod settings;
 pub mod strip;
 
 use bytes::Bytes;

@@ -202,6 +202,9 @@ pub struct Pipeline {
     /// The low rung of the bandwidth ladder (`media::ladder`), if started: its bus, the
     /// settings its encoder follows, and its counters.
     pub h264_low: Option<(Arc<FrameBus>, Arc<RungControl>, Arc<EncodeStats>)>,
+    /// The full H.264 stream's bitrate, settable while it runs (`/api/stream`); its frame
+    /// step stays 1.
+    pub h264_control: Arc<RungControl>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -276,13 +279,14 @@ impl Pipeline {
         let h264_low = low.as_ref().map(|(_, bus, control, stats)| {
             (Arc::clone(bus), Arc::clone(control), Arc::clone(stats))
         });
+        let h264_control = Arc::new(RungControl::default());
         let mut streams = vec![
             (
                 "encode-h264",
                 h264,
                 Arc::clone(&h264_bus),
                 Arc::clone(&h264_stats),
-                None,
+                Some(Arc::clone(&h264_control)),
             ),
             (
                 "encode-mjpeg",
@@ -315,6 +319,7 @@ impl Pipeline {
             mjpeg_stats,
             h264_encoder,
             h264_low,
+            h264_control,
             stop,
             threads,
         })
@@ -672,8 +677,17 @@ fn encode_loop(
         }
         if let Some(control) = control {
             let want = control.target_bps.load(Ordering::Relaxed);
-            if want != 0 && want != bitrate && enc.set_bitrate(want) {
-                tracing::debug!(target: "encode", bps = want, "low rung bitrate");
+            if want != 0 && want != bitrate {
+                let took = enc.set_bitrate(want);
+                control.refused.store(!took, Ordering::Relaxed);
+                if took {
+                    tracing::debug!(target: "encode", encoder = enc.name(), bps = want, "bitrate");
+                    control.applied_bps.store(want, Ordering::Relaxed);
+                } else {
+                    tracing::warn!(target: "encode", encoder = enc.name(), bps = want,
+                        "this encoder cannot change its bitrate while it runs");
+                }
+                // Asked once per change, taken or not.
                 bitrate = want;
             }
             frame_no += 1;
@@ -1341,5 +1355,111 @@ mod tests {
             cards.iter().all(|c| *c == (NoPicture::NoSignal, 64, 64)),
             "{cards:?}"
         );
+    }
+
+    /// An encoder that records the bitrates it was asked for, and takes them or not.
+    struct Rated {
+        inner: MjpegEncoder,
+        takes: bool,
+        asked: Arc<Mutex<Vec<u32>>>,
+    }
+
+    impl Encoder for Rated {
+        fn name(&self) -> &'static str {
+            "rated"
+        }
+        fn codec(&self) -> Codec {
+            Codec::Mjpeg
+        }
+        fn set_bitrate(&mut self, bps: u32) -> bool {
+            if let Ok(mut a) = self.asked.lock() {
+                a.push(bps);
+            }
+            self.takes
+        }
+        fn encode(
+            &mut self,
+            frame: &RawFrame,
+            keyframe: bool,
+        ) -> Result<Option<EncodedFrame>, EncodeError> {
+            self.inner.encode(frame, keyframe)
+        }
+    }
+
+    async fn five_frames(sub: &mut crate::media::fanout::Subscriber) {
+        for _ in 0..5 {
+            tokio::time::timeout(Duration::from_secs(5), sub.recv())
+                .await
+                .expect("a frame within 5 s")
+                .expect("bus open");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_full_streams_bitrate_follows_its_control_while_it_runs() {
+        for takes in [true, false] {
+            let factory: SourceFactory =
+                Box::new(|| Ok(Box::new(TestPattern::new(64, 64, 120)?) as Box<dyn CaptureSource>));
+            let asked = Arc::new(Mutex::new(Vec::new()));
+            let h264 = Box::new(Rated {
+                inner: MjpegEncoder::new().unwrap(),
+                takes,
+                asked: Arc::clone(&asked),
+            });
+            let mut p =
+                Pipeline::start(factory, h264, Box::new(MjpegEncoder::new().unwrap())).unwrap();
+            let mut sub = p.h264.subscribe();
+            five_frames(&mut sub).await;
+            assert!(
+                asked.lock().unwrap().is_empty(),
+                "nothing set, nothing asked"
+            );
+            let control = Arc::clone(&p.h264_control);
+            let asked_for = |n: usize| {
+                let asked = Arc::clone(&asked);
+                async move {
+                    tokio::time::timeout(Duration::from_secs(5), async {
+                        while asked.lock().unwrap().len() < n {
+                            // Polling what the encode thread recorded; bounded above.
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    })
+                    .await
+                    .expect("the encode thread asks the encoder");
+                }
+            };
+            control.target_bps.store(500_000, Ordering::Relaxed);
+            asked_for(1).await;
+            five_frames(&mut sub).await;
+            control.target_bps.store(700_000, Ordering::Relaxed);
+            asked_for(2).await;
+            five_frames(&mut sub).await;
+            p.stop();
+            assert_eq!(
+                *asked.lock().unwrap(),
+                vec![500_000, 700_000],
+                "asked once per change, not once per frame"
+            );
+            let applied = control.applied_bps.load(Ordering::Relaxed);
+            let refused = control.refused.load(Ordering::Relaxed);
+            match takes {
+                true => assert_eq!((applied, refused), (700_000, false)),
+                false => assert_eq!((applied, refused), (0, true)),
+            }
+        }
+    }
+
+    #[test]
+    fn the_jpeg_quality_is_taken_at_the_next_raw_frame() {
+        let mut p = TestPattern::new(320, 240, 30).unwrap();
+        let frame = p.grab().unwrap();
+        let q = crate::media::encode::jpeg::JpegQuality::default();
+        let mut enc = MjpegEncoder::with_quality(q.clone()).unwrap();
+        let at80 = enc.jpeg(&frame).unwrap().len();
+        q.set(15);
+        let at15 = enc.jpeg(&frame).unwrap().len();
+        q.set(95);
+        let at95 = enc.jpeg(&frame).unwrap().len();
+        assert!(at15 * 3 < at80 * 2 && at80 < at95, "{at15} {at80} {at95}");
     }
 }

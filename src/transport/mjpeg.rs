@@ -120,7 +120,11 @@ pub fn stream(bus: &Arc<FrameBus>, stats: Arc<SendStats>) -> impl warp::Reply {
 
 /// The newest frame as a JPEG: the MJPEG stream's last frame when fresh, else the newest raw
 /// frame encoded now. `None` when no frame was captured yet.
-pub async fn snapshot(bus: &Arc<FrameBus>, raw: &Arc<LatestFrame>) -> Option<Bytes> {
+pub async fn snapshot(
+    bus: &Arc<FrameBus>,
+    raw: &Arc<LatestFrame>,
+    quality: crate::media::encode::jpeg::JpegQuality,
+) -> Option<Bytes> {
     if let Some(f) = bus.latest() {
         if f.encoded_at.elapsed() < SNAPSHOT_FRESH {
             return Some(f.data.clone());
@@ -128,7 +132,7 @@ pub async fn snapshot(bus: &Arc<FrameBus>, raw: &Arc<LatestFrame>) -> Option<Byt
     }
     let (_, frame) = raw.latest()?;
     let encoded = tokio::task::spawn_blocking(move || {
-        let mut enc = MjpegEncoder::new().ok()?;
+        let mut enc = MjpegEncoder::with_quality(quality).ok()?;
         enc.jpeg(&frame).ok()
     })
     .await

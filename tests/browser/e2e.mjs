@@ -971,6 +971,62 @@ async function checkMediaViewOnly(page, viewer) {
   }
 }
 
+/** Opens the Stream menu on `p` and waits for the values its GET filled in. */
+async function openStreamMenu(p) {
+  if (!(await p.evaluate(() => document.getElementById('stream-menu').open))) await p.click('#stream-menu summary');
+  assert(await poll(async () => (await p.inputValue('#stream-jpeg')) !== '', 4000), 'the Stream menu shows no settings');
+}
+
+/** The Stream menu changes the shared settings live; what the API says matches; a viewer's are disabled. */
+async function checkStreamSettings(page, viewer) {
+  const api = async () => (await page.context().request.get(`${BASE}/api/stream`)).json();
+  const before = await api();
+  await openStreamMenu(page);
+  assert((await page.inputValue('#stream-h264')) === String(before.h264_kbps), 'the menu shows another bitrate than the API');
+  const snapshotBytes = async () => (await (await page.context().request.get(`${BASE}/snapshot.jpg`)).body()).length;
+  const at80 = await snapshotBytes();
+  try {
+    await page.fill('#stream-jpeg', '20');
+    await page.fill('#stream-h264', '1500');
+    await page.click('#stream-apply');
+    const said = await poll(async () => {
+      const t = await page.textContent('#stream-message');
+      return t && t.startsWith('applied') ? t : null;
+    }, 4000);
+    assert(said === 'applied: H.264 1500 kbit/s, JPEG quality 20', `the menu says "${await page.textContent('#stream-message')}"`);
+    const now = await api();
+    assert(now.h264_kbps === 1500 && now.jpeg_quality === 20, `the API says ${JSON.stringify(now)}`);
+    const at20 = await poll(async () => {
+      const n = await snapshotBytes();
+      // The desktop pattern's flat areas cost little at any quality: 20 takes ~30 % off.
+      return n < at80 * 0.85 ? n : null;
+    }, 3000, 200);
+    assert(at20, `snapshots did not shrink at quality 20 (${at80} bytes at 80)`);
+    // Out of range: said in the page, nothing sent.
+    await page.fill('#stream-jpeg', '5');
+    await page.click('#stream-apply');
+    assert(await poll(async () => /JPEG quality must be/.test(await page.textContent('#stream-message')), 2000), 'no range error in the menu');
+    assert((await api()).jpeg_quality === 20, 'an out-of-range value was sent');
+    let viewerSays = 'no viewer page';
+    if (viewer) {
+      await openStreamMenu(viewer);
+      const controls = await viewer.evaluate(() =>
+        [...document.querySelectorAll('#stream-menu input, #stream-menu button')].map((c) => [c.id, c.disabled, c.value]),
+      );
+      assert(controls.length === 3 && controls.every(([, d]) => d), `the viewer's Stream controls: ${JSON.stringify(controls)}`);
+      assert(controls[1][2] === '20', `the viewer's menu shows quality ${controls[1][2]}`);
+      viewerSays = 'the viewer sees 20 with its controls disabled';
+    }
+    return `quality 80 → 20: snapshot ${at80} → ${at20} bytes; 1500 kbit/s in the API; quality 5 refused in the page; ${viewerSays}`;
+  } finally {
+    // The checks after this one read strips from JPEGs: back to what it was.
+    await page.context().request.post(`${BASE}/api/stream`, {
+      data: { h264_kbps: before.h264_kbps, jpeg_quality: before.jpeg_quality },
+    });
+    await page.evaluate(() => { document.getElementById('stream-menu').open = false; });
+  }
+}
+
 /** Signed in as `viewer` through the form: "view only", no controls, no capture, nothing typed. */
 async function checkViewOnly(browser) {
   assert(VIEWER_PASSWORD, 'PERISCOPE_VIEWER_PASSWORD is not set');
@@ -1154,6 +1210,8 @@ async function main() {
         () => checkMediaTooLarge(page));
       await check('3o Media menu: a viewer sees the images, controls disabled',
         () => (viewer.page ? checkMediaViewOnly(page, viewer.page) : viewerMissing()));
+      await check('3p Stream menu: JPEG quality and H.264 bitrate change live; out of range refused; a viewer sees them disabled',
+        () => checkStreamSettings(page, viewer.page));
     } finally {
       await viewer.context?.close().catch(() => {});
     }

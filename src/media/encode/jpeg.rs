@@ -4,6 +4,8 @@
 use super::{EncodeError, Encoder};
 use crate::media::{convert, Codec, EncodedFrame, PixelFormat, RawFrame};
 use bytes::Bytes;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 use turbojpeg::{Compressor, Decompressor, Subsamp, YuvImage};
 
@@ -215,30 +217,70 @@ pub fn jpeg_frame(frame: &RawFrame, data: Bytes) -> EncodedFrame {
     }
 }
 
+/// The JPEG quality of raw frames, shared by the MJPEG stream's encoder, snapshots and
+/// `/api/stream`, which changes it while the stream runs.
+#[derive(Debug, Clone)]
+pub struct JpegQuality(Arc<AtomicU32>);
+
+impl Default for JpegQuality {
+    fn default() -> Self {
+        JpegQuality(Arc::new(AtomicU32::new(JPEG_QUALITY as u32)))
+    }
+}
+
+impl JpegQuality {
+    /// The quality now (1..=100).
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed).clamp(1, 100)
+    }
+    /// Sets it for the next frame.
+    pub fn set(&self, q: u32) {
+        self.0.store(q.clamp(1, 100), Ordering::Relaxed);
+    }
+}
+
 /// The MJPEG stream's encoder: passthrough for MJPEG sources, libjpeg-turbo for raw ones.
 pub struct MjpegEncoder {
     compressor: Compressor,
     /// The full-range copy of each raw frame, kept between frames.
     scratch: Vec<u8>,
+    /// The quality asked for, and the one the compressor has.
+    quality: JpegQuality,
+    set: u32,
 }
 
 impl MjpegEncoder {
     /// A new encoder at [`JPEG_QUALITY`].
     pub fn new() -> Result<MjpegEncoder, EncodeError> {
+        MjpegEncoder::with_quality(JpegQuality::default())
+    }
+
+    /// A new encoder that follows `quality` from frame to frame.
+    pub fn with_quality(quality: JpegQuality) -> Result<MjpegEncoder, EncodeError> {
         let mut compressor =
             Compressor::new().map_err(|e| EncodeError::Backend(format!("jpeg: {e}")))?;
+        let set = quality.get();
         compressor
-            .set_quality(JPEG_QUALITY)
+            .set_quality(set as i32)
             .and_then(|_| compressor.set_subsamp(Subsamp::Sub2x2))
             .map_err(|e| EncodeError::Backend(format!("jpeg: {e}")))?;
         Ok(MjpegEncoder {
             compressor,
             scratch: Vec::new(),
+            quality,
+            set,
         })
     }
 
     /// Encodes any frame to JPEG bytes (passthrough for MJPEG).
     pub fn jpeg(&mut self, frame: &RawFrame) -> Result<Bytes, EncodeError> {
+        let want = self.quality.get();
+        if want != self.set && frame.format != PixelFormat::Mjpeg {
+            self.compressor
+                .set_quality(want as i32)
+                .map_err(|e| EncodeError::Backend(format!("jpeg quality {want}: {e}")))?;
+            self.set = want;
+        }
         match frame.format {
             PixelFormat::Mjpeg => Ok(frame.data.clone()),
             PixelFormat::I420 => Ok(encode_i420_with(

@@ -212,6 +212,7 @@ pub async fn start(cfg: DaemonConfig) -> anyhow::Result<Running> {
             jpeg_quality.clone(),
         )),
         jpeg_quality,
+        hid: hid.clone(),
     };
     let advertise: Vec<String> = cfg
         .webrtc_advertise
@@ -781,6 +782,12 @@ impl MetricsSource for AppState {
             "Release-alls performed.",
             "counter",
             h.release_alls.load(r) as f64,
+        ));
+        s.push(sample(
+            "hid_jiggles_total",
+            "Nudges the mouse jiggler gave.",
+            "counter",
+            h.jiggles.load(r) as f64,
         ));
         for (name, help, v) in [
             (

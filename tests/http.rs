@@ -14,6 +14,8 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/snapshot.jpg"),
     ("GET", "/api/stream"),
     ("POST", "/api/stream"),
+    ("GET", "/api/hid/jiggler"),
+    ("POST", "/api/hid/jiggler"),
     ("GET", "/ws"),
     ("POST", "/api/whep"),
     ("DELETE", "/api/whep/00000000-0000-0000-0000-000000000000"),
@@ -633,4 +635,113 @@ async fn part_sizes(r: &mut reqwest::Response, buf: &mut Vec<u8>, n: usize) -> V
         }
     }
     sizes
+}
+
+/// `/api/hid/jiggler` through the running appliance: turned on with a 5 s interval, the
+/// `record:` backend gets the nudge (one step right and back) after 5 s without input; off
+/// again, none; a viewer may look, not change; a bad body is refused with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mouse_jiggler_nudges_the_target_after_its_interval() {
+    let d = start_daemon(320, 240).await;
+    let c = client();
+    let token = login(&c, &d.base).await;
+    let url = format!("{}/api/hid/jiggler", d.base);
+    let post = |body: &'static str| {
+        let (c, url, token) = (c.clone(), url.clone(), token.clone());
+        async move {
+            let r = c
+                .post(&url)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let get = || async {
+        let r = c.get(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    assert_eq!(
+        get().await,
+        serde_json::json!({"enabled": false, "interval_s": 60, "jiggles": 0})
+    );
+    let mouse = || {
+        let text = std::fs::read_to_string(&d.record).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["device"] == "mouse_abs")
+            .filter_map(|v| v["report"].as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    for (body, want) in [
+        (
+            r#"{"enabled": true, "interval_s": 2}"#,
+            "interval_s: 2 is outside 5..=3600",
+        ),
+        (r#"{"interval_s": 30}"#, "missing field `enabled`"),
+        ("on", "body must be"),
+    ] {
+        let (status, v) = post(body).await;
+        assert_eq!(status, 400, "{body}: {v}");
+        assert!(
+            v["error"].as_str().unwrap_or("").contains(want),
+            "{body}: {v}"
+        );
+    }
+    let (status, v) = post(r#"{"enabled": true, "interval_s": 5}"#).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["enabled"].as_bool(), v["interval_s"].as_u64()),
+        (Some(true), Some(5))
+    );
+    // Nothing was typed since the start: the first nudge comes within a tick or so.
+    let nudged = tokio::time::timeout(std::time::Duration::from_secs(8), async {
+        loop {
+            let m = mouse();
+            if m.len() >= 2 {
+                return m;
+            }
+            // Polling the record file; bounded by the timeout.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a nudge reaches the target");
+    // x 0 → 1 and back: bytes 1..3 are x little endian.
+    assert_eq!(&nudged[0][2..6], "0100", "{nudged:?}");
+    assert_eq!(&nudged[1][2..6], "0000", "{nudged:?}");
+    assert!(get().await["jiggles"].as_u64() >= Some(1));
+
+    // A viewer sees it and cannot change it.
+    let viewer = client();
+    let r = viewer
+        .post(format!("{}/api/auth/login", d.base))
+        .json(&serde_json::json!({"user": "viewer", "password": common::VIEWER_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(viewer.get(&url).send().await.unwrap().status(), 200);
+    let r = viewer
+        .post(&url)
+        .body(r#"{"enabled": false}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(get().await["enabled"], true);
+
+    let (status, v) = post(r#"{"enabled": false}"#).await;
+    assert_eq!((status, v["enabled"].as_bool()), (200, Some(false)));
+    let before = mouse().len();
+    tokio::time::sleep(std::time::Duration::from_millis(5_600)).await;
+    assert_eq!(mouse().len(), before, "off: no more nudges");
+    d.running.shutdown().await;
 }

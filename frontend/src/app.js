@@ -30,6 +30,7 @@ import { Fullscreen } from './fullscreen.js';
 import { StatsOverlay } from './stats.js';
 import { PowerPanel } from './power.js';
 import { StreamPanel } from './stream-settings.js';
+import { JigglerToggle } from './jiggler.js';
 import { MediaPanel } from './media.js';
 
 /** Period of GET /api/state polling when no /ws pushes state (MJPEG fallback). */
@@ -72,6 +73,7 @@ const ui = {
   fullscreen: null, // Fullscreen
   power: null, // PowerPanel
   stream: null, // StreamPanel
+  jiggler: null, // JigglerToggle
   media: null, // MediaPanel
   picture: null, // the <video>, or the MJPEG canvas (or <img>), on screen
   pollTimer: null,
@@ -168,7 +170,7 @@ function setupStats() {
   }
 }
 
-/** The input controls in the header: mouse mode, special keys, paste, release, fullscreen. */
+/** The input controls in the header: mouse mode, jiggler, special keys, paste, release, fullscreen. */
 function setupControls() {
   $('release').addEventListener('click', () => ui.input.release());
   setMouseMode(localStorage.getItem(MOUSE_MODE_KEY) ?? 'absolute');
@@ -177,6 +179,8 @@ function setupControls() {
     setMouseMode(next);
     localStorage.setItem(MOUSE_MODE_KEY, next);
   });
+  ui.jiggler = new JigglerToggle($('jiggler'));
+  ui.jiggler.start();
   buildKeysMenu($('keys-menu'), (item) => sendCombo(item));
   ui.paste = new PasteBox(
     { text: $('paste-text'), layout: $('paste-layout'), send: $('paste-send'), message: $('paste-message') },

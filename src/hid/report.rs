@@ -144,6 +144,23 @@ impl MouseState {
         self.buttons != 0
     }
 
+    /// The mouse jiggler's nudge: one step away and back, on the pointer the viewer used
+    /// last, buttons as they are. The pointer ends where it was.
+    pub fn jiggle(&mut self) -> [HidReport; 2] {
+        if self.relative {
+            return [
+                HidReport::MouseRel([self.buttons, 1, 0, 0, 0]),
+                HidReport::MouseRel([self.buttons, (-1i8) as u8, 0, 0, 0]),
+            ];
+        }
+        let home = self.x;
+        // One unit of 0..=32767 (a pixel or less on any screen), inward at the right edge.
+        self.x = if home >= ABS_MAX { home - 1 } else { home + 1 };
+        let away = self.abs_report(0, 0);
+        self.x = home;
+        [away, self.abs_report(0, 0)]
+    }
+
     /// Releases every button; returns the report for the pointer in use.
     pub fn release_all(&mut self) -> HidReport {
         self.buttons = 0;

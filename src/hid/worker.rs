@@ -12,7 +12,7 @@ use super::{HidBackend, HidReport, Leds};
 use crate::input::layout::{Layout, Stroke};
 use crate::input::InputEvent;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -73,6 +73,8 @@ pub struct HidStats {
     pub rate_limited: AtomicU64,
     /// Whether the target has the device enumerated: [`TARGET_UNKNOWN`], …
     pub target: std::sync::atomic::AtomicU8,
+    /// Nudges the mouse jiggler gave.
+    pub jiggles: AtomicU64,
 }
 
 /// [`HidStats::target`]: the backend cannot tell.
@@ -104,6 +106,8 @@ pub struct HidHandle {
     next_session: Arc<AtomicU64>,
     /// Becomes true when the worker has ended (after releasing every key and button).
     stopped: watch::Receiver<bool>,
+    /// The mouse jiggler's interval in seconds; 0: off.
+    jiggler: Arc<AtomicU32>,
     /// Counters.
     pub stats: Arc<HidStats>,
 }
@@ -131,7 +135,11 @@ impl HidHandle {
         let (leds_tx, leds) = watch::channel(None);
         let stats = Arc::new(HidStats::default());
         let name = backend.name();
+        let jiggler = Arc::new(AtomicU32::new(0));
         let worker = Worker {
+            jiggler: Arc::clone(&jiggler),
+            last_input: Instant::now(),
+            last_jiggle: None,
             backend,
             keyboard: KeyboardState::default(),
             mouse: MouseState::default(),
@@ -153,7 +161,24 @@ impl HidHandle {
             layout,
             next_session: Arc::new(AtomicU64::new(1)),
             stopped,
+            jiggler,
             stats,
+        }
+    }
+
+    /// Turns the mouse jiggler on (`every`: nudge the pointer after this long without input,
+    /// then again at that interval) or off (`None`). A nudge is one step away and back, so
+    /// the target's screen saver and sleep timer see activity while nobody types.
+    pub fn set_jiggler(&self, every: Option<Duration>) {
+        let secs = every.map_or(0, |d| d.as_secs().clamp(1, u64::from(u32::MAX)) as u32);
+        self.jiggler.store(secs, Ordering::Relaxed);
+    }
+
+    /// The jiggler's interval, `None` when off.
+    pub fn jiggler(&self) -> Option<Duration> {
+        match self.jiggler.load(Ordering::Relaxed) {
+            0 => None,
+            s => Some(Duration::from_secs(u64::from(s))),
         }
     }
 
@@ -244,6 +269,11 @@ struct Worker {
     stats: Arc<HidStats>,
     /// Text waiting to be typed, one step per report.
     typing: VecDeque<TypeStep>,
+    /// The mouse jiggler's interval in seconds (0: off), set through the handle.
+    jiggler: Arc<AtomicU32>,
+    /// The last input from a viewer, and the jiggler's last nudge.
+    last_input: Instant,
+    last_jiggle: Option<Instant>,
 }
 
 impl Worker {
@@ -281,10 +311,14 @@ impl Worker {
             }
             Command::Event(key, event) => {
                 self.last_seen.insert(key, now);
+                if !matches!(event, InputEvent::Ping) {
+                    self.last_input = now;
+                }
                 self.event(key, event);
             }
             Command::Type(key, strokes, chars) => {
                 self.last_seen.insert(key, now);
+                self.last_input = now;
                 self.queue_text(key, &strokes, chars);
             }
         }
@@ -372,6 +406,7 @@ impl Worker {
                 self.release_all("no message for 1 s from a session holding input");
             }
         }
+        self.jiggle(now);
         let polled = self.backend.poll();
         if polled.reconnected {
             self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -389,6 +424,27 @@ impl Worker {
         if self.stats.target.swap(target, Ordering::Relaxed) != target {
             tracing::info!(target: "hid", connected = ?polled.target_connected, "target link");
         }
+    }
+
+    /// The mouse jiggler: a nudge after its interval without input (and after its interval
+    /// since the last nudge), never while anything is held or text is being typed.
+    fn jiggle(&mut self, now: Instant) {
+        let secs = self.jiggler.load(Ordering::Relaxed);
+        if secs == 0 || self.user_held() || !self.typing.is_empty() {
+            return;
+        }
+        let every = Duration::from_secs(u64::from(secs));
+        let since = self
+            .last_jiggle
+            .map_or(self.last_input, |j| j.max(self.last_input));
+        if now.saturating_duration_since(since) < every {
+            return;
+        }
+        for report in self.mouse.jiggle() {
+            self.deliver(&report);
+        }
+        self.last_jiggle = Some(now);
+        self.stats.jiggles.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Releases everything the worker holds, and cancels text still being typed.
@@ -521,6 +577,95 @@ mod tests {
         assert_eq!(fake.got().len(), 1, "held while pinging");
         tokio::time::sleep(Duration::from_millis(1300)).await;
         assert_eq!(fake.got().last(), Some(&HidReport::MouseAbs([0; 7])));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_jiggler_nudges_after_quiet_never_while_held_and_stops_when_off() {
+        let fake = FakeHid::default();
+        let h = spawn(&fake);
+        let s = h.open_session().await;
+        let at = |x: f64| InputEvent::MouseAbs {
+            x,
+            y: 0.5,
+            buttons: None,
+        };
+        h.send(s, at(0.25)).await.unwrap();
+        settle().await;
+        assert_eq!(h.jiggler(), None, "off by default");
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert_eq!(fake.got().len(), 1, "off: nothing but the move");
+
+        h.set_jiggler(Some(Duration::from_secs(30)));
+        assert_eq!(h.jiggler(), Some(Duration::from_secs(30)));
+        // Quiet for 2 minutes already: the next tick nudges, then every 30 s.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let home = fake.bytes()[0].clone();
+        let mut away = home.clone();
+        away[1] += 1; // x 0.25 → 8192: one unit right, same y
+        assert_eq!(
+            fake.bytes()[1..],
+            [away.clone(), home.clone()],
+            "one step away and back"
+        );
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        assert_eq!(fake.got().len(), 3, "not before its interval");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(fake.got().len(), 5, "again after its interval");
+
+        // Input restarts the wait; pings do not count as input.
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        h.send(s, at(0.5)).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        h.send(s, InputEvent::Ping).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert_eq!(fake.got().len(), 6, "29 s after the move: only the move");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(fake.got().len(), 8, "30 s after the move");
+        assert_eq!(h.stats.jiggles.load(Ordering::Relaxed), 3);
+
+        // A held button (pinged, so not a dead link) is never jiggled.
+        h.send(
+            s,
+            InputEvent::MouseAbs {
+                x: 0.5,
+                y: 0.5,
+                buttons: Some(1),
+            },
+        )
+        .await
+        .unwrap();
+        for _ in 0..160 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            h.send(s, InputEvent::Ping).await.unwrap();
+        }
+        assert_eq!(fake.got().len(), 9, "held 40 s: no nudge");
+        h.send(s, InputEvent::ReleaseAll).await.unwrap();
+        settle().await;
+
+        // Relative mode nudges the relative mouse.
+        h.send(
+            s,
+            InputEvent::MouseRel {
+                dx: 3,
+                dy: 0,
+                buttons: None,
+            },
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(30_200)).await;
+        let got = fake.got();
+        assert_eq!(
+            got[got.len() - 2..],
+            [
+                HidReport::MouseRel([0, 1, 0, 0, 0]),
+                HidReport::MouseRel([0, 0xff, 0, 0, 0])
+            ]
+        );
+        let n = got.len();
+        h.set_jiggler(None);
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert_eq!(fake.got().len(), n, "off again");
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,6 +3,7 @@
 //! over TLS by [`tls`].
 
 mod devices;
+mod jiggler;
 mod msd;
 mod stream;
 mod suites;
@@ -64,6 +65,8 @@ pub struct HttpContext {
     pub stream: Arc<crate::media::settings::StreamSettings>,
     /// The JPEG quality of raw frames.
     pub jpeg_quality: crate::media::encode::jpeg::JpegQuality,
+    /// The HID worker (the mouse jiggler's setting).
+    pub hid: crate::hid::worker::HidHandle,
 }
 
 #[derive(Debug)]
@@ -220,10 +223,17 @@ fn protected(
         Arc::clone(&ctx.devices),
         Arc::clone(&ctx.auth),
     );
+    let jiggler = jiggler::routes(
+        ctx.hid.clone(),
+        Arc::clone(&ctx.devices),
+        Arc::clone(&ctx.auth),
+    );
     api_state
         .or(devices)
         .unify()
         .or(stream_settings)
+        .unify()
+        .or(jiggler)
         .unify()
         .or(msd)
         .unify()

@@ -1027,6 +1027,26 @@ async function checkStreamSettings(page, viewer) {
   }
 }
 
+/** The Jiggler toggle turns the appliance's mouse jiggler on and off (the API agrees). */
+async function checkJiggler(page) {
+  const api = async () => (await page.context().request.get(`${BASE}/api/hid/jiggler`)).json();
+  assert(await poll(async () => (await page.textContent('#jiggler')) === 'Jiggler: off', 4000), `the toggle says "${await page.textContent('#jiggler')}"`);
+  assert((await api()).enabled === false, 'the jiggler is on before any click');
+  try {
+    await page.click('#jiggler');
+    assert(await poll(async () => (await page.textContent('#jiggler')) === 'Jiggler: on', 4000), `after a click the toggle says "${await page.textContent('#jiggler')}"`);
+    const on = await api();
+    assert(on.enabled === true && on.interval_s === 60, `the API says ${JSON.stringify(on)}`);
+    assert((await page.getAttribute('#jiggler', 'aria-pressed')) === 'true', 'not shown pressed');
+    await page.click('#jiggler');
+    assert(await poll(async () => (await page.textContent('#jiggler')) === 'Jiggler: off', 4000), 'a second click did not turn it off');
+    assert((await api()).enabled === false, 'the API still says on');
+    return 'off → on (60 s, pressed) → off, the API agreeing each time';
+  } finally {
+    await page.context().request.post(`${BASE}/api/hid/jiggler`, { data: { enabled: false } }).catch(() => {});
+  }
+}
+
 /** Signed in as `viewer` through the form: "view only", no controls, no capture, nothing typed. */
 async function checkViewOnly(browser) {
   assert(VIEWER_PASSWORD, 'PERISCOPE_VIEWER_PASSWORD is not set');
@@ -1193,6 +1213,7 @@ async function main() {
     await check('3g fullscreen takes the Keyboard Lock and gives it back', () => checkFullscreen(page));
     await check('3h a viewer session is view only', () => checkViewOnly(browser));
     await check('3i the Stats overlay shows server stages and page latency', () => checkStats(page));
+    await check('3i2 the Jiggler toggle turns the mouse jiggler on and off', () => checkJiggler(page));
     const viewer = await viewerPage(browser).catch((err) => ({ error: err }));
     const viewerMissing = () => {
       throw new Error(`no viewer page: ${viewer.error?.message ?? viewer.error}`);

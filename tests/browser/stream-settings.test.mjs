@@ -1,10 +1,12 @@
 // stream-settings.test.mjs — Node unit tests (node --test) of the Stream menu's pure parts
 // (frontend/src/stream-settings.js): the form from GET /api/stream, and the POST body from
-// what was typed. No browser needed.
+// what was typed; and of the Jiggler toggle's look (frontend/src/jiggler.js). No browser
+// needed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formModel, changeFrom } from '../../frontend/src/stream-settings.js';
+import { buttonModel } from '../../frontend/src/jiggler.js';
 
 const VIEW = {
   h264_kbps: 2500,
@@ -41,4 +43,17 @@ test('changeFrom: a value outside its range or not a whole number is named, noth
   assert.match(changeFrom('2500', '7.5', VIEW).error, /JPEG quality/);
   assert.match(changeFrom('fast', '80', VIEW).error, /H\.264/);
   assert.equal(changeFrom('50', '80', VIEW).body, undefined);
+});
+
+test('jiggler buttonModel: on, off, unknown', () => {
+  assert.deepEqual(
+    [buttonModel({ enabled: true, interval_s: 60 }).text, buttonModel({ enabled: true, interval_s: 60 }).pressed],
+    ['Jiggler: on', true],
+  );
+  assert.match(buttonModel({ enabled: true, interval_s: 90 }).title, /after 90 s without input/);
+  assert.deepEqual(
+    [buttonModel({ enabled: false, interval_s: 60 }).text, buttonModel({ enabled: false, interval_s: 60 }).pressed],
+    ['Jiggler: off', false],
+  );
+  assert.equal(buttonModel(null).text, 'Jiggler: ?');
 });

@@ -397,16 +397,7 @@ async fn daemon_drives_the_chip_from_a_whep_client() {
     let http = common::client();
     let token = common::login(&http, &base).await;
     let (mut client, offer) = common::whep_client::client().await;
-    let r = http
-        .post(format!("{base}/api/whep"))
-        .bearer_auth(&token)
-        .header("content-type", "application/sdp")
-        .body(offer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    client.accept(&r.text().await.unwrap()).await;
+    common::whep_client::post_offer(&http, &base, Some(&token), &mut client, offer).await;
 
     client
         .send(r#"{"type":"key","code":"KeyA","down":true}"#)

@@ -463,30 +463,8 @@ async fn stream_settings_change_the_running_stream_and_refuse_bad_input() {
     let c = client();
     let token = login(&c, &d.base).await;
     let url = format!("{}/api/stream", d.base);
-    let get = || async {
-        let r = c.get(&url).bearer_auth(&token).send().await.unwrap();
-        assert_eq!(r.status(), 200);
-        r.json::<serde_json::Value>().await.unwrap()
-    };
-    let post = |body: String| {
-        let c = c.clone();
-        let (url, token) = (url.clone(), token.clone());
-        async move {
-            let r = c
-                .post(&url)
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (
-                status,
-                r.json::<serde_json::Value>().await.unwrap_or_default(),
-            )
-        }
-    };
+    let get = || get_json(&c, &url, &token);
+    let post = |body: String| post_json(&c, &url, &token, body);
     let v = get().await;
     assert_eq!(v["jpeg_quality"], 80, "{v}");
     assert!(v["h264_kbps"].as_u64().unwrap_or(0) >= 1000, "{v}");
@@ -570,14 +548,7 @@ async fn stream_settings_change_the_running_stream_and_refuse_bad_input() {
     );
 
     // The viewer sees the settings and cannot change them.
-    let viewer = client();
-    let r = viewer
-        .post(format!("{}/api/auth/login", d.base))
-        .json(&serde_json::json!({"user": "viewer", "password": common::VIEWER_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "viewer login (cookie)");
+    let viewer = viewer_client(&d.base).await;
     let r = viewer.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let r = viewer
@@ -646,28 +617,8 @@ async fn the_mouse_jiggler_nudges_the_target_after_its_interval() {
     let c = client();
     let token = login(&c, &d.base).await;
     let url = format!("{}/api/hid/jiggler", d.base);
-    let post = |body: &'static str| {
-        let (c, url, token) = (c.clone(), url.clone(), token.clone());
-        async move {
-            let r = c
-                .post(&url)
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (
-                r.status().as_u16(),
-                r.json::<serde_json::Value>().await.unwrap_or_default(),
-            )
-        }
-    };
-    let get = || async {
-        let r = c.get(&url).bearer_auth(&token).send().await.unwrap();
-        assert_eq!(r.status(), 200);
-        r.json::<serde_json::Value>().await.unwrap()
-    };
+    let post = |body: &'static str| post_json(&c, &url, &token, body);
+    let get = || get_json(&c, &url, &token);
     assert_eq!(
         get().await,
         serde_json::json!({"enabled": false, "interval_s": 60, "jiggles": 0})
@@ -720,14 +671,7 @@ async fn the_mouse_jiggler_nudges_the_target_after_its_interval() {
     assert!(get().await["jiggles"].as_u64() >= Some(1));
 
     // A viewer sees it and cannot change it.
-    let viewer = client();
-    let r = viewer
-        .post(format!("{}/api/auth/login", d.base))
-        .json(&serde_json::json!({"user": "viewer", "password": common::VIEWER_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let viewer = viewer_client(&d.base).await;
     assert_eq!(viewer.get(&url).send().await.unwrap().status(), 200);
     let r = viewer
         .post(&url)
@@ -744,4 +688,43 @@ async fn the_mouse_jiggler_nudges_the_target_after_its_interval() {
     tokio::time::sleep(std::time::Duration::from_millis(5_600)).await;
     assert_eq!(mouse().len(), before, "off: no more nudges");
     d.running.shutdown().await;
+}
+
+/// GET `url` with `token`: 200 and its JSON.
+async fn get_json(c: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    let r = c.get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "GET {url}");
+    r.json().await.unwrap()
+}
+
+/// POST `body` as JSON to `url` with `token`: the status and the JSON answer (null if none).
+async fn post_json(
+    c: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, serde_json::Value) {
+    let r = c
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+/// A client signed in as the view-only user (by its cookie).
+async fn viewer_client(base: &str) -> reqwest::Client {
+    let viewer = client();
+    let r = viewer
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({"user": "viewer", "password": common::VIEWER_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "viewer login");
+    viewer
 }

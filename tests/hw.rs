@@ -29,16 +29,7 @@ async fn whep_session(base: &str) -> (reqwest::Client, WhepClient, String) {
     let http = common::client();
     common::login_with(&http, base, PASSWORD).await;
     let (mut client, offer) = common::whep_client::client().await;
-    let r = http
-        .post(format!("{base}/api/whep"))
-        .header("content-type", "application/sdp")
-        .body(offer)
-        .send()
-        .await
-        .expect("WHEP POST through the forwarded port");
-    assert_eq!(r.status(), 201);
-    let answer = r.text().await.expect("SDP answer");
-    client.accept(&answer).await;
+    let answer = common::whep_client::post_offer(&http, base, None, &mut client, offer).await;
     (http, client, answer)
 }
 

@@ -25,7 +25,7 @@
 mod common;
 
 use common::netns;
-use common::whep_client::{client, client_on, has_idr, Client};
+use common::whep_client::{client, client_on, has_idr, post_offer, Client};
 use openh264::formats::YUVSource;
 use periscope::config::Settings;
 use periscope::media::strip;
@@ -243,17 +243,7 @@ async fn connect(http: &reqwest::Client, base: &str, token: &str, port: Option<u
         Some(p) => client_on(&format!("127.0.0.1:{p}")).await,
         None => client().await,
     };
-    let r = http
-        .post(format!("{base}/api/whep"))
-        .bearer_auth(token)
-        .header("content-type", "application/sdp")
-        .body(offer)
-        .send()
-        .await
-        .expect("whep post");
-    assert_eq!(r.status(), 201, "WHEP answer");
-    let answer = r.text().await.expect("answer");
-    c.accept(&answer).await;
+    post_offer(http, base, Some(token), &mut c, offer).await;
     c
 }
 

@@ -88,16 +88,7 @@ async fn sigterm_shuts_down_cleanly_and_releases_held_keys() {
     let token = common::login(&http, &d.base).await;
 
     let (mut client, offer) = client().await;
-    let r = http
-        .post(format!("{}/api/whep", d.base))
-        .bearer_auth(&token)
-        .header("content-type", "application/sdp")
-        .body(offer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    client.accept(&r.text().await.unwrap()).await;
+    post_offer(&http, &d.base, Some(&token), &mut client, offer).await;
     // Shift and A held down, as a user in the middle of a chord.
     client
         .send(r#"{"type":"key","code":"ShiftLeft","down":true}"#)

@@ -1,24 +1,21 @@
 //! `/api/hid/jiggler`: the mouse jiggler (`hid::worker`), which nudges the target's pointer
 //! after a quiet interval so its screen lock and sleep timer stay away while someone watches
-//! without typing (PiKVM and JetKVM offer the same). `GET` needs any session; `POST` the
-//! controller (a viewer gets 403). A bad body is 400 with the reason; every change, refused
-//! or not, leaves an audit line. The setting lasts until the appliance restarts.
+//! without typing (PiKVM and JetKVM offer the same). `GET` needs any session; `POST` is a
+//! settings change (`http::setting`: controller only, 400 with the reason, 413 over 1 KiB,
+//! audited). The setting lasts until the appliance restarts.
 
-use super::devices::{forbidden, who};
-use super::json_status;
-use crate::auth::{Auth, Role};
+use super::devices::who;
+use super::{setting, with};
+use crate::auth::Auth;
 use crate::devices::Devices;
 use crate::hid::worker::HidHandle;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-/// Largest body accepted.
-const MAX_BODY: u64 = 1024;
 /// The interval when a request names none (PiKVM's).
 pub const DEFAULT_INTERVAL_S: u64 = 60;
 /// The intervals accepted, seconds.
@@ -70,45 +67,28 @@ pub fn routes(
     devices: Arc<Devices>,
     auth: Arc<Auth>,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
-    let h = move || {
-        let hid = hid.clone();
-        warp::any().map(move || hid.clone())
-    };
     let get = warp::path!("api" / "hid" / "jiggler")
         .and(warp::get())
-        .and(h())
+        .and(with(hid.clone()))
         .map(|hid: HidHandle| warp::reply::json(&view(&hid)).into_response());
     let post = warp::path!("api" / "hid" / "jiggler")
         .and(warp::post())
         .and(who(auth))
-        .and(warp::body::content_length_limit(MAX_BODY))
-        .and(warp::body::bytes())
-        .and(h())
-        .map(
-            move |(who, role): (String, Role), body: bytes::Bytes, hid: HidHandle| {
-                if role != Role::Controller {
-                    return forbidden();
-                }
-                let what = format!("jiggler {}", String::from_utf8_lossy(&body).trim());
-                let result = serde_json::from_slice::<JigglerChange>(&body)
-                    .map_err(|e| {
-                        format!("body must be {{\"enabled\": true|false, \"interval_s\": N}}: {e}")
-                    })
-                    .and_then(|change| interval_of(&change));
-                match result {
-                    Ok(every) => {
-                        hid.set_jiggler(every);
-                        devices.audit_line(&who, &what, "ok");
-                        tracing::info!(target: "hid", %who, interval = ?every, "mouse jiggler");
-                        warp::reply::json(&view(&hid)).into_response()
-                    }
-                    Err(e) => {
-                        devices.audit_line(&who, &what, &format!("refused: {e}"));
-                        json_status(StatusCode::BAD_REQUEST, serde_json::json!({ "error": e }))
-                    }
-                }
-            },
-        );
+        .and(setting::body())
+        .and(with(hid))
+        .map(move |who, body: bytes::Bytes, hid: HidHandle| {
+            let shape = r#"{"enabled": true|false, "interval_s": N}"#;
+            setting::change(
+                who,
+                &body,
+                &devices,
+                ("jiggler", shape),
+                |c: JigglerChange| {
+                    hid.set_jiggler(interval_of(&c)?);
+                    Ok(view(&hid))
+                },
+            )
+        });
     get.or(post).unify()
 }
 

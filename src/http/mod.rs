@@ -5,6 +5,7 @@
 mod devices;
 mod jiggler;
 mod msd;
+mod setting;
 mod stream;
 mod suites;
 pub mod tls;

@@ -648,6 +648,9 @@ fn encode_loop(
     // (`CaptureShell::pass_through`); this thread only encodes raw ones (the card, a raw
     // source).
     let passthrough = enc.codec() == Codec::Mjpeg;
+    // Whether such a JPEG has come by: only then can the capture thread have published a
+    // newer frame than this thread's.
+    let mut jpeg_seen = false;
     while !stop.load(Ordering::SeqCst) {
         if bus.viewers() == 0 {
             // Nobody watches: encode nothing until somebody subscribes, and start the next
@@ -670,6 +673,7 @@ fn encode_loop(
         };
         last_gen = gen;
         if passthrough && frame.format == PixelFormat::Mjpeg {
+            jpeg_seen = true;
             continue;
         }
         if bus.take_keyframe_request() {
@@ -720,7 +724,7 @@ fn encode_loop(
                 last_error = None;
                 // A card encoded here while the capture thread passed a newer JPEG through
                 // (the moment a source comes back) would show an old picture: dropped.
-                let stale = passthrough
+                let stale = jpeg_seen
                     && bus
                         .latest()
                         .is_some_and(|l| l.captured.instant > out.captured.instant);
@@ -1359,7 +1363,6 @@ mod tests {
 
     /// An encoder that records the bitrates it was asked for, and takes them or not.
     struct Rated {
-        inner: MjpegEncoder,
         takes: bool,
         asked: Arc<Mutex<Vec<u32>>>,
     }
@@ -1369,7 +1372,7 @@ mod tests {
             "rated"
         }
         fn codec(&self) -> Codec {
-            Codec::Mjpeg
+            Codec::H264
         }
         fn set_bitrate(&mut self, bps: u32) -> bool {
             if let Ok(mut a) = self.asked.lock() {
@@ -1382,7 +1385,7 @@ mod tests {
             frame: &RawFrame,
             keyframe: bool,
         ) -> Result<Option<EncodedFrame>, EncodeError> {
-            self.inner.encode(frame, keyframe)
+            Ok(Some(access_unit(frame, keyframe)))
         }
     }
 
@@ -1402,7 +1405,6 @@ mod tests {
                 Box::new(|| Ok(Box::new(TestPattern::new(64, 64, 120)?) as Box<dyn CaptureSource>));
             let asked = Arc::new(Mutex::new(Vec::new()));
             let h264 = Box::new(Rated {
-                inner: MjpegEncoder::new().unwrap(),
                 takes,
                 asked: Arc::clone(&asked),
             });

@@ -318,6 +318,33 @@ pub async fn client_on(addr: &str) -> (Client, String) {
     (client, offer)
 }
 
+/// Opens `client`'s WHEP session through the appliance's HTTPS API at `base`: POSTs `offer`
+/// (authenticated by `token` as a bearer, or by `http`'s session cookie), expects 201 and
+/// accepts the answer, which it returns.
+pub async fn post_offer(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    client: &mut Client,
+    offer: String,
+) -> String {
+    let req = http.post(format!("{base}/api/whep"));
+    let req = match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    };
+    let r = req
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .expect("WHEP POST");
+    assert_eq!(r.status(), 201, "WHEP answer");
+    let answer = r.text().await.expect("SDP answer");
+    client.accept(&answer).await;
+    answer
+}
+
 impl Client {
     pub async fn accept(&mut self, answer: &str) {
         let id =

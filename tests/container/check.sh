@@ -28,7 +28,7 @@ ok() { echo "ok: $*"; passed=$((passed + 1)); }
 bad() { echo "FAILED: $*"; failed=$((failed + 1)); }
 finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
 
-apt_install buildah debootstrap curl || { bad "installing buildah and debootstrap"; finish; }
+apt_install buildah debootstrap curl binutils procps || { bad "installing buildah and debootstrap"; finish; }
 # Storage of our own (not the machine's /var/lib/containers), overlay on the cache's disk.
 B=(buildah --root "$cache/storage" --runroot "$cache/run" --storage-driver overlay)
 # buildah's cache mounts (RUN --mount=type=cache) live under TMPDIR: keep them with the rest.

@@ -21,6 +21,7 @@ mod input;
 mod mux;
 mod payloads;
 mod peer;
+mod reactor;
 mod retransmit;
 mod runtime;
 pub mod sdp;
@@ -258,8 +259,14 @@ impl SessionHost for WebRtcHost {
             peer: peer.clone(),
             role,
         });
-        let runtime =
-            runtime::SessionRuntime::new(self.mux.clone(), pending.tag, Arc::clone(&self.wire));
+        // The session's driver, video and keyframe tasks share one thread (`reactor.rs`).
+        let thread = reactor::assign();
+        let runtime = runtime::SessionRuntime::new(
+            self.mux.clone(),
+            pending.tag,
+            Arc::clone(&self.wire),
+            thread.clone(),
+        );
         let floor = retransmit::Floor::default();
         let (pc, estimate) = peer::build(
             &self.cfg.bind_ips,
@@ -294,8 +301,8 @@ impl SessionHost for WebRtcHost {
             Arc::clone(media),
             peer.clone(),
         );
-        tokio::spawn(video);
-        tokio::spawn(video::forward_keyframe_requests(
+        thread.spawn(video);
+        thread.spawn(video::forward_keyframe_requests(
             track,
             keyframes,
             cancel.clone(),

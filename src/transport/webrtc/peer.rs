@@ -1,6 +1,6 @@
 //! Building and negotiating one peer connection: the media engine (H.264 only, the
-//! playout-delay extension), interceptors (webrtc's defaults with a shorter send history,
-//! plus the keyframe-request forwarder and the retransmission budget), no
+//! playout-delay extension), interceptors (webrtc's sending defaults with a shorter send
+//! history, plus the keyframe-request forwarder and the retransmission budget), no
 //! STUN servers, no mDNS; then offer → track → answer → gathering, in the order webrtc 0.21.1
 //! needs.
 //!
@@ -15,22 +15,24 @@ use super::{sdp, GATHER_TIMEOUT, LOG, PLAYOUT_DELAY_URI};
 use periscope_signaling::SignalError;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Slot;
-use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
+use rtc::interceptor::{NackResponderBuilder, SenderReportBuilder};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264;
+use rtc::rtp_transceiver::rtp_sender::TYPE_RTCP_FB_TRANSPORT_CC;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
+use rtc::sdp::extmap::TRANSPORT_CC_URI;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::sync::watch;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{
-    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCSessionDescription, Registry, SettingEngineBuilder,
+    configure_simulcast_extension_headers, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCSessionDescription, Registry,
+    SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -141,22 +143,31 @@ pub(super) async fn connect(
     Ok((Arc::new(pc), estimate))
 }
 
-/// webrtc's default interceptors (`register_default_interceptors`: NACK generator and
-/// responder, transport-cc feedback for what we receive, sender and receiver reports, the
-/// simulcast header extensions), with a [`SEND_HISTORY`] of packets for retransmissions.
+/// The interceptors of a peer that only sends RTP: webrtc's defaults
+/// (`register_default_interceptors`) less their receiving half. periscope receives no RTP
+/// (input comes over a data channel), so the NACK generator, the transport-cc feedback
+/// generator and receiver reports would only pass every sent packet along and wake for their
+/// timers; each viewer paid for them on every packet. Kept: the NACK responder with a
+/// [`SEND_HISTORY`] of packets and sender reports; in the media engine, NACK, PLI and
+/// transport-cc feedback and the transport-cc and simulcast header extensions, so the SDP
+/// is what it was (`bwe.rs` adds the transport-cc sender when the session estimates its
+/// link).
 fn default_interceptors(media_engine: &mut MediaEngine) -> Result<Registry, webrtc::error::Error> {
     for parameter in ["", "pli"] {
         media_engine.register_feedback(fb("nack", parameter), RtpCodecKind::Video);
     }
-    let registry = Registry::new()
+    media_engine.register_feedback(fb(TYPE_RTCP_FB_TRANSPORT_CC, ""), RtpCodecKind::Video);
+    let transport_cc = RTCRtpHeaderExtensionCapability {
+        uri: TRANSPORT_CC_URI.to_string(),
+    };
+    media_engine.register_header_extension(transport_cc, RtpCodecKind::Video, None)?;
+    configure_simulcast_extension_headers(media_engine)?;
+    Ok(Registry::new()
         .with(
             Slot::NackResponder,
             NackResponderBuilder::new().with_size(SEND_HISTORY).build(),
         )
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
-    configure_simulcast_extension_headers(media_engine)?;
-    let registry = configure_twcc_receiver_only(registry, media_engine)?;
-    Ok(configure_rtcp_reports(registry))
+        .with(Slot::SenderReport, SenderReportBuilder::new().build()))
 }
 
 /// Applies the offer, adds the video track and applies our answer. Returns the answer as

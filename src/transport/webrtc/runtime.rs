@@ -1,6 +1,7 @@
-//! The `Runtime` each peer connection runs on: tokio for everything, except that the UDP
-//! sockets the driver binds are swapped for [`UdpMux`] sockets (shared port) or wrapped to
-//! count what goes out (ephemeral ports).
+//! The `Runtime` each peer connection runs on: tokio for everything, with its tasks (the
+//! connection's driver first) on the session's thread from the [`reactor`](super::reactor)
+//! pool, and the UDP sockets the driver binds swapped for [`UdpMux`] sockets (shared port)
+//! or wrapped to count what goes out (ephemeral ports).
 //!
 //! Owns no session state; it is the seam between webrtc's driver and our sockets.
 
@@ -49,23 +50,48 @@ pub struct SessionRuntime {
     /// This session's tag in the mux.
     tag: u64,
     counters: Arc<Counters>,
+    /// The session's thread (its driver's sockets bind there, as the driver binds them).
+    thread: tokio::runtime::Handle,
 }
 
 impl SessionRuntime {
-    /// A runtime for session `tag`.
-    pub fn new(mux: Option<Arc<UdpMux>>, tag: u64, counters: Arc<Counters>) -> SessionRuntime {
+    /// A runtime for session `tag` whose tasks run on `thread`.
+    pub fn new(
+        mux: Option<Arc<UdpMux>>,
+        tag: u64,
+        counters: Arc<Counters>,
+        thread: tokio::runtime::Handle,
+    ) -> SessionRuntime {
         SessionRuntime {
             inner: TokioRuntime,
             mux,
             tag,
             counters,
+            thread,
         }
+    }
+}
+
+/// A task on a session's thread, as webrtc holds it.
+struct Task(tokio::task::JoinHandle<()>);
+
+impl JoinHandle for Task {
+    fn detach(&self) {
+        // A tokio task runs on when its handle is dropped.
+    }
+
+    fn abort(&self) {
+        self.0.abort();
+    }
+
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
     }
 }
 
 impl Runtime for SessionRuntime {
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
-        self.inner.spawn(future)
+        Box::new(Task(self.thread.spawn(future)))
     }
 
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {

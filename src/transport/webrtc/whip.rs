@@ -279,12 +279,13 @@ impl Attempt<'_> {
             state: state_tx,
             gathered: gathered_tx,
         });
-        let runtime = SessionRuntime::new(None, 0, Arc::clone(&self.push.wire));
+        let thread = super::reactor::assign();
+        let runtime = SessionRuntime::new(None, 0, Arc::clone(&self.push.wire), thread.clone());
         let pc = build(self.bind_ips, runtime, handler)
             .await
             .map_err(|e| (false, WhipError::Setup(e.to_string())))?;
         let result = self
-            .negotiate_and_send(&pc, &mut state, &mut gathered)
+            .negotiate_and_send(&pc, &thread, &mut state, &mut gathered)
             .await;
         if let Err(e) = pc.close().await {
             tracing::debug!(target: LOG, error = %e, "peer connection close failed");
@@ -295,6 +296,7 @@ impl Attempt<'_> {
     async fn negotiate_and_send(
         &self,
         pc: &Arc<dyn PeerConnection>,
+        thread: &tokio::runtime::Handle,
         state: &mut watch::Receiver<RTCPeerConnectionState>,
         gathered: &mut watch::Receiver<bool>,
     ) -> Result<(), (bool, WhipError)> {
@@ -326,7 +328,9 @@ impl Attempt<'_> {
             return Ok(());
         }
         let (resource, answer) = self.post(&offer).await.map_err(|e| (false, e))?;
-        let result = self.connect_and_send(pc, state, answer, track, ssrc).await;
+        let result = self
+            .connect_and_send(pc, thread, state, answer, track, ssrc)
+            .await;
         if let Some(resource) = resource {
             self.delete(&resource).await;
         }
@@ -381,6 +385,7 @@ impl Attempt<'_> {
     async fn connect_and_send(
         &self,
         pc: &Arc<dyn PeerConnection>,
+        thread: &tokio::runtime::Handle,
         state: &mut watch::Receiver<RTCPeerConnectionState>,
         answer: String,
         track: Arc<TrackLocalStaticRTP>,
@@ -447,7 +452,7 @@ impl Attempt<'_> {
             payloads: Arc::default(),
             floor: Default::default(),
         };
-        tokio::spawn(video::run(
+        thread.spawn(video::run(
             leg,
             rungs,
             state.clone(),
@@ -455,7 +460,7 @@ impl Attempt<'_> {
             Arc::clone(&self.push.media),
             "whip".to_string(),
         ));
-        tokio::spawn(video::forward_keyframe_requests(
+        thread.spawn(video::forward_keyframe_requests(
             track,
             keyframes,
             session.clone(),

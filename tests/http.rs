@@ -548,28 +548,11 @@ async fn stream_settings_change_the_running_stream_and_refuse_bad_input() {
     );
 
     // The viewer sees the settings and cannot change them.
-    let viewer = viewer_client(&d.base).await;
-    let r = viewer.get(&url).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let r = viewer
-        .post(&url)
-        .body(r#"{"jpeg_quality": 90}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
+    viewer_may_look_not_change(&d.base, &url, r#"{"jpeg_quality": 90}"#).await;
     assert_eq!(get().await["jpeg_quality"], 15);
 
     // Audited: the two changes and the refusals.
-    let audit: serde_json::Value = c
-        .get(format!("{}/api/audit", d.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = get_json(&c, &format!("{}/api/audit", d.base), &token).await;
     let lines: Vec<String> = audit["entries"]
         .as_array()
         .unwrap()
@@ -671,15 +654,7 @@ async fn the_mouse_jiggler_nudges_the_target_after_its_interval() {
     assert!(get().await["jiggles"].as_u64() >= Some(1));
 
     // A viewer sees it and cannot change it.
-    let viewer = viewer_client(&d.base).await;
-    assert_eq!(viewer.get(&url).send().await.unwrap().status(), 200);
-    let r = viewer
-        .post(&url)
-        .body(r#"{"enabled": false}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
+    viewer_may_look_not_change(&d.base, &url, r#"{"enabled": false}"#).await;
     assert_eq!(get().await["enabled"], true);
 
     let (status, v) = post(r#"{"enabled": false}"#).await;
@@ -716,8 +691,9 @@ async fn post_json(
     (status, r.json().await.unwrap_or_default())
 }
 
-/// A client signed in as the view-only user (by its cookie).
-async fn viewer_client(base: &str) -> reqwest::Client {
+/// The view-only user (signed in by its cookie) may GET `url` (200) and may not POST `body`
+/// to it (403).
+async fn viewer_may_look_not_change(base: &str, url: &str, body: &'static str) {
     let viewer = client();
     let r = viewer
         .post(format!("{base}/api/auth/login"))
@@ -726,5 +702,11 @@ async fn viewer_client(base: &str) -> reqwest::Client {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "viewer login");
-    viewer
+    assert_eq!(
+        viewer.get(url).send().await.unwrap().status(),
+        200,
+        "GET {url}"
+    );
+    let r = viewer.post(url).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 403, "POST {url}");
 }

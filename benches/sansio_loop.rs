@@ -11,10 +11,13 @@
 //! thread, % of a core) and the frames each client got.
 //!
 //! `cargo bench --bench sansio_loop -- VIEWERS SECONDS` (docs/BENCHMARKS.md, Fan-out notes).
+#[path = "probe/common.rs"]
+mod common;
 #[path = "../tests/common/whep_client.rs"]
 mod whep_client;
 
 use bytes::{Bytes, BytesMut};
+use common::Offer;
 use periscope::transport::webrtc::PLAYOUT_DELAY_URI;
 use rtc::interceptor::{
     CongestionControlBuilder, Gcc, NackResponderBuilder, Registry, SenderReportBuilder, Slot,
@@ -38,10 +41,8 @@ use rtc::sansio::Protocol;
 use rtc::sdp::extmap::TRANSPORT_CC_URI;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 struct Session {
     pc: RTCPeerConnection,
@@ -119,11 +120,7 @@ fn client_port(offer: &str) -> u16 {
         .expect("client host candidate")
 }
 
-type Offer = (String, oneshot::Sender<String>);
-
-fn server(mut offers: mpsc::Receiver<Offer>, tid: Arc<AtomicU64>) {
-    // SAFETY: gettid has no preconditions and cannot fail.
-    tid.store(unsafe { libc::gettid() } as u64, Ordering::SeqCst);
+fn server(mut offers: mpsc::Receiver<Offer>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -219,69 +216,6 @@ fn server(mut offers: mpsc::Receiver<Offer>, tid: Arc<AtomicU64>) {
     });
 }
 
-fn cpu_of(tid: u64) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
-    let f: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
-}
-
 fn main() {
-    // `cargo bench` adds `--bench`: only the bare numbers count.
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let n = args.first().copied().unwrap_or(1) as usize;
-    let secs = args.get(1).copied().unwrap_or(10);
-    let (tx, rx) = mpsc::channel::<Offer>(64);
-    let tid = Arc::new(AtomicU64::new(0));
-    let t2 = Arc::clone(&tid);
-    std::thread::Builder::new()
-        .name("srv".into())
-        .spawn(move || server(rx, t2))
-        .expect("thread");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(async move {
-        let frames = Arc::new(AtomicU64::new(0));
-        let mut clients = Vec::new();
-        for _ in 0..n {
-            let (mut c, offer) = whep_client::client().await;
-            let (rtx, rrx) = oneshot::channel();
-            tx.send((offer, rtx)).await.expect("server");
-            let answer = rrx.await.expect("answer");
-            c.accept(&answer).await;
-            let f = Arc::clone(&frames);
-            clients.push(tokio::spawn(async move {
-                while c.units.recv().await.is_some() {
-                    f.fetch_add(1, Ordering::Relaxed);
-                }
-                drop(c);
-            }));
-        }
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let tid = tid.load(Ordering::SeqCst);
-        let (c0, f0, t0) = (cpu_of(tid), frames.load(Ordering::Relaxed), Instant::now());
-        tokio::time::sleep(Duration::from_secs(secs)).await;
-        let (c1, f1, dt) = (
-            cpu_of(tid),
-            frames.load(Ordering::Relaxed),
-            t0.elapsed().as_secs_f64(),
-        );
-        println!(
-            "sansio viewers={n} server-thread-cpu%={:.2} frames/s per viewer={:.1}",
-            100.0 * (c1 - c0) / dt,
-            (f1 - f0) as f64 / dt / n as f64
-        );
-        std::process::exit(0);
-    });
+    common::measure("sansio", server);
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
-use str0m::media::{MediaKind, MediaTime, Mid};
+use str0m::media::{MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::Extension;
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
@@ -27,6 +27,8 @@ use tokio::sync::mpsc;
 struct Session {
     rtc: Rtc,
     mid: Option<Mid>,
+    /// The negotiated H.264 payload type, looked up at the first frame.
+    pt: Option<Pt>,
     deadline: Instant,
 }
 
@@ -81,6 +83,7 @@ fn server(mut offers: mpsc::Receiver<Offer>) {
             let mut s = Session {
                 rtc,
                 mid: None,
+                pt: None,
                 deadline: Instant::now(),
             };
             drive(&mut s, &socket);
@@ -122,11 +125,13 @@ fn server(mut offers: mpsc::Receiver<Offer>) {
             for s in sessions.iter_mut() {
                 let Some(mid) = s.mid else { continue };
                 if let Some(writer) = s.rtc.writer(mid) {
-                    let pt = writer
-                        .payload_params()
-                        .find(|p| p.spec().codec == Codec::H264)
-                        .map(|p| p.pt());
-                    if let Some(pt) = pt {
+                    if s.pt.is_none() {
+                        s.pt = writer
+                            .payload_params()
+                            .find(|p| p.spec().codec == Codec::H264)
+                            .map(|p| p.pt());
+                    }
+                    if let Some(pt) = s.pt {
                         let _ = writer.write(pt, now, ts, Arc::clone(&payload));
                     }
                 }

@@ -556,9 +556,7 @@ fn frame_data(
         // (v4l2loopback hands a new reader such a first buffer) or zeros. The image ends at
         // the EOI its segments lead to; a JPEG too broken to walk ends at its last EOI.
         let end = jpeg_end(src).unwrap_or_else(|| {
-            src.windows(2)
-                .rposition(|m| m == [0xFF, 0xD9])
-                .map_or(src.len(), |i| i + 2)
+            memchr::memmem::rfind(src, &[0xFF, 0xD9]).map_or(src.len(), |i| i + 2)
         });
         return Ok(pool.copy(&src[..end]));
     }
@@ -594,7 +592,7 @@ fn jpeg_end(src: &[u8]) -> Option<usize> {
                     // Entropy-coded data: runs to the next marker that is neither a stuffed
                     // 0xFF00 nor a restart marker.
                     loop {
-                        let at = i + src.get(i..)?.iter().position(|&b| b == 0xFF)?;
+                        let at = i + memchr::memchr(0xFF, src.get(i..)?)?;
                         match *src.get(at + 1)? {
                             0x00 | 0xD0..=0xD7 | 0xFF => i = at + 1,
                             _ => {

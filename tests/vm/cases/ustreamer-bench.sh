@@ -19,6 +19,10 @@
 # connection to TCP 9000 opens the measuring window, its second closes it; then prints
 # `RESULT PHASE cpu_ticks=N window_cs=N busy_pct=N rss_kb=N threads=N` (the server's utime +
 # stime in 1/100 s over the window, from /proc/PID/stat) and stops the server.
+# BENCH_PERF=1 (scripts/bench-ustreamer --perf): perf samples the whole guest during each window
+# (cpu-clock, 999 Hz) and `PERF PHASE ...` lines follow its RESULT: the server's bytes written
+# (wchar) and the guest's TCP segments sent over the window, then its threads' hottest symbols
+# in % of all samples (so 1 % of a 20 s window is 200 ms of CPU).
 # Files: /bench/v4l2loopback.ko, /bench/mjpeg-feed, /bench/frames/*.jpg, /usr/bin/ustreamer,
 # /usr/bin/v4l2-ctl, /usr/bin/periscope, /cases/profiles/vivid-hdmi.toml.
 # Env: PERISCOPE_ADMIN_PASSWORD, BENCH_FPS (30).
@@ -27,7 +31,7 @@ B=/bench
 FPS=${BENCH_FPS:-30}
 LOOP=/dev/video10
 VIVID=/dev/video0
-feed="" pid="" pid2=""
+feed="" pid="" pid2="" perf_pid=""
 
 fail() {
   echo "FAIL: $*"
@@ -103,6 +107,27 @@ start_server() {
   done
 }
 
+# perf_start / perf_stop: BENCH_PERF's sampling of the window; perf_report PHASE prints it.
+# outsegs: the guest's TCP segments sent so far (/proc/net/snmp's second Tcp: line, OutSegs).
+outsegs() { awk '/^Tcp:/ { if (++n == 2) print $12 }' /proc/net/snmp; }
+wchar() { awk '/^wchar/ { print $2 }' "/proc/$1/io"; }
+perf_start() {
+  io_a=$(wchar "$pid") seg_a=$(outsegs)
+  perf record -a -e cpu-clock -F 999 -o /tmp/perf.data > /tmp/perf.log 2>&1 &
+  perf_pid=$!
+}
+perf_stop() {
+  io_b=$(wchar "$pid") seg_b=$(outsegs)
+  kill -TERM "$perf_pid"; wait "$perf_pid" 2> /dev/null
+}
+perf_report() {
+  echo "PERF $1 wchar=$((io_b - io_a)) outsegs=$((seg_b - seg_a))"
+  # shellcheck disable=SC2086  # $pid2: none or one PID
+  pids=$(echo $pid $pid2 | tr ' ' ,)
+  perf report -i /tmp/perf.data --stdio --no-children --pid "$pids" --sort comm,dso,sym \
+      --percent-limit 0.1 2> /dev/null | grep -v '^#' | grep -v '^$' | head -n 30 | sed "s/^/PERF $1 /"
+}
+
 # ticks PID...: utime + stime of the processes, in 1/100 s.
 ticks() { for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat"; done | awk '{ t += $1 } END { print t }'; }
 
@@ -133,8 +158,10 @@ for phase in "$@"; do
   echo "READY $phase"
   nc -l -p 9000 > /dev/null    # the host opens the window...
   snap a
+  [ "${BENCH_PERF:-0}" = 1 ] && perf_start
   nc -l -p 9000 > /dev/null    # ...and closes it
   snap b
+  [ "${BENCH_PERF:-0}" = 1 ] && perf_stop
   kill -0 "$pid" 2> /dev/null || fail "$srv died during $phase"
   [ -z "$pid2" ] || kill -0 "$pid2" 2> /dev/null || fail "nginx died during $phase"
   # shellcheck disable=SC2086
@@ -144,6 +171,7 @@ for phase in "$@"; do
   # shellcheck disable=SC2154  # a_* and b_* come from snap's eval
   echo "RESULT $phase cpu_ticks=$((b_cpu - a_cpu)) window_cs=$((b_up - a_up))" \
     "busy_pct=$(( 100 * (b_busy - a_busy) / (b_all - a_all + 1) )) rss_kb=$rss threads=$threads"
+  [ "${BENCH_PERF:-0}" = 1 ] && perf_report "$phase"
   grep -iE 'error|warn|using|fps' /tmp/server.log | head -n 6
   # shellcheck disable=SC2086
   kill $pid $pid2; wait $pid $pid2 2> /dev/null; pid="" pid2=""

@@ -16,15 +16,16 @@
 //!       --webrtc 10 --mjpeg 0 --seconds 20 [--warmup 4] [--pid PID] [--label 1280x720]
 //!       [--pli-every 2]`
 
+#[path = "probe/proc_stat.rs"]
+mod proc_stat;
 #[path = "../tests/common/whep_client.rs"]
 mod whep_client;
+
+use proc_stat::cpu_seconds;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// /proc/PID/stat times are in USER_HZ, which Linux fixes at 100 for user space.
-const USER_HZ: f64 = 100.0;
 
 struct Args {
     url: String,
@@ -72,17 +73,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at field 3.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime is field 14, stime 15: indices 11 and 12 after ')'.
-    (tick(11) + tick(12)) / USER_HZ
 }
 
 /// A `Vm…` line of /proc/PID/status, in MiB.

@@ -13,6 +13,8 @@
 //! `cargo bench --bench sansio_loop -- VIEWERS SECONDS` (docs/BENCHMARKS.md, Fan-out notes).
 #[path = "probe/common.rs"]
 mod common;
+#[path = "probe/proc_stat.rs"]
+mod proc_stat;
 #[path = "../tests/common/whep_client.rs"]
 mod whep_client;
 
@@ -44,6 +46,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// The one H.264 format both sides use: constrained baseline 3.1, non-interleaved.
+const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+
 struct Session {
     pc: RTCPeerConnection,
     sender: rtc::rtp_transceiver::RTCRtpSenderId,
@@ -69,8 +74,7 @@ fn build_pc() -> RTCPeerConnection {
                 mime_type: MIME_TYPE_H264.into(),
                 clock_rate: 90_000,
                 channels: 0,
-                sdp_fmtp_line:
-                    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
+                sdp_fmtp_line: H264_FMTP.into(),
                 rtcp_feedback: vec![
                     fb("nack", ""),
                     fb("nack", "pli"),
@@ -156,7 +160,7 @@ fn server(mut offers: mpsc::Receiver<Offer>) {
                     let track = MediaStreamTrack::new("p".into(), "s".into(), "s".into(), RtpCodecKind::Video, vec![RTCRtpEncodingParameters {
                         rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
                         codec: RTCRtpCodec { mime_type: MIME_TYPE_H264.into(), clock_rate: 90_000, channels: 0,
-                            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(), rtcp_feedback: vec![] },
+                            sdp_fmtp_line: H264_FMTP.into(), rtcp_feedback: vec![] },
                         ..Default::default()
                     }]);
                     let sender = pc.add_track(track).expect("track");

@@ -1,7 +1,9 @@
 //! What the two loop experiments share (`benches/sansio_loop.rs`, `benches/str0m-probe/`):
 //! the command line, N of the tests' WHEP clients handing their offers to the server thread,
-//! and that thread's CPU over the window.
+//! and that thread's CPU over the window. Their crates also declare `proc_stat` and
+//! `whep_client`, which this uses.
 
+use super::proc_stat::cpu_seconds;
 use super::whep_client;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -54,15 +56,15 @@ pub fn measure(label: &str, serve: impl FnOnce(mpsc::Receiver<Offer>) + Send + '
             });
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let tid = tid.load(Ordering::SeqCst);
+        let thread = format!("self/task/{}", tid.load(Ordering::SeqCst));
         let (c0, f0, t0) = (
-            cpu_seconds(tid),
+            cpu_seconds(&thread),
             frames.load(Ordering::Relaxed),
             Instant::now(),
         );
         tokio::time::sleep(Duration::from_secs(secs)).await;
         let dt = t0.elapsed().as_secs_f64();
-        let (c1, f1) = (cpu_seconds(tid), frames.load(Ordering::Relaxed));
+        let (c1, f1) = (cpu_seconds(&thread), frames.load(Ordering::Relaxed));
         println!(
             "{label} viewers={n} server-thread-cpu%={:.2} frames/s per viewer={:.1}",
             100.0 * (c1 - c0) / dt,
@@ -70,22 +72,4 @@ pub fn measure(label: &str, serve: impl FnOnce(mpsc::Receiver<Offer>) + Send + '
         );
         std::process::exit(0);
     });
-}
-
-/// utime + stime of thread `tid` of this process, in seconds (clock ticks of 10 ms).
-fn cpu_seconds(tid: u64) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (field(11) + field(12)) / 100.0
 }

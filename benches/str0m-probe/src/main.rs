@@ -8,6 +8,8 @@
 //! thread's CPU (utime + stime, % of a core) over the window and the frames each client got.
 #[path = "../../probe/common.rs"]
 mod common;
+#[path = "../../probe/proc_stat.rs"]
+mod proc_stat;
 #[path = "../../../tests/common/whep_client.rs"]
 mod whep_client;
 

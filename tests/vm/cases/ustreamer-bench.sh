@@ -21,7 +21,8 @@
 # stime in 1/100 s over the window, from /proc/PID/stat) and stops the server.
 # BENCH_PERF=1 (scripts/bench-ustreamer --perf): perf samples the whole guest during each window
 # (cpu-clock, 999 Hz) and `PERF PHASE ...` lines follow its RESULT: the server's bytes written
-# (wchar) and the guest's TCP segments sent over the window, then its threads' hottest symbols
+# (wchar; in the nginx row uStreamer's, to nginx) and the guest's TCP segments sent over the
+# window, then its threads' hottest symbols
 # in % of all samples (so 1 % of a 20 s window is 200 ms of CPU).
 # Files: /bench/v4l2loopback.ko, /bench/mjpeg-feed, /bench/frames/*.jpg, /usr/bin/ustreamer,
 # /usr/bin/v4l2-ctl, /usr/bin/periscope, /cases/profiles/vivid-hdmi.toml.

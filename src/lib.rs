@@ -10,6 +10,9 @@
 // Unsafe code only where a backend needs a syscall the crates do not wrap; each such block
 // carries a SAFETY comment and its module an explicit allow.
 #![deny(unsafe_code)]
+// No `unwrap()` outside tests: what comes from outside gets an error with a reason, and an
+// internal invariant an `expect` that names it. clippy -D warnings (scripts/test) enforces it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod app;
 pub mod auth;

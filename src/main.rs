@@ -1,6 +1,10 @@
 //! The `periscope` binary: parses arguments, loads the config file, starts logging, and hands
 //! over to `app::run` (or runs a one-shot subcommand).
 
+// No `unwrap()` outside tests: what comes from outside gets an error with a reason, and an
+// internal invariant an `expect` that names it. clippy -D warnings (scripts/test) enforces it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use periscope::config::{self, Settings};

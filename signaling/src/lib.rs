@@ -16,6 +16,9 @@
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+// No `unwrap()` outside tests: what comes from outside gets an error with a reason, and an
+// internal invariant an `expect` that names it. clippy -D warnings (scripts/test) enforces it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod error;
 pub mod host;
